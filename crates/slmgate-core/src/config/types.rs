@@ -1,0 +1,246 @@
+//! The config schema. Every struct rejects unknown keys.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::env::{expand_home, resolve};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// Deployments by name: local GGUF models and remote LLM endpoints.
+    #[serde(default)]
+    pub models: BTreeMap<String, ModelConfig>,
+    /// Public model names mapped to an ordered fallback chain of deployments.
+    #[serde(default)]
+    pub aliases: BTreeMap<String, Vec<String>>,
+    /// The local sentence-embedding model behind `/v1/embeddings`.
+    pub embeddings: Option<EmbeddingsConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    #[serde(default = "defaults::listen")]
+    pub listen: String,
+    /// Largest accepted request body; larger ones get 413.
+    #[serde(default = "defaults::max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// Seconds a graceful shutdown waits for in-flight requests.
+    #[serde(default = "defaults::shutdown_grace_secs")]
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: defaults::listen(),
+            max_body_bytes: defaults::max_body_bytes(),
+            shutdown_grace_secs: defaults::shutdown_grace_secs(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ModelConfig {
+    Local(LocalModelConfig),
+    Remote(RemoteModelConfig),
+}
+
+/// A GGUF model run in-process by llama.cpp.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalModelConfig {
+    pub path: String,
+    /// Generation threads (default: the number of cores).
+    pub threads: Option<i32>,
+    /// Prompt-processing threads (default: `threads`).
+    pub threads_batch: Option<i32>,
+    /// Context length of one request in tokens (prompt + completion).
+    #[serde(default = "defaults::context")]
+    pub context: u32,
+    /// Requests decoded together.
+    #[serde(default = "defaults::parallel")]
+    pub parallel: u32,
+    /// Most tokens per decode step.
+    #[serde(default = "defaults::batch")]
+    pub batch: u32,
+    /// Requests that may wait for a slot; beyond that, 503 with Retry-After.
+    #[serde(default = "defaults::queue")]
+    pub queue: usize,
+    /// Jinja chat template overriding the GGUF's (inline text).
+    pub chat_template: Option<String>,
+    /// Layers offloaded to a GPU (CUDA builds only).
+    #[serde(default)]
+    pub gpu_layers: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Wire {
+    Openai,
+    Anthropic,
+    Gemini,
+}
+
+impl Wire {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Wire::Openai => "openai",
+            Wire::Anthropic => "anthropic",
+            Wire::Gemini => "gemini",
+        }
+    }
+}
+
+/// A remote LLM endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteModelConfig {
+    pub wire: Wire,
+    /// e.g. `https://api.openai.com/v1`, `https://api.anthropic.com`,
+    /// `https://generativelanguage.googleapis.com`.
+    pub base_url: String,
+    /// Usually `${PROVIDER_API_KEY}`.
+    pub api_key: Option<String>,
+    /// The upstream's model name.
+    pub model: String,
+    #[serde(default = "defaults::connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// Time allowed until the response headers (and, streaming, the first event).
+    #[serde(default = "defaults::first_byte_timeout_ms")]
+    pub first_byte_timeout_ms: u64,
+    #[serde(default = "defaults::total_timeout_ms")]
+    pub total_timeout_ms: u64,
+    /// Retries on connect errors, 429 and 5xx before falling back.
+    #[serde(default = "defaults::max_retries")]
+    pub max_retries: u32,
+    /// Initial backoff; doubled per retry, with full jitter.
+    #[serde(default = "defaults::backoff_ms")]
+    pub backoff_ms: u64,
+    /// Longest `Retry-After` honoured; a longer one moves on to the fallback at once.
+    #[serde(default = "defaults::max_retry_after_ms")]
+    pub max_retry_after_ms: u64,
+    /// Consecutive failed requests after which the deployment cools down.
+    #[serde(default = "defaults::cooldown_failures")]
+    pub cooldown_failures: u32,
+    #[serde(default = "defaults::cooldown_secs")]
+    pub cooldown_secs: u64,
+    /// Extra headers sent upstream (values may use `${VAR}`).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Anthropic only: default `max_tokens` when the request has none.
+    #[serde(default = "defaults::anthropic_max_tokens")]
+    pub default_max_tokens: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddingsConfig {
+    /// Public model name for `/v1/embeddings`.
+    #[serde(default = "defaults::embedding_name")]
+    pub name: String,
+    /// Folder with `config.json`, `tokenizer.json`, `model.safetensors`.
+    pub path: String,
+    /// Concurrent embedding batches.
+    #[serde(default = "defaults::embed_concurrency")]
+    pub concurrency: usize,
+}
+
+mod defaults {
+    pub fn listen() -> String {
+        "127.0.0.1:8080".into()
+    }
+    pub fn max_body_bytes() -> usize {
+        4 * 1024 * 1024
+    }
+    pub fn shutdown_grace_secs() -> u64 {
+        30
+    }
+    pub fn context() -> u32 {
+        4096
+    }
+    pub fn parallel() -> u32 {
+        4
+    }
+    pub fn batch() -> u32 {
+        512
+    }
+    pub fn queue() -> usize {
+        64
+    }
+    pub fn connect_timeout_ms() -> u64 {
+        3_000
+    }
+    pub fn first_byte_timeout_ms() -> u64 {
+        60_000
+    }
+    pub fn total_timeout_ms() -> u64 {
+        600_000
+    }
+    pub fn max_retries() -> u32 {
+        2
+    }
+    pub fn backoff_ms() -> u64 {
+        200
+    }
+    pub fn max_retry_after_ms() -> u64 {
+        10_000
+    }
+    pub fn cooldown_failures() -> u32 {
+        3
+    }
+    pub fn cooldown_secs() -> u64 {
+        30
+    }
+    pub fn anthropic_max_tokens() -> u32 {
+        4096
+    }
+    pub fn embedding_name() -> String {
+        "all-minilm-l6-v2".into()
+    }
+    pub fn embed_concurrency() -> usize {
+        2
+    }
+}
+
+impl Config {
+    /// Substitutes `${VAR}` references and `~/` in every string that may hold them.
+    pub(crate) fn resolve_env(&mut self) -> Result<(), (String, String)> {
+        resolve("server.listen", &mut self.server.listen)?;
+        for (name, m) in self.models.iter_mut() {
+            match m {
+                ModelConfig::Local(l) => {
+                    resolve(&format!("models.{name}.path"), &mut l.path)?;
+                    l.path = expand_home(&l.path);
+                }
+                ModelConfig::Remote(r) => {
+                    resolve(&format!("models.{name}.base_url"), &mut r.base_url)?;
+                    resolve(&format!("models.{name}.model"), &mut r.model)?;
+                    if let Some(k) = r.api_key.as_mut() {
+                        resolve(&format!("models.{name}.api_key"), k)?;
+                    }
+                    for (h, v) in r.headers.iter_mut() {
+                        resolve(&format!("models.{name}.headers.{h}"), v)?;
+                    }
+                }
+            }
+        }
+        if let Some(e) = self.embeddings.as_mut() {
+            resolve("embeddings.path", &mut e.path)?;
+            e.path = expand_home(&e.path);
+        }
+        Ok(())
+    }
+}
+
+impl LocalModelConfig {
+    pub fn path_buf(&self) -> PathBuf {
+        PathBuf::from(&self.path)
+    }
+}

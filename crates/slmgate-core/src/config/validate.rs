@@ -1,0 +1,131 @@
+//! Semantic checks after parsing: values in range, references that resolve, files that exist.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use super::types::{Config, ModelConfig};
+
+type Invalid = (String, String);
+
+fn bad(field: impl Into<String>, msg: impl Into<String>) -> Invalid {
+    (field.into(), msg.into())
+}
+
+pub(crate) fn validate(cfg: &Config) -> Result<(), Invalid> {
+    cfg.server
+        .listen
+        .parse::<SocketAddr>()
+        .map_err(|_| bad("server.listen", format!("{:?} is not an address like 127.0.0.1:8080", cfg.server.listen)))?;
+    if cfg.server.max_body_bytes < 1024 {
+        return Err(bad("server.max_body_bytes", "must be at least 1024"));
+    }
+    if cfg.models.is_empty() {
+        return Err(bad("models", "no models configured; add a [models.NAME] table"));
+    }
+    for (name, m) in &cfg.models {
+        check_name(&format!("models.{name}"), name)?;
+        let f = |k: &str| format!("models.{name}.{k}");
+        match m {
+            ModelConfig::Local(l) => {
+                if !Path::new(&l.path).is_file() {
+                    return Err(bad(
+                        f("path"),
+                        format!("no file at {}; run `make models` or point it at a GGUF file", l.path),
+                    ));
+                }
+                if let Some(t) = l.threads {
+                    if t < 1 {
+                        return Err(bad(f("threads"), "must be at least 1"));
+                    }
+                }
+                if let Some(t) = l.threads_batch {
+                    if t < 1 {
+                        return Err(bad(f("threads_batch"), "must be at least 1"));
+                    }
+                }
+                if l.context < 64 {
+                    return Err(bad(f("context"), "must be at least 64 tokens"));
+                }
+                if l.parallel < 1 || l.parallel > 256 {
+                    return Err(bad(f("parallel"), "must be between 1 and 256"));
+                }
+                if l.batch < l.parallel {
+                    return Err(bad(f("batch"), format!("must be at least `parallel` ({})", l.parallel)));
+                }
+                if l.queue < 1 {
+                    return Err(bad(f("queue"), "must be at least 1"));
+                }
+            }
+            ModelConfig::Remote(r) => {
+                let url = reqwest::Url::parse(&r.base_url)
+                    .map_err(|e| bad(f("base_url"), format!("{:?} is not a URL: {e}", r.base_url)))?;
+                if !matches!(url.scheme(), "http" | "https") {
+                    return Err(bad(f("base_url"), "must start with http:// or https://"));
+                }
+                if r.model.trim().is_empty() {
+                    return Err(bad(f("model"), "the upstream model name is empty"));
+                }
+                if r.connect_timeout_ms == 0 || r.first_byte_timeout_ms == 0 || r.total_timeout_ms == 0 {
+                    return Err(bad(f("*_timeout_ms"), "timeouts must be greater than 0"));
+                }
+                if r.first_byte_timeout_ms > r.total_timeout_ms {
+                    return Err(bad(f("first_byte_timeout_ms"), "must not exceed total_timeout_ms"));
+                }
+                if r.max_retries > 10 {
+                    return Err(bad(f("max_retries"), "at most 10"));
+                }
+                for (h, v) in &r.headers {
+                    http::HeaderName::from_bytes(h.as_bytes())
+                        .map_err(|_| bad(f(&format!("headers.{h}")), "not a valid header name"))?;
+                    http::HeaderValue::from_str(v)
+                        .map_err(|_| bad(f(&format!("headers.{h}")), "not a valid header value"))?;
+                }
+            }
+        }
+    }
+    let mut public: HashSet<&str> = cfg.models.keys().map(|s| s.as_str()).collect();
+    for (alias, chain) in &cfg.aliases {
+        check_name(&format!("aliases.{alias}"), alias)?;
+        if !public.insert(alias.as_str()) {
+            return Err(bad(format!("aliases.{alias}"), "an alias cannot have the name of a model"));
+        }
+        if chain.is_empty() {
+            return Err(bad(format!("aliases.{alias}"), "the fallback chain is empty"));
+        }
+        for d in chain {
+            if !cfg.models.contains_key(d) {
+                return Err(bad(
+                    format!("aliases.{alias}"),
+                    format!("unknown model {d:?}; the chain may only name [models.*] entries"),
+                ));
+            }
+        }
+    }
+    if let Some(e) = &cfg.embeddings {
+        if public.contains(e.name.as_str()) {
+            return Err(bad("embeddings.name", "clashes with a chat model or alias name"));
+        }
+        if !Path::new(&e.path).join("model.safetensors").is_file() {
+            return Err(bad(
+                "embeddings.path",
+                format!("{} holds no model.safetensors; run `make models`", e.path),
+            ));
+        }
+        if e.concurrency < 1 {
+            return Err(bad("embeddings.concurrency", "must be at least 1"));
+        }
+    }
+    Ok(())
+}
+
+fn check_name(field: &str, name: &str) -> Result<(), Invalid> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:/".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(bad(field, "names may use letters, digits and - _ . : / (at most 128)"))
+    }
+}

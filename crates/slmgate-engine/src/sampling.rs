@@ -1,0 +1,94 @@
+//! Sampling parameters and the llama.cpp sampler chain built from them.
+
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::sampling::LlamaSampler;
+
+use crate::EngineError;
+
+/// How to pick the next token. `temperature == 0` means greedy (deterministic).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SamplingParams {
+    pub temperature: f32,
+    pub top_p: f32,
+    /// 0 disables top-k.
+    pub top_k: i32,
+    pub seed: Option<u64>,
+    /// GBNF grammar the output must match (root rule `root`).
+    pub grammar: Option<String>,
+}
+
+impl Default for SamplingParams {
+    fn default() -> Self {
+        Self { temperature: 1.0, top_p: 1.0, top_k: 0, seed: None, grammar: None }
+    }
+}
+
+impl SamplingParams {
+    pub fn validate(&self) -> Result<(), EngineError> {
+        if !(0.0..=2.0).contains(&self.temperature) || self.temperature.is_nan() {
+            return Err(EngineError::InvalidParam(format!(
+                "temperature must be between 0 and 2, got {}",
+                self.temperature
+            )));
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return Err(EngineError::InvalidParam(format!(
+                "top_p must be in (0, 1], got {}",
+                self.top_p
+            )));
+        }
+        if self.top_k < 0 {
+            return Err(EngineError::InvalidParam(format!(
+                "top_k must be >= 0, got {}",
+                self.top_k
+            )));
+        }
+        Ok(())
+    }
+
+    /// Builds the sampler chain. Called on the request path so a bad grammar is a 400 there,
+    /// not a failure inside the batch loop.
+    pub(crate) fn build(&self, model: &LlamaModel) -> Result<LlamaSampler, EngineError> {
+        self.validate()?;
+        let mut chain = Vec::with_capacity(5);
+        if let Some(g) = &self.grammar {
+            let sampler = LlamaSampler::grammar(model, g, "root")
+                .map_err(|e| EngineError::Grammar(format!("{e}")))?;
+            chain.push(sampler);
+        }
+        if self.temperature <= 0.0 {
+            chain.push(LlamaSampler::greedy());
+        } else {
+            if self.top_k > 0 {
+                chain.push(LlamaSampler::top_k(self.top_k));
+            }
+            if self.top_p < 1.0 {
+                chain.push(LlamaSampler::top_p(self.top_p, 1));
+            }
+            chain.push(LlamaSampler::temp(self.temperature));
+            let seed = self.seed.map(|s| (s ^ (s >> 32)) as u32).unwrap_or_else(rand_seed);
+            chain.push(LlamaSampler::dist(seed));
+        }
+        Ok(LlamaSampler::chain_simple(chain))
+    }
+}
+
+fn rand_seed() -> u32 {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = RandomState::new().build_hasher();
+    h.write_u64(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0),
+    );
+    h.finish() as u32
+}
+
+/// A sampler chain moved from the request thread into the batch loop thread. llama.cpp
+/// sampler objects are plain heap state used by one thread at a time.
+pub(crate) struct SendSampler(pub LlamaSampler);
+// SAFETY: the sampler is created on the request path and then only ever used by the single
+// scheduler thread; llama.cpp samplers hold no thread-affine state.
+unsafe impl Send for SendSampler {}

@@ -1,0 +1,64 @@
+//! One llama.cpp sequence of the batch loop: what is in its KV cache, and the request it is
+//! serving, if any.
+
+use std::time::Instant;
+
+use llama_cpp_2::token::LlamaToken;
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::detok::Detokenizer;
+use crate::sampling::SendSampler;
+use crate::GenerationEvent;
+
+/// A request waiting in the queue, as the batch loop receives it.
+pub(crate) struct Job {
+    pub tokens: Vec<LlamaToken>,
+    pub max_tokens: usize,
+    pub sampler: SendSampler,
+    pub stops: Vec<String>,
+    pub logprobs: bool,
+    pub top_logprobs: usize,
+    pub events: UnboundedSender<GenerationEvent>,
+    pub enqueued: Instant,
+}
+
+/// The request a slot is serving.
+pub(crate) struct Active {
+    pub job: Job,
+    /// Prompt tokens already in the KV cache (reused prefix included).
+    pub prompt_done: usize,
+    /// Prompt tokens found in the cache from an earlier request.
+    pub cached: usize,
+    /// Sampled token not yet decoded (its logits are the next step's input).
+    pub pending: Option<LlamaToken>,
+    pub generated: usize,
+    pub detok: Detokenizer,
+    /// Index in the current batch whose logits belong to this slot.
+    pub logits_at: Option<i32>,
+}
+
+pub(crate) struct Slot {
+    pub seq: i32,
+    /// Tokens whose keys/values are in this sequence's KV cache, in order.
+    pub kv: Vec<LlamaToken>,
+    pub active: Option<Active>,
+    pub last_used: u64,
+}
+
+impl Slot {
+    pub fn new(seq: i32) -> Self {
+        Self { seq, kv: Vec::new(), active: None, last_used: 0 }
+    }
+
+    /// Length of the prompt prefix this slot already has in its cache. One token is always
+    /// left to decode so the prompt's last position yields fresh logits.
+    pub fn reusable_prefix(&self, prompt: &[LlamaToken]) -> usize {
+        let common = self.kv.iter().zip(prompt).take_while(|(a, b)| a == b).count();
+        common.min(prompt.len().saturating_sub(1))
+    }
+
+    /// Position of the next token to decode in this sequence.
+    pub fn n_past(&self) -> usize {
+        self.kv.len()
+    }
+}
