@@ -24,7 +24,10 @@ pub(crate) enum Pushed {
 
 impl Detokenizer {
     pub fn new(stops: Vec<String>) -> Self {
-        Self { stops: stops.into_iter().filter(|s| !s.is_empty()).collect(), ..Self::default() }
+        Self {
+            stops: stops.into_iter().filter(|s| !s.is_empty()).collect(),
+            ..Self::default()
+        }
     }
 
     pub fn push(&mut self, bytes: &[u8]) -> Pushed {
@@ -40,8 +43,8 @@ impl Detokenizer {
             }
         };
         let rest = self.partial.split_off(valid_up_to);
-        let text = String::from_utf8(std::mem::replace(&mut self.partial, rest))
-            .unwrap_or_default();
+        let text =
+            String::from_utf8(std::mem::replace(&mut self.partial, rest)).unwrap_or_default();
         self.feed(&text)
     }
 
@@ -53,7 +56,12 @@ impl Detokenizer {
             return Pushed::Text(out);
         }
         // A full stop string anywhere in the held text ends generation.
-        if let Some(pos) = self.stops.iter().filter_map(|s| self.held.find(s.as_str())).min() {
+        if let Some(pos) = self
+            .stops
+            .iter()
+            .filter_map(|s| self.held.find(s.as_str()))
+            .min()
+        {
             let out = self.held[..pos].to_string();
             self.held.clear();
             self.released.push_str(&out);

@@ -18,7 +18,11 @@ pub enum EmbedError {
     #[error("embedding model in {path}: {reason}")]
     Load { path: String, reason: String },
     #[error("input {index} has {tokens} tokens; this embedding model accepts at most {limit}")]
-    TooLong { index: usize, tokens: usize, limit: usize },
+    TooLong {
+        index: usize,
+        tokens: usize,
+        limit: usize,
+    },
     #[error("embedding failed: {0}")]
     Compute(String),
 }
@@ -35,12 +39,15 @@ pub struct SentenceEmbedder {
 impl SentenceEmbedder {
     /// Loads `config.json`, `tokenizer.json` and `model.safetensors` from a folder.
     pub fn load(dir: &Path) -> Result<Self, EmbedError> {
-        let err = |reason: String| EmbedError::Load { path: dir.display().to_string(), reason };
+        let err = |reason: String| EmbedError::Load {
+            path: dir.display().to_string(),
+            reason,
+        };
         let read = |name: &str| {
             std::fs::read_to_string(dir.join(name)).map_err(|e| err(format!("{name}: {e}")))
         };
-        let config: Config =
-            serde_json::from_str(&read("config.json")?).map_err(|e| err(format!("config.json: {e}")))?;
+        let config: Config = serde_json::from_str(&read("config.json")?)
+            .map_err(|e| err(format!("config.json: {e}")))?;
         let raw: serde_json::Value = serde_json::from_str(&read("config.json")?)
             .map_err(|e| err(format!("config.json: {e}")))?;
         let max_tokens = raw["max_position_embeddings"].as_u64().unwrap_or(512) as usize;
@@ -51,13 +58,21 @@ impl SentenceEmbedder {
             strategy: PaddingStrategy::BatchLongest,
             ..Default::default()
         }));
-        tokenizer.with_truncation(None).map_err(|e| err(e.to_string()))?;
+        tokenizer
+            .with_truncation(None)
+            .map_err(|e| err(e.to_string()))?;
         let weights = dir.join("model.safetensors");
         // SAFETY: the weights file is memory-mapped read-only and not modified while loaded.
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DTYPE, &Device::Cpu) }
             .map_err(|e| err(format!("model.safetensors: {e}")))?;
         let model = BertModel::load(vb, &config).map_err(|e| err(format!("weights: {e}")))?;
-        Ok(Self { model, tokenizer, max_tokens, dims, dir: dir.to_path_buf() })
+        Ok(Self {
+            model,
+            tokenizer,
+            max_tokens,
+            dims,
+            dir: dir.to_path_buf(),
+        })
     }
 
     pub fn dimensions(&self) -> usize {
@@ -94,7 +109,11 @@ impl SentenceEmbedder {
         for (index, e) in enc.iter().enumerate() {
             let n = e.get_attention_mask().iter().filter(|&&m| m == 1).count();
             if n > self.max_tokens {
-                return Err(EmbedError::TooLong { index, tokens: n, limit: self.max_tokens });
+                return Err(EmbedError::TooLong {
+                    index,
+                    tokens: n,
+                    limit: self.max_tokens,
+                });
             }
             total += n;
         }
@@ -104,15 +123,32 @@ impl SentenceEmbedder {
         let flat = |f: &dyn Fn(&tokenizers::Encoding) -> &[u32]| -> Vec<u32> {
             enc.iter().flat_map(|e| f(e).iter().copied()).collect()
         };
-        let ids = Tensor::from_vec(flat(&|e| e.get_ids()), (rows, cols), &Device::Cpu).map_err(c)?;
-        let types = Tensor::from_vec(flat(&|e| e.get_type_ids()), (rows, cols), &Device::Cpu).map_err(c)?;
-        let mask = Tensor::from_vec(flat(&|e| e.get_attention_mask()), (rows, cols), &Device::Cpu).map_err(c)?;
+        let ids =
+            Tensor::from_vec(flat(&|e| e.get_ids()), (rows, cols), &Device::Cpu).map_err(c)?;
+        let types =
+            Tensor::from_vec(flat(&|e| e.get_type_ids()), (rows, cols), &Device::Cpu).map_err(c)?;
+        let mask = Tensor::from_vec(
+            flat(&|e| e.get_attention_mask()),
+            (rows, cols),
+            &Device::Cpu,
+        )
+        .map_err(c)?;
         let hidden = self.model.forward(&ids, &types, Some(&mask)).map_err(c)?; // (rows, cols, dims)
-        let maskf = mask.to_dtype(DType::F32).map_err(c)?.unsqueeze(2).map_err(c)?;
+        let maskf = mask
+            .to_dtype(DType::F32)
+            .map_err(c)?
+            .unsqueeze(2)
+            .map_err(c)?;
         let summed = hidden.broadcast_mul(&maskf).map_err(c)?.sum(1).map_err(c)?;
         let counts = maskf.sum(1).map_err(c)?;
         let mean = summed.broadcast_div(&counts).map_err(c)?;
-        let norm = mean.sqr().map_err(c)?.sum_keepdim(1).map_err(c)?.sqrt().map_err(c)?;
+        let norm = mean
+            .sqr()
+            .map_err(c)?
+            .sum_keepdim(1)
+            .map_err(c)?
+            .sqrt()
+            .map_err(c)?;
         let unit = mean.broadcast_div(&norm).map_err(c)?;
         let out: Vec<Vec<f32>> = unit.to_vec2().map_err(c)?;
         Ok((out, total))

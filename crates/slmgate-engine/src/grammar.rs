@@ -19,7 +19,9 @@ ws     ::= | " " | "\n" [ \t]{0,20}
 /// Converts a JSON schema (as JSON text) to GBNF.
 pub fn json_schema_to_gbnf(schema: &serde_json::Value) -> Result<String, EngineError> {
     if !schema.is_object() && !schema.is_boolean() {
-        return Err(EngineError::Grammar("json_schema.schema must be a JSON object".into()));
+        return Err(EngineError::Grammar(
+            "json_schema.schema must be a JSON object".into(),
+        ));
     }
     let text = serde_json::to_string(schema).map_err(|e| EngineError::Grammar(e.to_string()))?;
     // llama.cpp's converter reports failures as C++ exceptions caught in the shim.

@@ -35,10 +35,14 @@ pub(crate) fn top_k(logits: &[f32], lse: f32, k: usize) -> Vec<(i32, f32)> {
     }
     let k = k.min(logits.len());
     let mut idx: Vec<u32> = (0..logits.len() as u32).collect();
-    idx.select_nth_unstable_by(k - 1, |&a, &b| logits[b as usize].total_cmp(&logits[a as usize]));
+    idx.select_nth_unstable_by(k - 1, |&a, &b| {
+        logits[b as usize].total_cmp(&logits[a as usize])
+    });
     idx.truncate(k);
     idx.sort_by(|&a, &b| logits[b as usize].total_cmp(&logits[a as usize]));
-    idx.into_iter().map(|i| (i as i32, logits[i as usize] - lse)).collect()
+    idx.into_iter()
+        .map(|i| (i as i32, logits[i as usize] - lse))
+        .collect()
 }
 
 #[cfg(test)]

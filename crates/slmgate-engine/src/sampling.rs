@@ -19,7 +19,13 @@ pub struct SamplingParams {
 
 impl Default for SamplingParams {
     fn default() -> Self {
-        Self { temperature: 1.0, top_p: 1.0, top_k: 0, seed: None, grammar: None }
+        Self {
+            temperature: 1.0,
+            top_p: 1.0,
+            top_k: 0,
+            seed: None,
+            grammar: None,
+        }
     }
 }
 
@@ -66,7 +72,10 @@ impl SamplingParams {
                 chain.push(LlamaSampler::top_p(self.top_p, 1));
             }
             chain.push(LlamaSampler::temp(self.temperature));
-            let seed = self.seed.map(|s| (s ^ (s >> 32)) as u32).unwrap_or_else(rand_seed);
+            let seed = self
+                .seed
+                .map(|s| (s ^ (s >> 32)) as u32)
+                .unwrap_or_else(rand_seed);
             chain.push(LlamaSampler::dist(seed));
         }
         Ok(LlamaSampler::chain_simple(chain))

@@ -94,8 +94,14 @@ pub struct Usage {
 pub enum GenerationEvent {
     /// One generated token: the text it releases (may be empty while a multi-byte character or
     /// a possible stop string is incomplete) and its logprob when asked for.
-    Token { text: String, logprob: Option<TokenLogprob> },
-    Done { finish_reason: FinishReason, usage: Usage },
+    Token {
+        text: String,
+        logprob: Option<TokenLogprob>,
+    },
+    Done {
+        finish_reason: FinishReason,
+        usage: Usage,
+    },
     Error(EngineError),
 }
 
@@ -169,14 +175,20 @@ fn backend() -> Result<&'static LlamaBackend, EngineError> {
             Ok(b)
         })
         .as_ref()
-        .map_err(|e| EngineError::Load { path: String::new(), reason: e.clone() })
+        .map_err(|e| EngineError::Load {
+            path: String::new(),
+            reason: e.clone(),
+        })
 }
 
 impl LocalEngine {
     /// Loads the model and starts the batch loop. Blocks until the context is ready.
     pub fn load(settings: EngineSettings) -> Result<Self, EngineError> {
         let path = settings.path.display().to_string();
-        let load_err = |reason: String| EngineError::Load { path: path.clone(), reason };
+        let load_err = |reason: String| EngineError::Load {
+            path: path.clone(),
+            reason,
+        };
         if !settings.path.is_file() {
             return Err(load_err("file not found".into()));
         }
@@ -196,7 +208,10 @@ impl LocalEngine {
             if t.0 < 0 {
                 String::new()
             } else {
-                vocab.text(t).map(|c| c.to_string_lossy().into_owned()).unwrap_or_default()
+                vocab
+                    .text(t)
+                    .map(|c| c.to_string_lossy().into_owned())
+                    .unwrap_or_default()
             }
         };
         let bos_text = token_text(vocab.bos());
@@ -305,7 +320,11 @@ impl LocalEngine {
         let limit = self.inner.settings.context as usize;
         let room = limit.saturating_sub(tokens.len());
         let max_tokens = match req.max_tokens {
-            Some(0) => return Err(EngineError::InvalidParam("max_tokens must be at least 1".into())),
+            Some(0) => {
+                return Err(EngineError::InvalidParam(
+                    "max_tokens must be at least 1".into(),
+                ))
+            }
             Some(m) => m as usize,
             None => room,
         };
@@ -346,7 +365,9 @@ impl LocalEngine {
         let queued = &self.inner.stats.queued;
         if queued.fetch_add(1, Ordering::AcqRel) >= self.inner.settings.queue {
             queued.fetch_sub(1, Ordering::AcqRel);
-            return Err(EngineError::QueueFull { capacity: self.inner.settings.queue });
+            return Err(EngineError::QueueFull {
+                capacity: self.inner.settings.queue,
+            });
         }
         if self.inner.queue.send(job).is_err() {
             queued.fetch_sub(1, Ordering::AcqRel);
@@ -369,7 +390,10 @@ fn batch_loop(
     stats: Arc<EngineStats>,
     ready: std::sync::mpsc::Sender<Result<(), EngineError>>,
 ) {
-    let fail = |reason: String| EngineError::Load { path: settings.path.display().to_string(), reason };
+    let fail = |reason: String| EngineError::Load {
+        path: settings.path.display().to_string(),
+        reason,
+    };
     let backend = match backend() {
         Ok(b) => b,
         Err(e) => {
@@ -388,7 +412,9 @@ fn batch_loop(
     let mut ctx = match model.new_context(backend, params) {
         Ok(c) => c,
         Err(e) => {
-            let _ = ready.send(Err(fail(format!("cannot create a context of {n_ctx} tokens: {e}"))));
+            let _ = ready.send(Err(fail(format!(
+                "cannot create a context of {n_ctx} tokens: {e}"
+            ))));
             return;
         }
     };
@@ -422,13 +448,19 @@ fn batch_loop(
             !gone
         });
         while slots.iter().any(|s| s.active.is_none()) {
-            let Some(job) = waiting.pop_front() else { break };
+            let Some(job) = waiting.pop_front() else {
+                break;
+            };
             admit(&mut ctx, &mut slots, job, clock, &stats);
         }
 
         // 2. Cancel sequences whose client has gone.
         for slot in slots.iter_mut() {
-            if slot.active.as_ref().is_some_and(|a| a.job.events.is_closed()) {
+            if slot
+                .active
+                .as_ref()
+                .is_some_and(|a| a.job.events.is_closed())
+            {
                 slot.active = None;
                 stats.cancelled.fetch_add(1, Ordering::Relaxed);
                 stats.active.fetch_sub(1, Ordering::Relaxed);
@@ -442,7 +474,9 @@ fn batch_loop(
         for (i, slot) in slots.iter_mut().enumerate() {
             let pos = slot.n_past() as i32;
             let seq = slot.seq;
-            let Some(a) = slot.active.as_mut() else { continue };
+            let Some(a) = slot.active.as_mut() else {
+                continue;
+            };
             a.logits_at = None;
             if let Some(tok) = a.pending {
                 if batch.add(tok, pos, &[seq], true).is_ok() {
@@ -458,7 +492,9 @@ fn batch_loop(
             }
             let start = slot.n_past();
             let seq = slot.seq;
-            let Some(a) = slot.active.as_mut() else { continue };
+            let Some(a) = slot.active.as_mut() else {
+                continue;
+            };
             if a.pending.is_some() || a.prompt_done >= a.job.tokens.len() {
                 continue;
             }
@@ -490,7 +526,10 @@ fn batch_loop(
             for &(i, _) in &in_batch {
                 let slot = &mut slots[i];
                 if let Some(a) = slot.active.take() {
-                    let _ = a.job.events.send(GenerationEvent::Error(EngineError::Decode(e.to_string())));
+                    let _ = a
+                        .job
+                        .events
+                        .send(GenerationEvent::Error(EngineError::Decode(e.to_string())));
                     stats.active.fetch_sub(1, Ordering::Relaxed);
                 }
                 let _ = ctx.clear_kv_cache_seq(Some(slot.seq as u32), None, None);
@@ -500,19 +539,26 @@ fn batch_loop(
         }
         for &(i, added) in &in_batch {
             let slot = &mut slots[i];
-            let Some(a) = slot.active.as_mut() else { continue };
+            let Some(a) = slot.active.as_mut() else {
+                continue;
+            };
             if let Some(tok) = a.pending.take() {
                 slot.kv.push(tok);
             } else {
-                slot.kv.extend_from_slice(&a.job.tokens[a.prompt_done..a.prompt_done + added]);
+                slot.kv
+                    .extend_from_slice(&a.job.tokens[a.prompt_done..a.prompt_done + added]);
                 a.prompt_done += added;
-                stats.prompt_tokens.fetch_add(added as u64, Ordering::Relaxed);
+                stats
+                    .prompt_tokens
+                    .fetch_add(added as u64, Ordering::Relaxed);
             }
         }
 
         // 5. Sample, detokenize, stream.
         for slot in slots.iter_mut() {
-            let Some(a) = slot.active.as_mut() else { continue };
+            let Some(a) = slot.active.as_mut() else {
+                continue;
+            };
             let Some(idx) = a.logits_at else { continue };
             let vocab = model.vocab();
             let logprob = a.job.logprobs.then(|| {
@@ -530,13 +576,20 @@ fn batch_loop(
                 let bytes = piece(tok);
                 TokenLogprob {
                     token: String::from_utf8_lossy(&bytes).into_owned(),
-                    logprob: logits.get(tok.0 as usize).map(|l| l - lse).unwrap_or(f32::NEG_INFINITY),
+                    logprob: logits
+                        .get(tok.0 as usize)
+                        .map(|l| l - lse)
+                        .unwrap_or(f32::NEG_INFINITY),
                     bytes,
                     top_logprobs: top_k(&logits, lse, a.job.top_logprobs)
                         .into_iter()
                         .map(|(id, logprob)| {
                             let bytes = piece(LlamaToken(id));
-                            TopLogprob { token: String::from_utf8_lossy(&bytes).into_owned(), logprob, bytes }
+                            TopLogprob {
+                                token: String::from_utf8_lossy(&bytes).into_owned(),
+                                logprob,
+                                bytes,
+                            }
                         })
                         .collect(),
                 }
@@ -550,16 +603,25 @@ fn batch_loop(
             if vocab.is_eog(tok) {
                 let rest = a.detok.finish();
                 if !rest.is_empty() || lp.is_some() {
-                    let _ = a.job.events.send(GenerationEvent::Token { text: rest, logprob: lp });
+                    let _ = a.job.events.send(GenerationEvent::Token {
+                        text: rest,
+                        logprob: lp,
+                    });
                 }
                 finish = Some(FinishReason::Stop);
             } else {
                 match a.detok.push(&piece(tok)) {
                     Pushed::Text(text) => {
-                        let _ = a.job.events.send(GenerationEvent::Token { text, logprob: lp });
+                        let _ = a
+                            .job
+                            .events
+                            .send(GenerationEvent::Token { text, logprob: lp });
                     }
                     Pushed::Stop(text) => {
-                        let _ = a.job.events.send(GenerationEvent::Token { text, logprob: lp });
+                        let _ = a
+                            .job
+                            .events
+                            .send(GenerationEvent::Token { text, logprob: lp });
                         finish = Some(FinishReason::Stop);
                     }
                 }
@@ -568,14 +630,20 @@ fn batch_loop(
                 {
                     let rest = a.detok.finish();
                     if !rest.is_empty() {
-                        let _ = a.job.events.send(GenerationEvent::Token { text: rest, logprob: None });
+                        let _ = a.job.events.send(GenerationEvent::Token {
+                            text: rest,
+                            logprob: None,
+                        });
                     }
                     finish = Some(FinishReason::Length);
                 }
             }
             match finish {
                 Some(reason) => {
-                    let _ = a.job.events.send(GenerationEvent::Done { finish_reason: reason, usage: usage(a) });
+                    let _ = a.job.events.send(GenerationEvent::Done {
+                        finish_reason: reason,
+                        usage: usage(a),
+                    });
                     slot.active = None;
                     slot.last_used = clock;
                     stats.active.fetch_sub(1, Ordering::Relaxed);
@@ -589,7 +657,13 @@ fn batch_loop(
 
 /// Puts a job into the free slot whose cache shares the longest prefix with its prompt
 /// (least recently used on ties) and trims that cache to the shared prefix.
-fn admit(ctx: &mut LlamaContext<'_>, slots: &mut [Slot], job: Job, clock: u64, stats: &EngineStats) {
+fn admit(
+    ctx: &mut LlamaContext<'_>,
+    slots: &mut [Slot],
+    job: Job,
+    clock: u64,
+    stats: &EngineStats,
+) {
     stats.queued.fetch_sub(1, Ordering::AcqRel);
     let Some(best) = slots
         .iter()
@@ -602,16 +676,27 @@ fn admit(ctx: &mut LlamaContext<'_>, slots: &mut [Slot], job: Job, clock: u64, s
     };
     let slot = &mut slots[best];
     let mut keep = slot.reusable_prefix(&job.tokens);
-    if ctx.clear_kv_cache_seq(Some(slot.seq as u32), Some(keep as u32), None).ok() != Some(true) {
+    if ctx
+        .clear_kv_cache_seq(Some(slot.seq as u32), Some(keep as u32), None)
+        .ok()
+        != Some(true)
+    {
         // This cache cannot drop a suffix (e.g. a recurrent model): start the sequence afresh.
         let _ = ctx.clear_kv_cache_seq(Some(slot.seq as u32), None, None);
         keep = 0;
     }
     slot.kv.truncate(keep);
     slot.last_used = clock;
-    stats.cached_tokens.fetch_add(keep as u64, Ordering::Relaxed);
+    stats
+        .cached_tokens
+        .fetch_add(keep as u64, Ordering::Relaxed);
     stats.active.fetch_add(1, Ordering::Relaxed);
-    tracing::trace!(seq = slot.seq, reused = keep, waited_ms = job.enqueued.elapsed().as_millis() as u64, "admitted");
+    tracing::trace!(
+        seq = slot.seq,
+        reused = keep,
+        waited_ms = job.enqueued.elapsed().as_millis() as u64,
+        "admitted"
+    );
     let detok = Detokenizer::new(job.stops.clone());
     slot.active = Some(Active {
         job,

@@ -47,13 +47,23 @@ pub(crate) struct Slot {
 
 impl Slot {
     pub fn new(seq: i32) -> Self {
-        Self { seq, kv: Vec::new(), active: None, last_used: 0 }
+        Self {
+            seq,
+            kv: Vec::new(),
+            active: None,
+            last_used: 0,
+        }
     }
 
     /// Length of the prompt prefix this slot already has in its cache. One token is always
     /// left to decode so the prompt's last position yields fresh logits.
     pub fn reusable_prefix(&self, prompt: &[LlamaToken]) -> usize {
-        let common = self.kv.iter().zip(prompt).take_while(|(a, b)| a == b).count();
+        let common = self
+            .kv
+            .iter()
+            .zip(prompt)
+            .take_while(|(a, b)| a == b)
+            .count();
         common.min(prompt.len().saturating_sub(1))
     }
 

@@ -18,7 +18,10 @@ pub struct ChatMessage {
 
 impl ChatMessage {
     pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
-        Self { role: role.into(), content: content.into() }
+        Self {
+            role: role.into(),
+            content: content.into(),
+        }
     }
 }
 
@@ -39,7 +42,9 @@ pub struct ChatTemplate {
 
 impl std::fmt::Debug for ChatTemplate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChatTemplate").field("source", &self.source).finish()
+        f.debug_struct("ChatTemplate")
+            .field("source", &self.source)
+            .finish()
     }
 }
 
@@ -62,9 +67,12 @@ impl ChatTemplate {
         let mut env = Environment::new();
         minijinja_contrib::add_to_environment(&mut env);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-        env.add_function("raise_exception", |msg: String| -> Result<String, minijinja::Error> {
-            Err(minijinja::Error::new(ErrorKind::InvalidOperation, msg))
-        });
+        env.add_function(
+            "raise_exception",
+            |msg: String| -> Result<String, minijinja::Error> {
+                Err(minijinja::Error::new(ErrorKind::InvalidOperation, msg))
+            },
+        );
         env.add_function("strftime_now", |fmt: String| -> String {
             // Templates use this for "today's date" lines; a fixed UTC clock is enough.
             let secs = std::time::SystemTime::now()
@@ -79,12 +87,20 @@ impl ChatTemplate {
         });
         env.add_template_owned("chat", text)
             .map_err(|e| EngineError::Template(format!("cannot compile ({source}): {e}")))?;
-        Ok(Self { env, bos_token: bos_token.into(), eos_token: eos_token.into(), source })
+        Ok(Self {
+            env,
+            bos_token: bos_token.into(),
+            eos_token: eos_token.into(),
+            source,
+        })
     }
 
     /// Renders the conversation, ending with the assistant turn's opening.
     pub fn render(&self, messages: &[ChatMessage]) -> Result<String, EngineError> {
-        let tmpl = self.env.get_template("chat").map_err(|e| EngineError::Template(e.to_string()))?;
+        let tmpl = self
+            .env
+            .get_template("chat")
+            .map_err(|e| EngineError::Template(e.to_string()))?;
         tmpl.render(context! {
             messages => messages,
             add_generation_prompt => true,
@@ -117,14 +133,20 @@ mod tests {
     fn chatml_fallback_renders() {
         let t = ChatTemplate::new(None, None, "llama", "<s>", "</s>").unwrap();
         let out = t.render(&[ChatMessage::new("user", "Hi")]).unwrap();
-        assert_eq!(out, "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+        assert_eq!(
+            out,
+            "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+        );
     }
 
     #[test]
     fn gemma_fallback_has_one_bos_and_model_turn() {
         let t = ChatTemplate::new(None, None, "gemma3", "<bos>", "<eos>").unwrap();
         let out = t
-            .render(&[ChatMessage::new("system", "Be brief."), ChatMessage::new("user", "Hi")])
+            .render(&[
+                ChatMessage::new("system", "Be brief."),
+                ChatMessage::new("user", "Hi"),
+            ])
             .unwrap();
         assert!(out.starts_with("<bos><start_of_turn>user\nBe brief."));
         assert!(out.ends_with("<start_of_turn>model\n"));
@@ -141,13 +163,22 @@ mod tests {
             "",
         )
         .unwrap();
-        assert_eq!(t.render(&[ChatMessage::new("user", "  hi ")]).unwrap(), "HI");
+        assert_eq!(
+            t.render(&[ChatMessage::new("user", "  hi ")]).unwrap(),
+            "HI"
+        );
     }
 
     #[test]
     fn raise_exception_is_an_error() {
-        let t = ChatTemplate::new(Some("{{ raise_exception('no system role') }}"), None, "x", "", "")
-            .unwrap();
+        let t = ChatTemplate::new(
+            Some("{{ raise_exception('no system role') }}"),
+            None,
+            "x",
+            "",
+            "",
+        )
+        .unwrap();
         let err = t.render(&[]).unwrap_err();
         assert!(err.to_string().contains("no system role"));
     }

@@ -1,1 +1,116 @@
-fn main(){}
+//! `slmgate`: the command line. Errors reach the user through `anyhow` here only.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use slmgate_core::config::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "slmgate",
+    version,
+    about = "SLM-first hybrid LLM gateway: small models in-process, remote LLMs as escalation tiers"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the OpenAI- and Anthropic-compatible HTTP API.
+    Serve {
+        /// Config file (default: the embedded slmgate.toml).
+        #[arg(long, short, env = "SLMGATE_CONFIG")]
+        config: Option<PathBuf>,
+        /// Override server.listen (e.g. 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Log as JSON lines.
+        #[arg(long)]
+        json_logs: bool,
+    },
+    /// Validate a config file and print what it defines.
+    Check {
+        #[arg(long, short, env = "SLMGATE_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Print the embedded default config.
+    DefaultConfig,
+}
+
+fn load(config: Option<&PathBuf>) -> anyhow::Result<Config> {
+    let cfg = match config {
+        Some(p) => Config::from_file(p),
+        None => Config::embedded_default(),
+    };
+    cfg.map_err(anyhow::Error::from)
+}
+
+fn init_logs(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SLMGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        b.json().init();
+    } else {
+        b.init();
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve {
+            config,
+            listen,
+            json_logs,
+        } => {
+            init_logs(json_logs);
+            let mut cfg = load(config.as_ref())?;
+            if let Some(l) = listen {
+                cfg.server.listen = l;
+            }
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("tokio runtime")?;
+            rt.block_on(slmgate_core::server::serve(cfg))?;
+            Ok(())
+        }
+        Command::Check { config } => {
+            let cfg = load(config.as_ref())?;
+            println!(
+                "config ok: {} models, {} aliases",
+                cfg.models.len(),
+                cfg.aliases.len()
+            );
+            for (name, m) in &cfg.models {
+                match m {
+                    slmgate_core::config::ModelConfig::Local(l) => {
+                        println!("  model {name}: local {}", l.path)
+                    }
+                    slmgate_core::config::ModelConfig::Remote(r) => {
+                        println!(
+                            "  model {name}: {} {} ({})",
+                            r.wire.as_str(),
+                            r.base_url,
+                            r.model
+                        )
+                    }
+                }
+            }
+            for (a, chain) in &cfg.aliases {
+                println!("  alias {a}: {}", chain.join(" -> "));
+            }
+            Ok(())
+        }
+        Command::DefaultConfig => {
+            print!("{}", slmgate_core::config::DEFAULT_CONFIG);
+            Ok(())
+        }
+    }
+}

@@ -17,16 +17,16 @@ pub fn interpolate(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<S
             None => (expr, None),
         };
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(format!("`${{{expr}}}` is not a valid environment reference"));
+            return Err(format!(
+                "`${{{expr}}}` is not a valid environment reference"
+            ));
         }
         match (lookup(name).filter(|v| !v.is_empty()), default) {
             (Some(v), _) => out.push_str(&v),
             (None, Some(d)) => out.push_str(d),
-            (None, None) => {
-                return Err(format!(
-                    "environment variable {name} is not set; export it or write `${{{name}:-default}}`"
-                ))
-            }
+            (None, None) => return Err(format!(
+                "environment variable {name} is not set; export it or write `${{{name}:-default}}`"
+            )),
         }
         rest = &after[end + 1..];
     }

@@ -18,11 +18,18 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("config {origin}: {message}")]
     Parse { origin: String, message: String },
     #[error("config {origin}: `{field}`: {message}")]
-    Invalid { origin: String, field: String, message: String },
+    Invalid {
+        origin: String,
+        field: String,
+        message: String,
+    },
 }
 
 /// The default config compiled into the binary (`slmgate.toml` at the repository root).
@@ -31,8 +38,10 @@ pub const DEFAULT_CONFIG: &str = include_str!("../../../../slmgate.toml");
 impl Config {
     /// Reads, parses and validates a config file.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         Self::from_toml(&text, &path.display().to_string())
     }
 
@@ -47,11 +56,12 @@ impl Config {
             origin: origin.to_string(),
             message: e.to_string().trim_end().to_string(),
         })?;
-        cfg.resolve_env().map_err(|(field, message)| ConfigError::Invalid {
-            origin: origin.to_string(),
-            field,
-            message,
-        })?;
+        cfg.resolve_env()
+            .map_err(|(field, message)| ConfigError::Invalid {
+                origin: origin.to_string(),
+                field,
+                message,
+            })?;
         validate::validate(&cfg).map_err(|(field, message)| ConfigError::Invalid {
             origin: origin.to_string(),
             field,

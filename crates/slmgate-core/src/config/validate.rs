@@ -13,15 +13,23 @@ fn bad(field: impl Into<String>, msg: impl Into<String>) -> Invalid {
 }
 
 pub(crate) fn validate(cfg: &Config) -> Result<(), Invalid> {
-    cfg.server
-        .listen
-        .parse::<SocketAddr>()
-        .map_err(|_| bad("server.listen", format!("{:?} is not an address like 127.0.0.1:8080", cfg.server.listen)))?;
+    cfg.server.listen.parse::<SocketAddr>().map_err(|_| {
+        bad(
+            "server.listen",
+            format!(
+                "{:?} is not an address like 127.0.0.1:8080",
+                cfg.server.listen
+            ),
+        )
+    })?;
     if cfg.server.max_body_bytes < 1024 {
         return Err(bad("server.max_body_bytes", "must be at least 1024"));
     }
     if cfg.models.is_empty() {
-        return Err(bad("models", "no models configured; add a [models.NAME] table"));
+        return Err(bad(
+            "models",
+            "no models configured; add a [models.NAME] table",
+        ));
     }
     for (name, m) in &cfg.models {
         check_name(&format!("models.{name}"), name)?;
@@ -31,7 +39,10 @@ pub(crate) fn validate(cfg: &Config) -> Result<(), Invalid> {
                 if !Path::new(&l.path).is_file() {
                     return Err(bad(
                         f("path"),
-                        format!("no file at {}; run `make models` or point it at a GGUF file", l.path),
+                        format!(
+                            "no file at {}; run `make models` or point it at a GGUF file",
+                            l.path
+                        ),
                     ));
                 }
                 if let Some(t) = l.threads {
@@ -51,26 +62,36 @@ pub(crate) fn validate(cfg: &Config) -> Result<(), Invalid> {
                     return Err(bad(f("parallel"), "must be between 1 and 256"));
                 }
                 if l.batch < l.parallel {
-                    return Err(bad(f("batch"), format!("must be at least `parallel` ({})", l.parallel)));
+                    return Err(bad(
+                        f("batch"),
+                        format!("must be at least `parallel` ({})", l.parallel),
+                    ));
                 }
                 if l.queue < 1 {
                     return Err(bad(f("queue"), "must be at least 1"));
                 }
             }
             ModelConfig::Remote(r) => {
-                let url = reqwest::Url::parse(&r.base_url)
-                    .map_err(|e| bad(f("base_url"), format!("{:?} is not a URL: {e}", r.base_url)))?;
+                let url = reqwest::Url::parse(&r.base_url).map_err(|e| {
+                    bad(f("base_url"), format!("{:?} is not a URL: {e}", r.base_url))
+                })?;
                 if !matches!(url.scheme(), "http" | "https") {
                     return Err(bad(f("base_url"), "must start with http:// or https://"));
                 }
                 if r.model.trim().is_empty() {
                     return Err(bad(f("model"), "the upstream model name is empty"));
                 }
-                if r.connect_timeout_ms == 0 || r.first_byte_timeout_ms == 0 || r.total_timeout_ms == 0 {
+                if r.connect_timeout_ms == 0
+                    || r.first_byte_timeout_ms == 0
+                    || r.total_timeout_ms == 0
+                {
                     return Err(bad(f("*_timeout_ms"), "timeouts must be greater than 0"));
                 }
                 if r.first_byte_timeout_ms > r.total_timeout_ms {
-                    return Err(bad(f("first_byte_timeout_ms"), "must not exceed total_timeout_ms"));
+                    return Err(bad(
+                        f("first_byte_timeout_ms"),
+                        "must not exceed total_timeout_ms",
+                    ));
                 }
                 if r.max_retries > 10 {
                     return Err(bad(f("max_retries"), "at most 10"));
@@ -88,10 +109,16 @@ pub(crate) fn validate(cfg: &Config) -> Result<(), Invalid> {
     for (alias, chain) in &cfg.aliases {
         check_name(&format!("aliases.{alias}"), alias)?;
         if !public.insert(alias.as_str()) {
-            return Err(bad(format!("aliases.{alias}"), "an alias cannot have the name of a model"));
+            return Err(bad(
+                format!("aliases.{alias}"),
+                "an alias cannot have the name of a model",
+            ));
         }
         if chain.is_empty() {
-            return Err(bad(format!("aliases.{alias}"), "the fallback chain is empty"));
+            return Err(bad(
+                format!("aliases.{alias}"),
+                "the fallback chain is empty",
+            ));
         }
         for d in chain {
             if !cfg.models.contains_key(d) {
@@ -104,7 +131,10 @@ pub(crate) fn validate(cfg: &Config) -> Result<(), Invalid> {
     }
     if let Some(e) = &cfg.embeddings {
         if public.contains(e.name.as_str()) {
-            return Err(bad("embeddings.name", "clashes with a chat model or alias name"));
+            return Err(bad(
+                "embeddings.name",
+                "clashes with a chat model or alias name",
+            ));
         }
         if !Path::new(&e.path).join("model.safetensors").is_file() {
             return Err(bad(
@@ -122,10 +152,15 @@ pub(crate) fn validate(cfg: &Config) -> Result<(), Invalid> {
 fn check_name(field: &str, name: &str) -> Result<(), Invalid> {
     let ok = !name.is_empty()
         && name.len() <= 128
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:/".contains(c));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:/".contains(c));
     if ok {
         Ok(())
     } else {
-        Err(bad(field, "names may use letters, digits and - _ . : / (at most 128)"))
+        Err(bad(
+            field,
+            "names may use letters, digits and - _ . : / (at most 128)",
+        ))
     }
 }

@@ -1,0 +1,211 @@
+//! `POST /v1/chat/completions`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Extension, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures::StreamExt;
+
+use super::error::ApiError;
+use super::extract::JsonBody;
+use super::middleware::RequestId;
+use super::respond::{set_served_headers, sse, sse_data, Record};
+use crate::route::{Attempt, Gateway};
+use crate::state::AppState;
+use crate::wire::openai::ChatRequest;
+
+/// Checks what every deployment would reject, so the answer does not depend on which one
+/// happens to serve the request.
+pub fn validate(req: &ChatRequest) -> Result<(), ApiError> {
+    if req.model.is_empty() {
+        return Err(ApiError::invalid_param("model", "`model` is required"));
+    }
+    if req.messages.is_empty() {
+        return Err(ApiError::invalid_param(
+            "messages",
+            "`messages` must contain at least one message",
+        ));
+    }
+    if let Some(n) = req.n {
+        if n != 1 {
+            return Err(ApiError::invalid_param(
+                "n",
+                format!("only n=1 is supported, got n={n}"),
+            ));
+        }
+    }
+    if let Some(t) = req.temperature {
+        if !(0.0..=2.0).contains(&t) {
+            return Err(ApiError::invalid_param(
+                "temperature",
+                format!("temperature must be between 0 and 2, got {t}"),
+            ));
+        }
+    }
+    if let Some(p) = req.top_p {
+        if !(p > 0.0 && p <= 1.0) {
+            return Err(ApiError::invalid_param(
+                "top_p",
+                format!("top_p must be in (0, 1], got {p}"),
+            ));
+        }
+    }
+    if let Some(k) = req.top_k {
+        if k < 0 {
+            return Err(ApiError::invalid_param(
+                "top_k",
+                format!("top_k must be >= 0, got {k}"),
+            ));
+        }
+    }
+    if req.max_output_tokens() == Some(0) {
+        return Err(ApiError::invalid_param(
+            "max_tokens",
+            "max_tokens must be at least 1",
+        ));
+    }
+    if let Some(k) = req.top_logprobs {
+        if k > 20 {
+            return Err(ApiError::invalid_param(
+                "top_logprobs",
+                format!("top_logprobs must be between 0 and 20, got {k}"),
+            ));
+        }
+        if k > 0 && !req.logprobs.unwrap_or(false) {
+            return Err(ApiError::invalid_param(
+                "top_logprobs",
+                "top_logprobs requires logprobs=true",
+            ));
+        }
+    }
+    let stops = req.stop_list();
+    if stops.len() > 4 {
+        return Err(ApiError::invalid_param("stop", "at most 4 stop sequences"));
+    }
+    if stops.iter().any(|s| s.is_empty()) {
+        return Err(ApiError::invalid_param(
+            "stop",
+            "stop sequences must not be empty",
+        ));
+    }
+    for (i, m) in req.messages.iter().enumerate() {
+        if !matches!(
+            m.role.as_str(),
+            "system" | "developer" | "user" | "assistant" | "tool" | "function"
+        ) {
+            return Err(ApiError::invalid_param(
+                &format!("messages[{i}].role"),
+                format!("unknown role `{}`", m.role),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub async fn handler(
+    State(st): State<Arc<AppState>>,
+    Extension(rid): Extension<RequestId>,
+    JsonBody(req): JsonBody<ChatRequest>,
+) -> Result<Response, ApiError> {
+    let start = Instant::now();
+    validate(&req)?;
+    let gw = st.gateway()?;
+    if gw.chain(&req.model).is_none() {
+        return Err(ApiError::model_not_found(&req.model));
+    }
+    tracing::debug!(request_id = %rid.0, model = %req.model, stream = req.is_stream(), "chat request");
+    if req.is_stream() {
+        stream(st.clone(), gw, req, start).await
+    } else {
+        complete(&st, gw, req, start).await
+    }
+}
+
+fn failed(
+    st: &AppState,
+    route: &str,
+    err: ApiError,
+    attempts: &[Attempt],
+    start: Instant,
+) -> ApiError {
+    let last = attempts
+        .last()
+        .map(|a| a.deployment.as_str())
+        .unwrap_or("none");
+    Record::new(st.metrics.clone(), route, last, start).finish(err.status.as_u16());
+    err
+}
+
+async fn complete(
+    st: &AppState,
+    gw: &Gateway,
+    req: ChatRequest,
+    start: Instant,
+) -> Result<Response, ApiError> {
+    let (resp, served) = gw
+        .complete(&req.model, &req)
+        .await
+        .map_err(|(e, a)| failed(st, &req.model, e, &a, start))?;
+    let mut rec = Record::new(
+        st.metrics.clone(),
+        &req.model,
+        &served.deployment.name,
+        start,
+    );
+    rec.usage = resp.usage;
+    rec.finish(200);
+    let mut out = Json(resp).into_response();
+    set_served_headers(&mut out, &served);
+    Ok(out)
+}
+
+async fn stream(
+    st: Arc<AppState>,
+    gw: &Gateway,
+    req: ChatRequest,
+    start: Instant,
+) -> Result<Response, ApiError> {
+    let (mut chunks, served) = gw
+        .stream(&req.model, &req)
+        .await
+        .map_err(|(e, a)| failed(&st, &req.model, e, &a, start))?;
+    let include_usage = req.include_usage();
+    let deployment = served.deployment.name.clone();
+    let mut rec = Record::new(st.metrics.clone(), &req.model, &deployment, start);
+    let body = async_stream::stream! {
+        while let Some(item) = chunks.next().await {
+            match item {
+                Ok(mut chunk) => {
+                    if let Some(u) = chunk.usage {
+                        rec.usage = Some(u);
+                        if !include_usage {
+                            if chunk.choices.is_empty() {
+                                continue;
+                            }
+                            chunk.usage = None;
+                        }
+                    }
+                    if chunk.is_substantive() {
+                        rec.first_token();
+                    }
+                    yield Ok(sse_data(&chunk));
+                }
+                Err(e) => {
+                    // Committed already: one error event, no [DONE], so SDKs raise.
+                    let err = e.to_api_error(&deployment);
+                    tracing::warn!(deployment = %deployment, error = %e, "stream failed after it started");
+                    rec.finish(err.status.as_u16());
+                    yield Ok(sse_data(&err.body()));
+                    return;
+                }
+            }
+        }
+        rec.finish(200);
+        yield Ok(axum::body::Bytes::from_static(b"data: [DONE]\n\n"));
+    };
+    let mut resp = sse(body);
+    set_served_headers(&mut resp, &served);
+    Ok(resp)
+}

@@ -1,0 +1,64 @@
+//! `JsonBody<T>`: a JSON request body whose failures are OpenAI-shaped errors — 413 over the
+//! body limit, 400 naming the offending field for malformed or mistyped JSON.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rej| {
+            if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "request_too_large",
+                    "The request body is larger than this server accepts (server.max_body_bytes).",
+                )
+            } else {
+                ApiError::bad_request(
+                    "invalid_body",
+                    format!("Could not read the request body: {rej}"),
+                )
+            }
+        })?;
+        parse(&bytes).map(JsonBody)
+    }
+}
+
+/// Parses JSON, naming the path of a field with the wrong type.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_json",
+            "The request body is empty; send a JSON object.",
+        ));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let msg = if inner.is_syntax() || inner.is_eof() {
+            format!("The request body is not valid JSON: {inner}")
+        } else if path == "." {
+            format!("Invalid request body: {inner}")
+        } else {
+            format!("Invalid value for `{path}`: {inner}")
+        };
+        let mut err = ApiError::bad_request("invalid_json", msg);
+        if path != "." {
+            err.param = Some(path);
+        }
+        err
+    })
+}

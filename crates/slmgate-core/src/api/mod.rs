@@ -1,0 +1,54 @@
+//! The HTTP API: OpenAI-compatible `/v1/chat/completions`, `/v1/embeddings`, `/v1/models`;
+//! Anthropic-compatible `/v1/messages`; `/health`, `/ready`, `/metrics`.
+
+pub mod chat;
+pub mod embeddings;
+pub mod error;
+pub mod extract;
+pub mod messages;
+pub mod middleware;
+pub mod models;
+pub mod ops;
+pub mod respond;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::state::AppState;
+use error::ApiError;
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let limit = state.config.server.max_body_bytes;
+    Router::new()
+        .route("/v1/chat/completions", post(chat::handler))
+        .route("/v1/messages", post(messages::handler))
+        .route("/v1/embeddings", post(embeddings::handler))
+        .route("/v1/models", get(models::list))
+        .route("/v1/models/{*id}", get(models::get))
+        .route("/health", get(ops::health))
+        .route("/ready", get(ops::ready))
+        .route("/metrics", get(ops::metrics))
+        .fallback(|| async {
+            ApiError::new(
+                axum::http::StatusCode::NOT_FOUND,
+                "not_found",
+                "No such endpoint.",
+            )
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "This endpoint does not accept that HTTP method.",
+            )
+        })
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::request_context,
+        ))
+        .with_state(state)
+}

@@ -1,0 +1,38 @@
+//! Operational endpoints: liveness, readiness, Prometheus.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::state::AppState;
+
+pub async fn health() -> Response {
+    Json(json!({"status": "ok"})).into_response()
+}
+
+pub async fn ready(State(st): State<Arc<AppState>>) -> Response {
+    if st.is_ready() {
+        Json(json!({"status": "ready"})).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "loading"})),
+        )
+            .into_response()
+    }
+}
+
+pub async fn metrics(State(st): State<Arc<AppState>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        st.render_metrics(),
+    )
+        .into_response()
+}

@@ -1,0 +1,141 @@
+//! Prometheus metrics. Counters are updated on the request path (lock-free atomics);
+//! engine gauges (queue depth, active sequences) are sampled at scrape time.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    /// Finished requests by public model (route), serving deployment and HTTP status.
+    pub requests: IntCounterVec,
+    /// Tokens by deployment and kind (prompt | completion).
+    pub tokens: IntCounterVec,
+    /// Total request latency by route and deployment.
+    pub latency: HistogramVec,
+    /// Time to first content token (streaming) by deployment.
+    pub ttft: HistogramVec,
+    /// Errors returned to clients by error code.
+    pub errors: IntCounterVec,
+    /// Calls to deployments by outcome (`ok` or a failure kind).
+    pub attempts: IntCounterVec,
+    /// Fallbacks from one deployment to the next.
+    pub fallbacks: IntCounterVec,
+    /// Cooldowns started per deployment.
+    pub cooldowns: IntCounterVec,
+    /// Streams the client abandoned before the end.
+    pub cancelled: IntCounterVec,
+    pub queue_depth: IntGaugeVec,
+    pub active_sequences: IntGaugeVec,
+    pub in_flight: IntGauge,
+}
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0, 120.0,
+];
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
+            c
+        };
+        let hist = |name: &str, help: &str, labels: &[&str]| {
+            let h = HistogramVec::new(
+                HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()),
+                labels,
+            )
+            .expect("valid metric");
+            registry
+                .register(Box::new(h.clone()))
+                .expect("unique metric");
+            h
+        };
+        let gauge = |name: &str, help: &str, labels: &[&str]| {
+            let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("unique metric");
+            g
+        };
+        let in_flight = IntGauge::new("slmgate_in_flight_requests", "Requests being served now")
+            .expect("valid metric");
+        registry
+            .register(Box::new(in_flight.clone()))
+            .expect("unique metric");
+        Self {
+            requests: counter(
+                "slmgate_requests_total",
+                "Finished chat requests",
+                &["route", "deployment", "status"],
+            ),
+            tokens: counter(
+                "slmgate_tokens_total",
+                "Tokens processed",
+                &["deployment", "kind"],
+            ),
+            latency: hist(
+                "slmgate_request_duration_seconds",
+                "Request latency",
+                &["route", "deployment"],
+            ),
+            ttft: hist(
+                "slmgate_time_to_first_token_seconds",
+                "Time to first streamed token",
+                &["deployment"],
+            ),
+            errors: counter("slmgate_errors_total", "Error responses by code", &["code"]),
+            attempts: counter(
+                "slmgate_deployment_attempts_total",
+                "Calls to deployments by outcome",
+                &["deployment", "outcome"],
+            ),
+            fallbacks: counter(
+                "slmgate_fallbacks_total",
+                "Fallbacks between deployments",
+                &["route", "from", "to"],
+            ),
+            cooldowns: counter(
+                "slmgate_deployment_cooldowns_total",
+                "Cooldowns started",
+                &["deployment"],
+            ),
+            cancelled: counter(
+                "slmgate_cancelled_total",
+                "Streams abandoned by the client",
+                &["deployment"],
+            ),
+            queue_depth: gauge(
+                "slmgate_queue_depth",
+                "Requests waiting for a local engine slot",
+                &["deployment"],
+            ),
+            active_sequences: gauge(
+                "slmgate_active_sequences",
+                "Sequences decoding in a local engine",
+                &["deployment"],
+            ),
+            in_flight,
+            registry,
+        }
+    }
+
+    /// Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::with_capacity(16 * 1024);
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,3 @@
+//! Observability: Prometheus metrics (and, later, cost ledger and traces).
+
+pub mod metrics;

@@ -1,0 +1,128 @@
+//! Anthropic Messages upstreams, translated to and from the canonical shape.
+
+use bytes::Bytes;
+use futures::StreamExt;
+use reqwest::header::{HeaderMap, HeaderValue};
+use serde_json::Value;
+
+use super::error::{FailureKind, ProviderError};
+use super::http::RemoteHttp;
+use super::ChatStream;
+use crate::wire::anthropic::{finish_reason, MessagesRequest, MessagesResponse};
+use crate::wire::openai::{
+    completion_id, now_secs, ChatChunk, ChatRequest, ChatResponse, Delta, Usage,
+};
+
+pub struct AnthropicProvider {
+    http: RemoteHttp,
+    auth: HeaderMap,
+}
+
+impl AnthropicProvider {
+    pub fn new(http: RemoteHttp) -> Self {
+        let mut auth = HeaderMap::new();
+        if let Some(key) = http.cfg.api_key.as_deref().filter(|k| !k.is_empty()) {
+            if let Ok(mut v) = HeaderValue::from_str(key) {
+                v.set_sensitive(true);
+                auth.insert("x-api-key", v);
+            }
+        }
+        auth.insert("anthropic-version", HeaderValue::from_static("2023-06-01"));
+        Self { http, auth }
+    }
+
+    fn url(&self) -> String {
+        if self
+            .http
+            .cfg
+            .base_url
+            .trim_end_matches('/')
+            .ends_with("/v1")
+        {
+            self.http.url("messages")
+        } else {
+            self.http.url("v1/messages")
+        }
+    }
+
+    fn body(&self, req: &ChatRequest, stream: bool) -> Result<Bytes, ProviderError> {
+        let mut up = MessagesRequest::from_openai(
+            req,
+            &self.http.cfg.model,
+            self.http.cfg.default_max_tokens,
+        );
+        up.stream = stream.then_some(true);
+        serde_json::to_vec(&up).map(Bytes::from).map_err(|e| {
+            ProviderError::new(
+                FailureKind::Internal,
+                format!("cannot encode the request: {e}"),
+            )
+        })
+    }
+
+    pub async fn complete(&self, req: &ChatRequest) -> Result<ChatResponse, ProviderError> {
+        let deadline = self.http.deadline();
+        let resp = self
+            .http
+            .post(&self.url(), &self.auth, self.body(req, false)?, deadline)
+            .await?;
+        let out: MessagesResponse = self.http.read_json(resp, deadline).await?;
+        Ok(out.to_openai())
+    }
+
+    pub async fn stream(&self, req: &ChatRequest) -> Result<ChatStream, ProviderError> {
+        let deadline = self.http.deadline();
+        let resp = self
+            .http
+            .post(&self.url(), &self.auth, self.body(req, true)?, deadline)
+            .await?;
+        let mut events = Box::pin(self.http.events(resp, deadline));
+        let model = self.http.cfg.model.clone();
+        Ok(Box::pin(async_stream::stream! {
+            let id = completion_id();
+            let created = now_secs();
+            let (mut input, mut output) = (0u32, 0u32);
+            let mut finish: Option<String> = None;
+            while let Some(ev) = events.next().await {
+                let ev = match ev { Ok(ev) => ev, Err(e) => { yield Err(e); return; } };
+                let v: Value = match serde_json::from_str(&ev.data) {
+                    Ok(v) => v,
+                    Err(e) => { yield Err(ProviderError::new(FailureKind::Protocol, format!("bad event JSON: {e}"))); return; }
+                };
+                match v["type"].as_str().unwrap_or_default() {
+                    "message_start" => {
+                        input = v["message"]["usage"]["input_tokens"].as_u64().unwrap_or(0) as u32;
+                        yield Ok(ChatChunk::new(&id, created, &model).delta(Delta::role("assistant"), None, None));
+                    }
+                    "content_block_delta" => {
+                        if let Some(t) = v["delta"]["text"].as_str() {
+                            yield Ok(ChatChunk::new(&id, created, &model).delta(Delta::content(t), None, None));
+                        }
+                    }
+                    "message_delta" => {
+                        finish = finish_reason(v["delta"]["stop_reason"].as_str());
+                        output = v["usage"]["output_tokens"].as_u64().unwrap_or(output as u64) as u32;
+                    }
+                    "message_stop" => {
+                        yield Ok(ChatChunk::new(&id, created, &model).delta(Delta::default(), None, Some(finish.as_deref().unwrap_or("stop"))));
+                        let mut usage = ChatChunk::new(&id, created, &model);
+                        usage.usage = Some(Usage::new(input, output));
+                        yield Ok(usage);
+                        return;
+                    }
+                    "error" => {
+                        let kind = match v["error"]["type"].as_str() {
+                            Some("overloaded_error") | Some("api_error") => FailureKind::ServerError,
+                            Some("rate_limit_error") => FailureKind::RateLimited,
+                            _ => FailureKind::Protocol,
+                        };
+                        yield Err(ProviderError::new(kind, v["error"]["message"].as_str().unwrap_or("stream error").to_string()));
+                        return;
+                    }
+                    _ => {}
+                }
+            }
+            yield Err(ProviderError::new(FailureKind::Protocol, "the stream ended without message_stop"));
+        }))
+    }
+}

@@ -1,0 +1,123 @@
+//! Gemini `generateContent` upstreams, translated to and from the canonical shape.
+
+use bytes::Bytes;
+use futures::StreamExt;
+use reqwest::header::{HeaderMap, HeaderValue};
+
+use super::error::{FailureKind, ProviderError};
+use super::http::RemoteHttp;
+use super::ChatStream;
+use crate::wire::gemini::{finish_reason, GenerateRequest, GenerateResponse};
+use crate::wire::openai::{
+    completion_id, now_secs, ChatChunk, ChatRequest, ChatResponse, Delta, Usage,
+};
+
+pub struct GeminiProvider {
+    http: RemoteHttp,
+    auth: HeaderMap,
+}
+
+impl GeminiProvider {
+    pub fn new(http: RemoteHttp) -> Self {
+        let mut auth = HeaderMap::new();
+        if let Some(key) = http.cfg.api_key.as_deref().filter(|k| !k.is_empty()) {
+            if let Ok(mut v) = HeaderValue::from_str(key) {
+                v.set_sensitive(true);
+                auth.insert("x-goog-api-key", v);
+            }
+        }
+        Self { http, auth }
+    }
+
+    fn url(&self, stream: bool) -> String {
+        let base = self.http.cfg.base_url.trim_end_matches('/');
+        let prefix = if base.ends_with("/v1beta") || base.ends_with("/v1") {
+            ""
+        } else {
+            "v1beta/"
+        };
+        let model = &self.http.cfg.model;
+        if stream {
+            self.http.url(&format!(
+                "{prefix}models/{model}:streamGenerateContent?alt=sse"
+            ))
+        } else {
+            self.http
+                .url(&format!("{prefix}models/{model}:generateContent"))
+        }
+    }
+
+    fn body(&self, req: &ChatRequest) -> Result<Bytes, ProviderError> {
+        serde_json::to_vec(&GenerateRequest::from_openai(req))
+            .map(Bytes::from)
+            .map_err(|e| {
+                ProviderError::new(
+                    FailureKind::Internal,
+                    format!("cannot encode the request: {e}"),
+                )
+            })
+    }
+
+    pub async fn complete(&self, req: &ChatRequest) -> Result<ChatResponse, ProviderError> {
+        let deadline = self.http.deadline();
+        let resp = self
+            .http
+            .post(&self.url(false), &self.auth, self.body(req)?, deadline)
+            .await?;
+        let out: GenerateResponse = self.http.read_json(resp, deadline).await?;
+        if out.candidates.is_empty() {
+            return Err(ProviderError::new(
+                FailureKind::Protocol,
+                "the response has no candidates",
+            ));
+        }
+        Ok(out.to_openai(&completion_id(), &self.http.cfg.model))
+    }
+
+    pub async fn stream(&self, req: &ChatRequest) -> Result<ChatStream, ProviderError> {
+        let deadline = self.http.deadline();
+        let resp = self
+            .http
+            .post(&self.url(true), &self.auth, self.body(req)?, deadline)
+            .await?;
+        let mut events = Box::pin(self.http.events(resp, deadline));
+        let model = self.http.cfg.model.clone();
+        Ok(Box::pin(async_stream::stream! {
+            let id = completion_id();
+            let created = now_secs();
+            let mut started = false;
+            let mut finish: Option<String> = None;
+            let mut usage = Usage::default();
+            while let Some(ev) = events.next().await {
+                let ev = match ev { Ok(ev) => ev, Err(e) => { yield Err(e); return; } };
+                let part: GenerateResponse = match serde_json::from_str(&ev.data) {
+                    Ok(p) => p,
+                    Err(e) => { yield Err(ProviderError::new(FailureKind::Protocol, format!("bad event JSON: {e}"))); return; }
+                };
+                if !started {
+                    started = true;
+                    yield Ok(ChatChunk::new(&id, created, &model).delta(Delta::role("assistant"), None, None));
+                }
+                let text = part.text();
+                if !text.is_empty() {
+                    yield Ok(ChatChunk::new(&id, created, &model).delta(Delta::content(text), None, None));
+                }
+                if let Some(u) = part.usage_metadata {
+                    usage = Usage::new(u.prompt_token_count, u.candidates_token_count);
+                }
+                if let Some(f) = finish_reason(part.candidates.first().and_then(|c| c.finish_reason.as_deref())) {
+                    finish = Some(f);
+                }
+            }
+            match finish {
+                Some(f) => {
+                    yield Ok(ChatChunk::new(&id, created, &model).delta(Delta::default(), None, Some(&f)));
+                    let mut u = ChatChunk::new(&id, created, &model);
+                    u.usage = Some(usage);
+                    yield Ok(u);
+                }
+                None => yield Err(ProviderError::new(FailureKind::Protocol, "the stream ended without a finish reason")),
+            }
+        }))
+    }
+}

@@ -1,0 +1,102 @@
+//! Deployments: a named model behind one provider — the in-process engine or a remote wire
+//! client. Enum dispatch; each provider turns a canonical [`ChatRequest`] into a
+//! [`ChatResponse`] or a stream of [`ChatChunk`]s.
+
+pub mod anthropic;
+pub mod error;
+pub mod gemini;
+pub mod health;
+pub mod http;
+pub mod local;
+pub mod openai;
+pub mod sse;
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::Stream;
+
+pub use error::{FailureKind, ProviderError};
+use health::Health;
+
+use crate::config::{ModelConfig, RemoteModelConfig, Wire};
+use crate::wire::openai::{ChatChunk, ChatRequest, ChatResponse};
+
+/// Canonical chunks as a provider streams them. A final chunk with `usage` and no choices
+/// carries token counts; the API layer forwards it only when the client asked.
+pub type ChatStream = Pin<Box<dyn Stream<Item = Result<ChatChunk, ProviderError>> + Send>>;
+
+pub enum Provider {
+    Local(local::LocalProvider),
+    OpenAi(openai::OpenAiProvider),
+    Anthropic(anthropic::AnthropicProvider),
+    Gemini(gemini::GeminiProvider),
+}
+
+impl Provider {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Provider::Local(_) => "local",
+            Provider::OpenAi(_) => "openai",
+            Provider::Anthropic(_) => "anthropic",
+            Provider::Gemini(_) => "gemini",
+        }
+    }
+
+    pub async fn complete(&self, req: &ChatRequest) -> Result<ChatResponse, ProviderError> {
+        match self {
+            Provider::Local(p) => p.complete(req).await,
+            Provider::OpenAi(p) => p.complete(req).await,
+            Provider::Anthropic(p) => p.complete(req).await,
+            Provider::Gemini(p) => p.complete(req).await,
+        }
+    }
+
+    pub async fn stream(&self, req: &ChatRequest) -> Result<ChatStream, ProviderError> {
+        match self {
+            Provider::Local(p) => p.stream(req),
+            Provider::OpenAi(p) => p.stream(req).await,
+            Provider::Anthropic(p) => p.stream(req).await,
+            Provider::Gemini(p) => p.stream(req).await,
+        }
+    }
+}
+
+/// A named model the gateway can call, with its health.
+pub struct Deployment {
+    pub name: String,
+    pub provider: Provider,
+    pub health: Health,
+}
+
+impl Deployment {
+    /// Builds a deployment; local models are loaded here (blocking).
+    pub fn build(name: &str, cfg: &ModelConfig) -> Result<Arc<Self>, String> {
+        let (provider, health) = match cfg {
+            ModelConfig::Local(l) => (
+                Provider::Local(local::LocalProvider::load(name, l)?),
+                // A local model does not "cool down": its failures are per request.
+                Health::new(0, Duration::ZERO),
+            ),
+            ModelConfig::Remote(r) => (
+                remote(r)?,
+                Health::new(r.cooldown_failures, Duration::from_secs(r.cooldown_secs)),
+            ),
+        };
+        Ok(Arc::new(Self {
+            name: name.to_string(),
+            provider,
+            health,
+        }))
+    }
+}
+
+fn remote(r: &RemoteModelConfig) -> Result<Provider, String> {
+    let http = http::RemoteHttp::new(r.clone())?;
+    Ok(match r.wire {
+        Wire::Openai => Provider::OpenAi(openai::OpenAiProvider::new(http)),
+        Wire::Anthropic => Provider::Anthropic(anthropic::AnthropicProvider::new(http)),
+        Wire::Gemini => Provider::Gemini(gemini::GeminiProvider::new(http)),
+    })
+}

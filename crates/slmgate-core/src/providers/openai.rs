@@ -1,0 +1,107 @@
+//! OpenAI-compatible upstreams (OpenAI, vLLM, llama-server, Ollama, Together, Groq, another
+//! slmgate …): the canonical shape goes through unchanged apart from the model name.
+
+use bytes::Bytes;
+use futures::StreamExt;
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+
+use super::error::{FailureKind, ProviderError};
+use super::http::RemoteHttp;
+use super::ChatStream;
+use crate::wire::openai::{ChatChunk, ChatRequest, ChatResponse, StreamOptions};
+
+pub struct OpenAiProvider {
+    http: RemoteHttp,
+    auth: HeaderMap,
+}
+
+impl OpenAiProvider {
+    pub fn new(http: RemoteHttp) -> Self {
+        let mut auth = HeaderMap::new();
+        if let Some(key) = http.cfg.api_key.as_deref().filter(|k| !k.is_empty()) {
+            if let Ok(mut v) = HeaderValue::from_str(&format!("Bearer {key}")) {
+                v.set_sensitive(true);
+                auth.insert(AUTHORIZATION, v);
+            }
+        }
+        Self { http, auth }
+    }
+
+    fn body(&self, req: &ChatRequest, stream: bool) -> Result<Bytes, ProviderError> {
+        let mut up = req.clone();
+        up.model = self.http.cfg.model.clone();
+        up.stream = stream.then_some(true);
+        up.stream_options = stream.then(|| StreamOptions {
+            include_usage: Some(true),
+            extra: Default::default(),
+        });
+        serde_json::to_vec(&up).map(Bytes::from).map_err(|e| {
+            ProviderError::new(
+                FailureKind::Internal,
+                format!("cannot encode the request: {e}"),
+            )
+        })
+    }
+
+    pub async fn complete(&self, req: &ChatRequest) -> Result<ChatResponse, ProviderError> {
+        let deadline = self.http.deadline();
+        let resp = self
+            .http
+            .post(
+                &self.http.url("chat/completions"),
+                &self.auth,
+                self.body(req, false)?,
+                deadline,
+            )
+            .await?;
+        let out: ChatResponse = self.http.read_json(resp, deadline).await?;
+        if out.choices.is_empty() {
+            return Err(ProviderError::new(
+                FailureKind::Protocol,
+                "the response has no choices",
+            ));
+        }
+        Ok(out)
+    }
+
+    pub async fn stream(&self, req: &ChatRequest) -> Result<ChatStream, ProviderError> {
+        let deadline = self.http.deadline();
+        let resp = self
+            .http
+            .post(
+                &self.http.url("chat/completions"),
+                &self.auth,
+                self.body(req, true)?,
+                deadline,
+            )
+            .await?;
+        let mut events = Box::pin(self.http.events(resp, deadline));
+        Ok(Box::pin(async_stream::stream! {
+            let mut done = false;
+            while let Some(ev) = events.next().await {
+                let ev = match ev {
+                    Ok(ev) => ev,
+                    Err(e) => { yield Err(e); return; }
+                };
+                if ev.data.trim() == "[DONE]" {
+                    done = true;
+                    break;
+                }
+                match serde_json::from_str::<ChatChunk>(&ev.data) {
+                    Ok(chunk) => yield Ok(chunk),
+                    Err(_) => {
+                        let v: serde_json::Value = serde_json::from_str(&ev.data).unwrap_or_default();
+                        let msg = v["error"]["message"].as_str().map(str::to_string)
+                            .unwrap_or_else(|| format!("unexpected stream event: {}", &ev.data[..ev.data.len().min(200)]));
+                        let kind = if v.get("error").is_some() { FailureKind::ServerError } else { FailureKind::Protocol };
+                        yield Err(ProviderError::new(kind, msg));
+                        return;
+                    }
+                }
+            }
+            if !done {
+                yield Err(ProviderError::new(FailureKind::Protocol, "the stream ended without [DONE]"));
+            }
+        }))
+    }
+}

@@ -1,0 +1,226 @@
+//! Executes a request against an ordered chain of deployments: the first that answers wins;
+//! failures that are the deployment's fault (connect, timeout, 429, 5xx, overload) move on to
+//! the next; a client error (400) ends the chain at once. Deployments that keep failing cool
+//! down and are tried last. A stream is committed to a deployment at its first visible chunk;
+//! a failure before that falls back silently, a failure after it reaches the client as one
+//! error event.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::StreamExt;
+
+use crate::api::error::ApiError;
+use crate::config::Config;
+use crate::observe::metrics::Metrics;
+use crate::providers::{ChatStream, Deployment, ProviderError};
+use crate::wire::openai::{ChatRequest, ChatResponse};
+
+/// One call to one deployment.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub deployment: String,
+    pub error: Option<ProviderError>,
+}
+
+/// Which deployment answered, after which failed attempts.
+#[derive(Clone)]
+pub struct Served {
+    pub deployment: Arc<Deployment>,
+    pub attempts: Vec<Attempt>,
+}
+
+pub struct Gateway {
+    pub deployments: BTreeMap<String, Arc<Deployment>>,
+    /// Public name → fallback chain (every model name is a route to itself).
+    pub routes: BTreeMap<String, Vec<Arc<Deployment>>>,
+    pub aliases: BTreeMap<String, Vec<String>>,
+    metrics: Arc<Metrics>,
+}
+
+impl Gateway {
+    /// Loads every deployment (local models are loaded here, which takes seconds).
+    pub fn build(cfg: &Config, metrics: Arc<Metrics>) -> Result<Self, String> {
+        let mut deployments = BTreeMap::new();
+        for (name, m) in &cfg.models {
+            let d = Deployment::build(name, m).map_err(|e| format!("model `{name}`: {e}"))?;
+            deployments.insert(name.clone(), d);
+        }
+        let mut routes: BTreeMap<String, Vec<Arc<Deployment>>> = deployments
+            .iter()
+            .map(|(n, d)| (n.clone(), vec![d.clone()]))
+            .collect();
+        for (alias, chain) in &cfg.aliases {
+            routes.insert(
+                alias.clone(),
+                chain
+                    .iter()
+                    .filter_map(|n| deployments.get(n).cloned())
+                    .collect(),
+            );
+        }
+        Ok(Self {
+            deployments,
+            routes,
+            aliases: cfg.aliases.clone(),
+            metrics,
+        })
+    }
+
+    pub fn chain(&self, model: &str) -> Option<&[Arc<Deployment>]> {
+        self.routes.get(model).map(Vec::as_slice)
+    }
+
+    /// Healthy deployments first, in configured order, then those cooling down.
+    fn order(chain: &[Arc<Deployment>]) -> Vec<Arc<Deployment>> {
+        let (mut ok, cooling): (Vec<_>, Vec<_>) =
+            chain.iter().cloned().partition(|d| !d.health.is_cooling());
+        ok.extend(cooling);
+        ok
+    }
+
+    fn record_failure(
+        &self,
+        route: &str,
+        d: &Deployment,
+        e: &ProviderError,
+        next: Option<&Arc<Deployment>>,
+    ) {
+        self.metrics
+            .attempts
+            .with_label_values(&[&d.name, e.kind.as_str()])
+            .inc();
+        if e.is_deployment_fault() && d.health.record_failure() {
+            self.metrics.cooldowns.with_label_values(&[&d.name]).inc();
+            tracing::warn!(deployment = %d.name, "deployment cooling down after repeated failures");
+        }
+        if let Some(n) = next.filter(|_| e.may_fall_back()) {
+            self.metrics
+                .fallbacks
+                .with_label_values(&[route, &d.name, &n.name])
+                .inc();
+            tracing::warn!(deployment = %d.name, next = %n.name, error = %e, "falling back");
+        } else {
+            tracing::warn!(deployment = %d.name, error = %e, "deployment failed");
+        }
+    }
+
+    fn record_success(&self, d: &Deployment) {
+        self.metrics
+            .attempts
+            .with_label_values(&[&d.name, "ok"])
+            .inc();
+        d.health.record_success();
+    }
+
+    fn give_up(last: Option<(String, ProviderError)>) -> ApiError {
+        match last {
+            Some((name, e)) => e.to_api_error(&name),
+            None => ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "no_deployment",
+                "No deployment is configured for this model.",
+            ),
+        }
+    }
+
+    pub async fn complete(
+        &self,
+        route: &str,
+        req: &ChatRequest,
+    ) -> Result<(ChatResponse, Served), (ApiError, Vec<Attempt>)> {
+        let chain = Self::order(self.chain(route).unwrap_or_default());
+        let mut attempts = Vec::new();
+        let mut last = None;
+        for (i, d) in chain.iter().enumerate() {
+            match d.provider.complete(req).await {
+                Ok(resp) => {
+                    self.record_success(d);
+                    return Ok((
+                        resp,
+                        Served {
+                            deployment: d.clone(),
+                            attempts,
+                        },
+                    ));
+                }
+                Err(e) => {
+                    self.record_failure(route, d, &e, chain.get(i + 1));
+                    attempts.push(Attempt {
+                        deployment: d.name.clone(),
+                        error: Some(e.clone()),
+                    });
+                    let stop = !e.may_fall_back();
+                    last = Some((d.name.clone(), e));
+                    if stop {
+                        break;
+                    }
+                }
+            }
+        }
+        Err((Self::give_up(last), attempts))
+    }
+
+    /// Returns a stream committed to one deployment: it has already yielded a visible chunk.
+    pub async fn stream(
+        &self,
+        route: &str,
+        req: &ChatRequest,
+    ) -> Result<(ChatStream, Served), (ApiError, Vec<Attempt>)> {
+        let chain = Self::order(self.chain(route).unwrap_or_default());
+        let mut attempts = Vec::new();
+        let mut last = None;
+        'chain: for (i, d) in chain.iter().enumerate() {
+            let failed = |e: ProviderError, attempts: &mut Vec<Attempt>| {
+                self.record_failure(route, d, &e, chain.get(i + 1));
+                attempts.push(Attempt {
+                    deployment: d.name.clone(),
+                    error: Some(e.clone()),
+                });
+                (d.name.clone(), e)
+            };
+            let mut s = match d.provider.stream(req).await {
+                Ok(s) => s,
+                Err(e) => {
+                    let stop = !e.may_fall_back();
+                    last = Some(failed(e, &mut attempts));
+                    if stop {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            let mut head = Vec::new();
+            loop {
+                match s.next().await {
+                    Some(Ok(chunk)) => {
+                        let visible = chunk.is_substantive();
+                        head.push(Ok(chunk));
+                        if visible {
+                            break;
+                        }
+                    }
+                    Some(Err(e)) => {
+                        let stop = !e.may_fall_back();
+                        last = Some(failed(e, &mut attempts));
+                        if stop {
+                            break 'chain;
+                        }
+                        continue 'chain;
+                    }
+                    None => break,
+                }
+            }
+            self.record_success(d);
+            let committed: ChatStream = Box::pin(futures::stream::iter(head).chain(s));
+            return Ok((
+                committed,
+                Served {
+                    deployment: d.clone(),
+                    attempts,
+                },
+            ));
+        }
+        Err((Self::give_up(last), attempts))
+    }
+}

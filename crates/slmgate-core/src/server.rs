@@ -1,0 +1,93 @@
+//! Bind, load models, serve, and shut down gracefully on SIGINT/SIGTERM.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::api;
+use crate::config::Config;
+use crate::state::AppState;
+
+#[derive(Debug, Error)]
+pub enum ServeError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("loading models failed: {0}")]
+    Load(String),
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Serves until SIGINT/SIGTERM. The port is bound before models load: `/health` answers at
+/// once, `/ready` and the model endpoints once loading is done.
+pub async fn serve(config: Config) -> Result<(), ServeError> {
+    let addr = config.server.listen.clone();
+    let grace = Duration::from_secs(config.server.shutdown_grace_secs);
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: addr.clone(),
+            source,
+        })?;
+    let state = AppState::new(config);
+    tracing::info!(%addr, "listening; loading models");
+
+    let loader = {
+        let st = state.clone();
+        tokio::task::spawn_blocking(move || st.load_models())
+    };
+    let app = api::router(state.clone());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await
+    });
+
+    let loaded = loader.await.map_err(|e| ServeError::Load(e.to_string()))?;
+    if let Err(e) = loaded {
+        let _ = tx.send(());
+        return Err(ServeError::Load(e));
+    }
+    tracing::info!(%addr, "ready");
+
+    shutdown_signal().await;
+    tracing::info!(
+        grace_secs = grace.as_secs(),
+        "shutting down: draining in-flight requests"
+    );
+    let _ = tx.send(());
+    match tokio::time::timeout(grace, server).await {
+        Ok(Ok(r)) => r?,
+        Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
+        Err(_) => tracing::warn!("grace period over; closing remaining connections"),
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// For tests and embedding: the router over a state whose models are already loaded.
+pub fn app(state: Arc<AppState>) -> axum::Router {
+    api::router(state)
+}

@@ -1,0 +1,201 @@
+//! Gemini `generateContent` types and their translation to and from the canonical shape.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::openai::{self, ChatRequest, ChatResponse, ResponseFormat};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerateRequest {
+    pub contents: Vec<GContent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_instruction: Option<GContent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation_config: Option<GenerationConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct GContent {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default)]
+    pub parts: Vec<Part>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Part {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerationConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_output_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_sequences: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidate_count: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_mime_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_json_schema: Option<Value>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerateResponse {
+    #[serde(default)]
+    pub candidates: Vec<Candidate>,
+    #[serde(default)]
+    pub usage_metadata: Option<UsageMetadata>,
+    #[serde(default)]
+    pub model_version: Option<String>,
+    #[serde(default)]
+    pub response_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Candidate {
+    #[serde(default)]
+    pub content: Option<GContent>,
+    #[serde(default)]
+    pub finish_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageMetadata {
+    #[serde(default)]
+    pub prompt_token_count: u32,
+    #[serde(default)]
+    pub candidates_token_count: u32,
+    #[serde(default)]
+    pub total_token_count: u32,
+}
+
+fn text_part(t: String) -> Part {
+    Part {
+        text: Some(t),
+        extra: Map::new(),
+    }
+}
+
+impl GenerateRequest {
+    pub fn from_openai(req: &ChatRequest) -> Self {
+        let mut system = Vec::new();
+        let mut contents = Vec::new();
+        for m in &req.messages {
+            let text = m
+                .content
+                .as_ref()
+                .and_then(|c| c.as_text())
+                .unwrap_or_default();
+            match m.role.as_str() {
+                "system" | "developer" => system.push(text),
+                "assistant" => contents.push(GContent {
+                    role: Some("model".into()),
+                    parts: vec![text_part(text)],
+                }),
+                _ => contents.push(GContent {
+                    role: Some("user".into()),
+                    parts: vec![text_part(text)],
+                }),
+            }
+        }
+        let (mime, schema) = match &req.response_format {
+            Some(ResponseFormat::JsonObject) => (Some("application/json".to_string()), None),
+            Some(ResponseFormat::JsonSchema { json_schema }) => (
+                Some("application/json".to_string()),
+                json_schema.schema.clone(),
+            ),
+            _ => (None, None),
+        };
+        Self {
+            contents,
+            system_instruction: (!system.is_empty()).then(|| GContent {
+                role: None,
+                parts: vec![text_part(system.join("\n\n"))],
+            }),
+            generation_config: Some(GenerationConfig {
+                temperature: req.temperature,
+                top_p: req.top_p,
+                top_k: req.top_k,
+                max_output_tokens: req.max_output_tokens(),
+                stop_sequences: (!req.stop_list().is_empty()).then(|| req.stop_list()),
+                candidate_count: None,
+                seed: req.seed,
+                response_mime_type: mime,
+                response_json_schema: schema,
+            }),
+        }
+    }
+}
+
+/// Gemini finish reason → OpenAI's.
+pub fn finish_reason(r: Option<&str>) -> Option<String> {
+    r.map(|r| match r {
+        "MAX_TOKENS" => "length".to_string(),
+        "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" => {
+            "content_filter".to_string()
+        }
+        _ => "stop".to_string(),
+    })
+}
+
+impl GenerateResponse {
+    pub fn text(&self) -> String {
+        self.candidates
+            .first()
+            .and_then(|c| c.content.as_ref())
+            .map(|c| c.parts.iter().filter_map(|p| p.text.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn to_openai(&self, id: &str, model: &str) -> ChatResponse {
+        let usage = self.usage_metadata.unwrap_or_default();
+        ChatResponse {
+            id: id.to_string(),
+            object: "chat.completion".into(),
+            created: openai::now_secs(),
+            model: self
+                .model_version
+                .clone()
+                .unwrap_or_else(|| model.to_string()),
+            choices: vec![openai::Choice {
+                index: 0,
+                message: openai::ResponseMessage {
+                    role: "assistant".into(),
+                    content: Some(self.text()),
+                    extra: Map::new(),
+                },
+                logprobs: None,
+                finish_reason: finish_reason(
+                    self.candidates
+                        .first()
+                        .and_then(|c| c.finish_reason.as_deref()),
+                )
+                .or(Some("stop".into())),
+                extra: Map::new(),
+            }],
+            usage: Some(openai::Usage::new(
+                usage.prompt_token_count,
+                usage.candidates_token_count,
+            )),
+            extra: Map::new(),
+        }
+    }
+}

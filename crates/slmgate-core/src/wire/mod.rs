@@ -1,0 +1,6 @@
+//! Wire formats. `openai` is the gateway's canonical shape; `anthropic` and `gemini` are
+//! translated to and from it (both as served APIs and as upstream clients).
+
+pub mod anthropic;
+pub mod gemini;
+pub mod openai;
