@@ -54,7 +54,7 @@ impl Config {
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
         let mut cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             origin: origin.to_string(),
-            message: e.to_string().trim_end().to_string(),
+            message: diagnose_models(text).unwrap_or_else(|| e.to_string().trim_end().to_string()),
         })?;
         cfg.resolve_env()
             .map_err(|(field, message)| ConfigError::Invalid {
@@ -69,4 +69,39 @@ impl Config {
         })?;
         Ok(cfg)
     }
+}
+
+/// `[models.NAME]` tables are a tagged enum, whose parse errors lose the key; re-parse each
+/// table as its own type to name the model and the field.
+fn diagnose_models(text: &str) -> Option<String> {
+    let table: toml::Table = toml::from_str(text).ok()?;
+    let models = table.get("models")?.as_table()?;
+    for (name, v) in models {
+        let Some(t) = v.as_table() else {
+            return Some(format!("`models.{name}` must be a table"));
+        };
+        let kind = t.get("type").and_then(|k| k.as_str());
+        let mut rest = t.clone();
+        rest.remove("type");
+        let err = match kind {
+            Some("local") => toml::Value::Table(rest)
+                .try_into::<LocalModelConfig>()
+                .err(),
+            Some("remote") => toml::Value::Table(rest)
+                .try_into::<RemoteModelConfig>()
+                .err(),
+            Some(other) => return Some(format!(
+                "`models.{name}.type`: unknown type {other:?}; expected \"local\" or \"remote\""
+            )),
+            None => {
+                return Some(format!(
+                    "`models.{name}.type` is missing; set it to \"local\" or \"remote\""
+                ))
+            }
+        };
+        if let Some(e) = err {
+            return Some(format!("`models.{name}`: {}", e.to_string().trim_end()));
+        }
+    }
+    None
 }

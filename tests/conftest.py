@@ -1,0 +1,153 @@
+"""Test harness: starts the real slmgate binary on loopback with the real models.
+
+Environment: SLMGATE_BIN (default target/debug/slmgate), MODELS_DIR (default
+~/.cache/slmgate/models). Gateways write their logs to tests/.logs/NAME.log; tests grep them.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(os.environ.get("SLMGATE_BIN", ROOT / "target" / "debug" / "slmgate"))
+MODELS = Path(os.environ.get("MODELS_DIR", Path.home() / ".cache" / "slmgate" / "models"))
+LOGS = ROOT / "tests" / ".logs"
+SMOL = MODELS / "smollm2-135m-instruct-q4_1.gguf"
+GEMMA = MODELS / "gemma3-270m-q4_k_m.gguf"
+MINILM = MODELS / "all-MiniLM-L6-v2"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Gateway:
+    """One slmgate process serving a config written to a temp file."""
+
+    def __init__(self, name, config_text, tmp_path, env=None):
+        self.name = name
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.config_path = tmp_path / f"{name}.toml"
+        self.config_path.write_text(config_text.replace("@PORT@", str(self.port)))
+        LOGS.mkdir(exist_ok=True)
+        self.log_path = LOGS / f"{name}.log"
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [str(BIN), "serve", "--config", str(self.config_path)],
+            stdout=self.log, stderr=subprocess.STDOUT,
+            env={**os.environ, "SLMGATE_LOG": "info,slmgate_core=debug", **(env or {})},
+        )
+        self.wait_ready()
+
+    def wait_ready(self, timeout=120):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_path.read_text()}")
+            try:
+                if httpx.get(self.url + "/ready", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} not ready after {timeout}s:\n{self.log_path.read_text()}")
+
+    def logs(self):
+        self.log.flush()
+        return self.log_path.read_text()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def local_config():
+    return f"""
+[server]
+listen = "127.0.0.1:@PORT@"
+max_body_bytes = 65536
+
+[models.smollm2]
+type = "local"
+path = "{SMOL}"
+threads = 2
+context = 1024
+parallel = 8
+batch = 512
+queue = 32
+
+[aliases]
+auto = ["smollm2"]
+
+[embeddings]
+name = "all-minilm-l6-v2"
+path = "{MINILM}"
+"""
+
+
+@pytest.fixture(scope="session")
+def session_tmp(tmp_path_factory):
+    return tmp_path_factory.mktemp("slmgate")
+
+
+@pytest.fixture(scope="session")
+def local_gw(session_tmp):
+    gw = Gateway("local", local_config(), session_tmp)
+    yield gw
+    gw.stop()
+
+
+@pytest.fixture(scope="session")
+def gemma_upstream(session_tmp):
+    """A second slmgate serving Gemma 3 270M: the real 'LLM' upstream."""
+    cfg = f"""
+[server]
+listen = "127.0.0.1:@PORT@"
+
+[models.gemma3]
+type = "local"
+path = "{GEMMA}"
+threads = 2
+context = 1024
+parallel = 4
+"""
+    gw = Gateway("gemma-upstream", cfg, session_tmp)
+    yield gw
+    gw.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_upstream():
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fake_upstream.py"), str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+
+    class Fake:
+        url = f"http://127.0.0.1:{port}"
+
+        def log(self):
+            return httpx.get(self.url + "/_log").json()
+
+        def reset(self):
+            httpx.post(self.url + "/_reset")
+
+    yield Fake()
+    proc.kill()
+    proc.wait()
