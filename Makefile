@@ -51,7 +51,7 @@ py-test:
 ## bench: engine and gateway benchmarks (see docs/benchmarks.md)
 bench: deps models build
 	$(CARGO) bench -p slmgate-engine
-	bench/gateway-overhead.sh
+	python3 bench/gateway_overhead.py
 
 fmt:
 	$(CARGO) fmt --all

@@ -265,3 +265,20 @@ def test_client_disconnect_cancels_generation(local_gw, client):
     assert 'slmgate_cancelled_total{deployment="smollm2"}' in m
     assert 'slmgate_active_sequences{deployment="smollm2"} 0' in m
     assert client.chat.completions.create(model="auto", messages=[{"role": "user", "content": "hi"}], max_tokens=2).choices
+
+
+
+def test_penalties_and_logit_bias_are_validated(client):
+    r = client.chat.completions.create(model="auto", messages=[{"role": "user", "content": "List fruits."}],
+                                       temperature=0, max_tokens=8, presence_penalty=1.5, frequency_penalty=1.5,
+                                       logit_bias={"42": -5})
+    assert r.choices[0].message.content
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(model="auto", messages=[{"role": "user", "content": "hi"}], logit_bias={"99999999": 5})
+    assert "vocabulary" in e.value.body["message"]
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(model="auto", messages=[{"role": "user", "content": "hi"}], logit_bias={"x": 5})
+    assert e.value.body["param"] == "logit_bias"
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(model="auto", messages=[{"role": "user", "content": "hi"}], frequency_penalty=3)
+    assert e.value.body["param"] == "frequency_penalty"

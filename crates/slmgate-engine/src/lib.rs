@@ -31,6 +31,6 @@ pub use logprobs::{TokenLogprob, TopLogprob};
 pub use sampling::SamplingParams;
 pub use scheduler::{
     EngineSettings, EngineStats, FinishReason, GenerationEvent, GenerationRequest,
-    GenerationStream, LocalEngine, PreparedRequest, Usage,
+    GenerationStream, KvType, LocalEngine, PreparedRequest, Usage,
 };
 pub use template::{ChatMessage, ChatTemplate};

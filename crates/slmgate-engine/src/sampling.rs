@@ -2,6 +2,8 @@
 
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::logit_bias::LlamaLogitBias;
+use llama_cpp_2::token::LlamaToken;
 
 use crate::EngineError;
 
@@ -15,6 +17,11 @@ pub struct SamplingParams {
     pub seed: Option<u64>,
     /// GBNF grammar the output must match (root rule `root`).
     pub grammar: Option<String>,
+    /// OpenAI-style penalties over the generated tokens (-2..2, 0 = off).
+    pub frequency_penalty: f32,
+    pub presence_penalty: f32,
+    /// Additive logit bias per token id (-100..100).
+    pub logit_bias: Vec<(i32, f32)>,
 }
 
 impl Default for SamplingParams {
@@ -25,6 +32,9 @@ impl Default for SamplingParams {
             top_k: 0,
             seed: None,
             grammar: None,
+            frequency_penalty: 0.0,
+            presence_penalty: 0.0,
+            logit_bias: Vec::new(),
         }
     }
 }
@@ -49,6 +59,25 @@ impl SamplingParams {
                 self.top_k
             )));
         }
+        for (name, v) in [
+            ("frequency_penalty", self.frequency_penalty),
+            ("presence_penalty", self.presence_penalty),
+        ] {
+            if !(-2.0..=2.0).contains(&v) {
+                return Err(EngineError::InvalidParam(format!(
+                    "{name} must be between -2 and 2, got {v}"
+                )));
+            }
+        }
+        if let Some((t, b)) = self
+            .logit_bias
+            .iter()
+            .find(|(_, b)| !(-100.0..=100.0).contains(b))
+        {
+            return Err(EngineError::InvalidParam(format!(
+                "logit_bias for token {t} must be between -100 and 100, got {b}"
+            )));
+        }
         Ok(())
     }
 
@@ -56,7 +85,35 @@ impl SamplingParams {
     /// not a failure inside the batch loop.
     pub(crate) fn build(&self, model: &LlamaModel) -> Result<LlamaSampler, EngineError> {
         self.validate()?;
-        let mut chain = Vec::with_capacity(5);
+        let mut chain = Vec::with_capacity(8);
+        let n_vocab = model.n_vocab();
+        if !self.logit_bias.is_empty() {
+            if let Some((t, _)) = self
+                .logit_bias
+                .iter()
+                .find(|(t, _)| *t < 0 || *t >= n_vocab)
+            {
+                return Err(EngineError::InvalidParam(format!(
+                    "logit_bias names token {t}, outside this model's vocabulary of {n_vocab}"
+                )));
+            }
+            let biases: Vec<LlamaLogitBias> = self
+                .logit_bias
+                .iter()
+                .map(|&(t, b)| LlamaLogitBias::new(LlamaToken(t), b))
+                .collect();
+            chain.push(LlamaSampler::logit_bias(n_vocab, &biases));
+        }
+        if self.frequency_penalty != 0.0 || self.presence_penalty != 0.0 {
+            // Over the last 4096 generated tokens (llama.cpp keeps a ring buffer of that size).
+            chain.push(LlamaSampler::penalties(
+                n_vocab,
+                4096,
+                1.0,
+                self.frequency_penalty,
+                self.presence_penalty,
+            ));
+        }
         if let Some(g) = &self.grammar {
             let sampler = LlamaSampler::grammar(model, g, "root")
                 .map_err(|e| EngineError::Grammar(format!("{e}")))?;

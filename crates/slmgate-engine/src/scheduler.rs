@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::context::params::{KvCacheType, LlamaContextParams};
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
@@ -49,6 +49,32 @@ pub struct EngineSettings {
     pub chat_template: Option<String>,
     /// Offload this many layers to a GPU (needs a CUDA build).
     pub gpu_layers: u32,
+    /// Element type of the KV cache: `f16` (default), `q8_0` (half the memory, near-lossless)
+    /// or `q4_0`. Quantized V needs flash attention, which is then switched on.
+    pub kv_cache_type: KvType,
+}
+
+/// KV cache element type.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum KvType {
+    #[default]
+    F16,
+    Q8_0,
+    Q4_0,
+}
+
+impl std::str::FromStr for KvType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "f16" => Ok(KvType::F16),
+            "q8_0" => Ok(KvType::Q8_0),
+            "q4_0" => Ok(KvType::Q4_0),
+            other => Err(format!(
+                "unknown KV cache type {other:?}; use f16, q8_0 or q4_0"
+            )),
+        }
+    }
 }
 
 /// What to generate.
@@ -63,6 +89,8 @@ pub struct GenerationRequest {
     pub logprobs: bool,
     /// Alternatives per position (0..=20); needs `logprobs`.
     pub top_logprobs: u8,
+    /// Keep generating past end-of-generation tokens (benchmarks: fixed-length outputs).
+    pub ignore_eos: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -130,6 +158,7 @@ pub struct PreparedRequest {
     stops: Vec<String>,
     logprobs: bool,
     top_logprobs: usize,
+    ignore_eos: bool,
 }
 
 impl PreparedRequest {
@@ -344,6 +373,7 @@ impl LocalEngine {
             stops: req.stop,
             logprobs: req.logprobs || req.top_logprobs > 0,
             top_logprobs: req.top_logprobs as usize,
+            ignore_eos: req.ignore_eos,
         })
     }
 
@@ -358,6 +388,7 @@ impl LocalEngine {
             stops: req.stops,
             logprobs: req.logprobs,
             top_logprobs: req.top_logprobs,
+            ignore_eos: req.ignore_eos,
             events: tx,
             enqueued: Instant::now(),
         };
@@ -409,6 +440,20 @@ fn batch_loop(
         .with_n_seq_max(settings.parallel)
         .with_n_threads(settings.threads)
         .with_n_threads_batch(settings.threads_batch);
+    let params = match settings.kv_cache_type {
+        KvType::F16 => params,
+        quant => {
+            let t = if quant == KvType::Q8_0 {
+                KvCacheType::Q8_0
+            } else {
+                KvCacheType::Q4_0
+            };
+            params
+                .with_type_k(t)
+                .with_type_v(t)
+                .with_flash_attention_policy(llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_ENABLED)
+        }
+    };
     let mut ctx = match model.new_context(backend, params) {
         Ok(c) => c,
         Err(e) => {
@@ -561,46 +606,46 @@ fn batch_loop(
             };
             let Some(idx) = a.logits_at else { continue };
             let vocab = model.vocab();
-            let logprob = a.job.logprobs.then(|| {
-                let logits = ctx.get_logits_ith(idx);
-                (logits.len() == n_vocab).then(|| {
-                    let lse = log_sum_exp(logits);
-                    (logits.to_vec(), lse)
-                })
-            });
             let tok = a.job.sampler.0.sample(&ctx, idx);
             a.generated += 1;
             stats.generated_tokens.fetch_add(1, Ordering::Relaxed);
             let piece = |t: LlamaToken| vocab.token_to_piece(t, false, None);
-            let lp = logprob.flatten().map(|(logits, lse)| {
-                let bytes = piece(tok);
-                TokenLogprob {
-                    token: String::from_utf8_lossy(&bytes).into_owned(),
-                    logprob: logits
-                        .get(tok.0 as usize)
-                        .map(|l| l - lse)
-                        .unwrap_or(f32::NEG_INFINITY),
-                    bytes,
-                    top_logprobs: top_k(&logits, lse, a.job.top_logprobs)
-                        .into_iter()
-                        .map(|(id, logprob)| {
-                            let bytes = piece(LlamaToken(id));
-                            TopLogprob {
-                                token: String::from_utf8_lossy(&bytes).into_owned(),
-                                logprob,
-                                bytes,
-                            }
-                        })
-                        .collect(),
-                }
-            });
+            // Sampling only reads the logits, so they are still the raw distribution here.
+            let lp = if a.job.logprobs {
+                let logits = ctx.get_logits_ith(idx);
+                (logits.len() == n_vocab).then(|| {
+                    let lse = log_sum_exp(logits);
+                    let bytes = piece(tok);
+                    TokenLogprob {
+                        token: String::from_utf8_lossy(&bytes).into_owned(),
+                        logprob: logits
+                            .get(tok.0 as usize)
+                            .map(|l| l - lse)
+                            .unwrap_or(f32::NEG_INFINITY),
+                        bytes,
+                        top_logprobs: top_k(logits, lse, a.job.top_logprobs)
+                            .into_iter()
+                            .map(|(id, logprob)| {
+                                let bytes = piece(LlamaToken(id));
+                                TopLogprob {
+                                    token: String::from_utf8_lossy(&bytes).into_owned(),
+                                    logprob,
+                                    bytes,
+                                }
+                            })
+                            .collect(),
+                    }
+                })
+            } else {
+                None
+            };
             let usage = |a: &Active| Usage {
                 prompt_tokens: a.job.tokens.len() as u32,
                 completion_tokens: a.generated as u32,
                 cached_tokens: a.cached as u32,
             };
             let mut finish = None;
-            if vocab.is_eog(tok) {
+            if vocab.is_eog(tok) && !a.job.ignore_eos {
                 let rest = a.detok.finish();
                 if !rest.is_empty() || lp.is_some() {
                     let _ = a.job.events.send(GenerationEvent::Token {

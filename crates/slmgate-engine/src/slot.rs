@@ -18,6 +18,7 @@ pub(crate) struct Job {
     pub stops: Vec<String>,
     pub logprobs: bool,
     pub top_logprobs: usize,
+    pub ignore_eos: bool,
     pub events: UnboundedSender<GenerationEvent>,
     pub enqueued: Instant,
 }

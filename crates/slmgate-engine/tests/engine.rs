@@ -27,6 +27,7 @@ fn engine() -> &'static LocalEngine {
             queue: 8,
             chat_template: None,
             gpu_layers: 0,
+            kv_cache_type: KvType::F16,
         })
         .expect("load SmolLM2 (run `make models`)")
     })
@@ -224,4 +225,28 @@ fn dropped_stream_frees_its_slot() {
     // All slots are free again: a fresh request completes.
     let (text, _, _, _) = collect(engine().generate(greedy("What is 2+2?", 8)).unwrap());
     assert!(!text.is_empty());
+}
+
+#[test]
+fn logit_bias_bans_the_greedy_token_and_penalties_discourage_repeats() {
+    let mut req = greedy("What is 2+2?", 1);
+    req.logprobs = true;
+    let (_, _, _, lps) = collect(engine().generate(req.clone()).unwrap());
+    let first = &lps[0].token;
+    let id = engine().tokenize(first).last().unwrap().0;
+    req.sampling.logit_bias = vec![(id, -100.0)];
+    let (_, _, _, banned) = collect(engine().generate(req).unwrap());
+    assert_ne!(&banned[0].token, first);
+
+    let text = |fp: f32| {
+        let mut r = greedy("Repeat the word 'apple' ten times.", 30);
+        r.sampling.frequency_penalty = fp;
+        collect(engine().generate(r).unwrap()).0
+    };
+    let plain = text(0.0);
+    let penalised = text(2.0);
+    assert!(
+        penalised.matches("apple").count() < plain.matches("apple").count().max(2),
+        "{plain:?} vs {penalised:?}"
+    );
 }

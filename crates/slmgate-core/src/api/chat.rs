@@ -60,6 +60,19 @@ pub fn validate(req: &ChatRequest) -> Result<(), ApiError> {
             ));
         }
     }
+    for (name, v) in [
+        ("frequency_penalty", req.frequency_penalty),
+        ("presence_penalty", req.presence_penalty),
+    ] {
+        if let Some(v) = v {
+            if !(-2.0..=2.0).contains(&v) {
+                return Err(ApiError::invalid_param(
+                    name,
+                    format!("{name} must be between -2 and 2, got {v}"),
+                ));
+            }
+        }
+    }
     if req.max_output_tokens() == Some(0) {
         return Err(ApiError::invalid_param(
             "max_tokens",

@@ -90,9 +90,11 @@ fn diagnose_models(text: &str) -> Option<String> {
             Some("remote") => toml::Value::Table(rest)
                 .try_into::<RemoteModelConfig>()
                 .err(),
-            Some(other) => return Some(format!(
+            Some(other) => {
+                return Some(format!(
                 "`models.{name}.type`: unknown type {other:?}; expected \"local\" or \"remote\""
-            )),
+            ))
+            }
             None => {
                 return Some(format!(
                     "`models.{name}.type` is missing; set it to \"local\" or \"remote\""
@@ -105,3 +107,6 @@ fn diagnose_models(text: &str) -> Option<String> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests;

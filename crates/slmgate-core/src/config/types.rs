@@ -78,6 +78,9 @@ pub struct LocalModelConfig {
     /// Layers offloaded to a GPU (CUDA builds only).
     #[serde(default)]
     pub gpu_layers: u32,
+    /// KV cache element type: `f16`, `q8_0` (half the memory) or `q4_0`.
+    #[serde(default = "defaults::kv_cache")]
+    pub kv_cache: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -161,6 +164,9 @@ mod defaults {
     }
     pub fn shutdown_grace_secs() -> u64 {
         30
+    }
+    pub fn kv_cache() -> String {
+        "f16".into()
     }
     pub fn context() -> u32 {
         4096

@@ -67,6 +67,12 @@ pub(crate) fn validate(cfg: &Config) -> Result<(), Invalid> {
                         format!("must be at least `parallel` ({})", l.parallel),
                     ));
                 }
+                if !matches!(l.kv_cache.as_str(), "f16" | "q8_0" | "q4_0") {
+                    return Err(bad(
+                        f("kv_cache"),
+                        format!("{:?} is not one of f16, q8_0, q4_0", l.kv_cache),
+                    ));
+                }
                 if l.queue < 1 {
                     return Err(bad(f("queue"), "must be at least 1"));
                 }

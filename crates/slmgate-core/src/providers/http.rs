@@ -85,13 +85,7 @@ impl RemoteHttp {
             let result = match timeout_at(until, send).await {
                 Err(_) => Err(ProviderError::new(
                     FailureKind::Timeout,
-                    format!(
-                        "no response within {} ms",
-                        until
-                            .saturating_duration_since(Instant::now())
-                            .as_millis()
-                            .max(first_byte.as_millis())
-                    ),
+                    format!("no response headers within {} ms", first_byte.as_millis()),
                 )),
                 Ok(Err(e)) => Err(transport_error(&e)),
                 Ok(Ok(resp)) if resp.status().is_success() => return Ok(resp),

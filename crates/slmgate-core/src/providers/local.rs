@@ -37,6 +37,7 @@ impl LocalProvider {
             queue: cfg.queue,
             chat_template: cfg.chat_template.clone(),
             gpu_layers: cfg.gpu_layers,
+            kv_cache_type: cfg.kv_cache.parse().map_err(|e: String| e)?,
         })
         .map_err(|e| e.to_string())?;
         Ok(Self {
@@ -209,6 +210,16 @@ pub fn to_generation(req: &ChatRequest) -> Result<GenerationRequest, ApiError> {
             })?)
         }
     };
+    let mut logit_bias = Vec::new();
+    for (k, v) in req.logit_bias.iter().flatten() {
+        let id = k.parse::<i32>().map_err(|_| {
+            ApiError::invalid_param(
+                "logit_bias",
+                format!("logit_bias keys must be token ids, got {k:?}"),
+            )
+        })?;
+        logit_bias.push((id, *v));
+    }
     Ok(GenerationRequest {
         messages,
         prompt: None,
@@ -219,6 +230,9 @@ pub fn to_generation(req: &ChatRequest) -> Result<GenerationRequest, ApiError> {
             top_k: req.top_k.unwrap_or(0),
             seed: req.seed.map(|s| s as u64),
             grammar,
+            frequency_penalty: req.frequency_penalty.unwrap_or(0.0),
+            presence_penalty: req.presence_penalty.unwrap_or(0.0),
+            logit_bias,
         },
         stop: req.stop_list(),
         logprobs: req.logprobs.unwrap_or(false),
@@ -227,5 +241,6 @@ pub fn to_generation(req: &ChatRequest) -> Result<GenerationRequest, ApiError> {
         } else {
             0
         },
+        ignore_eos: false,
     })
 }

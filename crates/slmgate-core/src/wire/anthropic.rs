@@ -157,6 +157,9 @@ impl MessagesRequest {
             logprobs: None,
             top_logprobs: None,
             response_format: None,
+            frequency_penalty: None,
+            presence_penalty: None,
+            logit_bias: None,
             extra: Map::new(),
         }
     }
@@ -297,5 +300,72 @@ pub mod events {
     }
     pub fn message_stop() -> Value {
         json!({"type": "message_stop"})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(v: Value) -> ChatRequest {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn openai_to_anthropic_moves_system_and_maps_params() {
+        let r = req(
+            json!({"model": "m", "max_tokens": 50, "temperature": 1.7, "stop": "END",
+            "messages": [{"role": "system", "content": "Be brief."}, {"role": "developer", "content": "No emojis."},
+                         {"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
+                         {"role": "user", "content": [{"type": "text", "text": "again"}]}]}),
+        );
+        let a = MessagesRequest::from_openai(&r, "claude-x", 4096);
+        let v = serde_json::to_value(&a).unwrap();
+        assert_eq!(v["model"], "claude-x");
+        assert_eq!(v["system"], "Be brief.\n\nNo emojis.");
+        assert_eq!(v["max_tokens"], 50);
+        assert_eq!(v["temperature"], 1.0); // Anthropic's range is 0..1
+        assert_eq!(v["stop_sequences"], json!(["END"]));
+        assert_eq!(v["messages"].as_array().unwrap().len(), 3);
+        assert_eq!(v["messages"][2]["content"][0]["text"], "again");
+    }
+
+    #[test]
+    fn default_max_tokens_when_absent() {
+        let r = req(json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}));
+        assert_eq!(MessagesRequest::from_openai(&r, "c", 123).max_tokens, 123);
+    }
+
+    #[test]
+    fn anthropic_response_to_openai_and_back() {
+        let a: MessagesResponse = serde_json::from_value(json!({
+            "id": "msg_1", "type": "message", "role": "assistant", "model": "claude",
+            "content": [{"type": "text", "text": "Hel"}, {"type": "text", "text": "lo"}],
+            "stop_reason": "max_tokens", "usage": {"input_tokens": 7, "output_tokens": 2}}))
+        .unwrap();
+        let o = a.to_openai();
+        assert_eq!(o.choices[0].message.content.as_deref(), Some("Hello"));
+        assert_eq!(o.choices[0].finish_reason.as_deref(), Some("length"));
+        assert_eq!(o.usage.unwrap().total_tokens, 9);
+        let back = MessagesResponse::from_openai(&o, "auto");
+        assert_eq!(back.stop_reason.as_deref(), Some("max_tokens"));
+        assert_eq!(back.usage.input_tokens, 7);
+        assert_eq!(back.model, "auto");
+    }
+
+    #[test]
+    fn served_request_to_openai() {
+        let a: MessagesRequest = serde_json::from_value(json!({
+            "model": "auto", "max_tokens": 10, "system": [{"type": "text", "text": "S"}],
+            "stop_sequences": ["x"], "messages": [{"role": "user", "content": "hi"}]}))
+        .unwrap();
+        let o = a.to_openai();
+        assert_eq!(o.messages[0].role, "system");
+        assert_eq!(
+            o.messages[0].content.as_ref().unwrap().as_text().unwrap(),
+            "S"
+        );
+        assert_eq!(o.max_tokens, Some(10));
+        assert_eq!(o.stop_list(), vec!["x".to_string()]);
     }
 }

@@ -199,3 +199,47 @@ impl GenerateResponse {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn openai_to_gemini() {
+        let r: ChatRequest = serde_json::from_value(json!({"model": "m", "max_completion_tokens": 9, "top_p": 0.5,
+            "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}},
+            "messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "u"},
+                         {"role": "assistant", "content": "a"}]})).unwrap();
+        let v = serde_json::to_value(GenerateRequest::from_openai(&r)).unwrap();
+        assert_eq!(v["systemInstruction"]["parts"][0]["text"], "S");
+        assert_eq!(
+            v["contents"],
+            json!([{"role": "user", "parts": [{"text": "u"}]}, {"role": "model", "parts": [{"text": "a"}]}])
+        );
+        assert_eq!(v["generationConfig"]["maxOutputTokens"], 9);
+        assert_eq!(
+            v["generationConfig"]["responseMimeType"],
+            "application/json"
+        );
+        assert_eq!(
+            v["generationConfig"]["responseJsonSchema"],
+            json!({"type": "object"})
+        );
+    }
+
+    #[test]
+    fn gemini_response_to_openai() {
+        let g: GenerateResponse = serde_json::from_value(json!({
+            "candidates": [{"content": {"parts": [{"text": "a"}, {"text": "b"}]}, "finishReason": "MAX_TOKENS"}],
+            "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 2}})).unwrap();
+        let o = g.to_openai("id", "gemini");
+        assert_eq!(o.choices[0].message.content.as_deref(), Some("ab"));
+        assert_eq!(o.choices[0].finish_reason.as_deref(), Some("length"));
+        assert_eq!(o.usage.unwrap().prompt_tokens, 3);
+        assert_eq!(
+            finish_reason(Some("SAFETY")).as_deref(),
+            Some("content_filter")
+        );
+    }
+}

@@ -35,6 +35,13 @@ pub struct ChatRequest {
     pub top_logprobs: Option<u8>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_format: Option<ResponseFormat>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frequency_penalty: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence_penalty: Option<f32>,
+    /// Token id (as a string) → bias in -100..100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logit_bias: Option<std::collections::BTreeMap<String, f32>>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -321,4 +328,44 @@ pub fn completion_id() -> String {
         "chatcmpl-{}",
         &uuid::Uuid::new_v4().simple().to_string()[..24]
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn unknown_fields_survive_a_round_trip() {
+        let v = json!({"model": "m", "messages": [{"role": "user", "content": "hi", "name": "bob"}],
+                       "tools": [{"type": "function"}], "user": "u1", "max_tokens": 5});
+        let r: ChatRequest = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(r.extra["tools"], json!([{"type": "function"}]));
+        assert_eq!(serde_json::to_value(&r).unwrap(), v);
+    }
+
+    #[test]
+    fn text_parts_join_and_images_are_not_text() {
+        let c: Content = serde_json::from_value(
+            json!([{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]),
+        )
+        .unwrap();
+        assert_eq!(c.as_text().as_deref(), Some("ab"));
+        let c: Content =
+            serde_json::from_value(json!([{"type": "image_url", "image_url": {"url": "x"}}]))
+                .unwrap();
+        assert_eq!(c.as_text(), None);
+    }
+
+    #[test]
+    fn chunk_visibility() {
+        let role = ChatChunk::new("i", 0, "m").delta(Delta::role("assistant"), None, None);
+        assert!(!role.is_substantive());
+        assert!(ChatChunk::new("i", 0, "m")
+            .delta(Delta::content("x"), None, None)
+            .is_substantive());
+        assert!(ChatChunk::new("i", 0, "m")
+            .delta(Delta::default(), None, Some("stop"))
+            .is_substantive());
+    }
 }
