@@ -15,22 +15,23 @@
 //! - [`grammar`]: JSON mode and JSON-schema output enforced by a GBNF grammar.
 //! - [`SentenceEmbedder`]: all-MiniLM-L6-v2 style BERT sentence embeddings (candle).
 
+mod batch_loop;
 mod detok;
 mod embed;
+mod engine;
 mod error;
 pub mod grammar;
 mod logprobs;
 mod sampling;
-mod scheduler;
 mod slot;
 mod template;
 
 pub use embed::{EmbedError, SentenceEmbedder};
-pub use error::EngineError;
-pub use logprobs::{TokenLogprob, TopLogprob};
-pub use sampling::SamplingParams;
-pub use scheduler::{
+pub use engine::{
     EngineSettings, EngineStats, FinishReason, GenerationEvent, GenerationRequest,
     GenerationStream, KvType, LocalEngine, PreparedRequest, Usage,
 };
+pub use error::EngineError;
+pub use logprobs::{TokenLogprob, TopLogprob};
+pub use sampling::SamplingParams;
 pub use template::{ChatMessage, ChatTemplate};
