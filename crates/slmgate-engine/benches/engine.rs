@@ -6,6 +6,7 @@
 //! - pp: prompt processing of ~512 tokens in one request (max_tokens=1), tokens/s;
 //! - tg: generation of 128 tokens after a short prompt, tokens/s (first token excluded);
 //! - batch: aggregate generation tokens/s with 1, 4 and 8 concurrent greedy requests.
+//!
 //! Every repetition uses a distinct prompt so the prefix cache never shortcuts the work.
 //! Prints a markdown table; medians of BENCH_REPS runs.
 

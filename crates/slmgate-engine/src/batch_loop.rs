@@ -95,14 +95,8 @@ pub(crate) fn run(
         while let Ok(job) = rx.try_recv() {
             waiting.push_back(job);
         }
-        waiting.retain(|job| {
-            let gone = job.events.is_closed();
-            if gone {
-                stats.queued.fetch_sub(1, Ordering::AcqRel);
-                stats.cancelled.fetch_add(1, Ordering::Relaxed);
-            }
-            !gone
-        });
+        // Cancelled while waiting: the dropped stream already released the queue place.
+        waiting.retain(|job| !job.place.is_cancelled());
         while slots.iter().any(|s| s.active.is_none()) {
             let Some(job) = waiting.pop_front() else {
                 break;
@@ -320,6 +314,9 @@ fn admit(
     clock: u64,
     stats: &EngineStats,
 ) {
+    if !job.place.admit() {
+        return; // the client left between the prune and now
+    }
     stats.queued.fetch_sub(1, Ordering::AcqRel);
     let Some(best) = slots
         .iter()

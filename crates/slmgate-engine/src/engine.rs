@@ -127,6 +127,56 @@ pub enum GenerationEvent {
 pub struct GenerationStream {
     rx: mpsc::UnboundedReceiver<GenerationEvent>,
     pub prompt_tokens: usize,
+    place: Arc<QueuePlace>,
+    stats: Arc<EngineStats>,
+}
+
+/// Where a request is: waiting in the queue, in a slot, or cancelled while waiting. Whoever
+/// moves it out of `WAITING` first (the batch loop admitting it, or the client dropping its
+/// stream) releases its queue place, so a cancelled request frees capacity at once.
+#[derive(Debug, Default)]
+pub(crate) struct QueuePlace(std::sync::atomic::AtomicU8);
+
+impl QueuePlace {
+    const WAITING: u8 = 0;
+    const ADMITTED: u8 = 1;
+    const CANCELLED: u8 = 2;
+
+    /// The batch loop takes the request; false if the client already left.
+    pub(crate) fn admit(&self) -> bool {
+        self.0
+            .compare_exchange(
+                Self::WAITING,
+                Self::ADMITTED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Acquire) == Self::CANCELLED
+    }
+
+    fn cancel(&self) -> bool {
+        self.0
+            .compare_exchange(
+                Self::WAITING,
+                Self::CANCELLED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+    }
+}
+
+impl Drop for GenerationStream {
+    fn drop(&mut self) {
+        if self.place.cancel() {
+            self.stats.queued.fetch_sub(1, Ordering::AcqRel);
+            self.stats.cancelled.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 impl GenerationStream {
@@ -381,7 +431,9 @@ impl LocalEngine {
             ignore_eos: req.ignore_eos,
             events: tx,
             enqueued: Instant::now(),
+            place: Arc::new(QueuePlace::default()),
         };
+        let place = job.place.clone();
         // The bound counts requests not yet in a slot; cancelled ones leave it at once.
         let queued = &self.inner.stats.queued;
         if queued.fetch_add(1, Ordering::AcqRel) >= self.inner.settings.queue {
@@ -394,7 +446,12 @@ impl LocalEngine {
             queued.fetch_sub(1, Ordering::AcqRel);
             return Err(EngineError::Stopped);
         }
-        Ok(GenerationStream { rx, prompt_tokens })
+        Ok(GenerationStream {
+            rx,
+            prompt_tokens,
+            place,
+            stats: self.inner.stats.clone(),
+        })
     }
 
     /// `prepare` then `submit`.

@@ -21,6 +21,7 @@ pub(crate) struct Job {
     pub ignore_eos: bool,
     pub events: UnboundedSender<GenerationEvent>,
     pub enqueued: Instant,
+    pub place: std::sync::Arc<crate::engine::QueuePlace>,
 }
 
 /// The request a slot is serving.

@@ -6,7 +6,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::Value;
 
 use super::error::{FailureKind, ProviderError};
-use super::http::RemoteHttp;
+use super::http::{encode, RemoteHttp};
 use super::ChatStream;
 use crate::wire::anthropic::{finish_reason, MessagesRequest, MessagesResponse};
 use crate::wire::openai::{
@@ -20,13 +20,7 @@ pub struct AnthropicProvider {
 
 impl AnthropicProvider {
     pub fn new(http: RemoteHttp) -> Self {
-        let mut auth = HeaderMap::new();
-        if let Some(key) = http.cfg.api_key.as_deref().filter(|k| !k.is_empty()) {
-            if let Ok(mut v) = HeaderValue::from_str(key) {
-                v.set_sensitive(true);
-                auth.insert("x-api-key", v);
-            }
-        }
+        let mut auth = http.key_header("x-api-key", "");
         auth.insert("anthropic-version", HeaderValue::from_static("2023-06-01"));
         Self { http, auth }
     }
@@ -52,12 +46,7 @@ impl AnthropicProvider {
             self.http.cfg.default_max_tokens,
         );
         up.stream = stream.then_some(true);
-        serde_json::to_vec(&up).map(Bytes::from).map_err(|e| {
-            ProviderError::new(
-                FailureKind::Internal,
-                format!("cannot encode the request: {e}"),
-            )
-        })
+        encode(&up)
     }
 
     pub async fn complete(&self, req: &ChatRequest) -> Result<ChatResponse, ProviderError> {

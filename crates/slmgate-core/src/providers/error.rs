@@ -56,7 +56,7 @@ pub struct ProviderError {
     pub message: String,
     pub retry_after: Option<Duration>,
     /// For `BadRequest`: the error to hand back to the client verbatim.
-    pub client_error: Option<ApiError>,
+    pub client_error: Option<Box<ApiError>>,
 }
 
 impl ProviderError {
@@ -97,7 +97,7 @@ impl ProviderError {
     /// The error the client sees when nothing else could answer.
     pub fn to_api_error(&self, deployment: &str) -> ApiError {
         if let Some(e) = &self.client_error {
-            return e.clone();
+            return (**e).clone();
         }
         let (status, code) = match self.kind {
             FailureKind::Connect => (StatusCode::BAD_GATEWAY, "upstream_unreachable"),

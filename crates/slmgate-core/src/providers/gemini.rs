@@ -2,10 +2,10 @@
 
 use bytes::Bytes;
 use futures::StreamExt;
-use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::header::HeaderMap;
 
 use super::error::{FailureKind, ProviderError};
-use super::http::RemoteHttp;
+use super::http::{encode, RemoteHttp};
 use super::ChatStream;
 use crate::wire::gemini::{finish_reason, GenerateRequest, GenerateResponse};
 use crate::wire::openai::{
@@ -19,13 +19,7 @@ pub struct GeminiProvider {
 
 impl GeminiProvider {
     pub fn new(http: RemoteHttp) -> Self {
-        let mut auth = HeaderMap::new();
-        if let Some(key) = http.cfg.api_key.as_deref().filter(|k| !k.is_empty()) {
-            if let Ok(mut v) = HeaderValue::from_str(key) {
-                v.set_sensitive(true);
-                auth.insert("x-goog-api-key", v);
-            }
-        }
+        let auth = http.key_header("x-goog-api-key", "");
         Self { http, auth }
     }
 
@@ -48,14 +42,7 @@ impl GeminiProvider {
     }
 
     fn body(&self, req: &ChatRequest) -> Result<Bytes, ProviderError> {
-        serde_json::to_vec(&GenerateRequest::from_openai(req))
-            .map(Bytes::from)
-            .map_err(|e| {
-                ProviderError::new(
-                    FailureKind::Internal,
-                    format!("cannot encode the request: {e}"),
-                )
-            })
+        encode(&GenerateRequest::from_openai(req))
     }
 
     pub async fn complete(&self, req: &ChatRequest) -> Result<ChatResponse, ProviderError> {

@@ -48,6 +48,19 @@ impl RemoteHttp {
         })
     }
 
+    /// Headers carrying the API key: `name: {prefix}{key}`, marked sensitive so it is never
+    /// printed. Empty when no key is configured.
+    pub fn key_header(&self, name: &'static str, prefix: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if let Some(key) = self.cfg.api_key.as_deref().filter(|k| !k.is_empty()) {
+            if let Ok(mut v) = HeaderValue::from_str(&format!("{prefix}{key}")) {
+                v.set_sensitive(true);
+                h.insert(name, v);
+            }
+        }
+        h
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!(
             "{}/{}",
@@ -195,6 +208,16 @@ impl RemoteHttp {
     }
 }
 
+/// Serializes an upstream request body.
+pub fn encode<T: serde::Serialize>(body: &T) -> Result<Bytes, ProviderError> {
+    serde_json::to_vec(body).map(Bytes::from).map_err(|e| {
+        ProviderError::new(
+            FailureKind::Internal,
+            format!("cannot encode the request: {e}"),
+        )
+    })
+}
+
 fn transport_error(e: &reqwest::Error) -> ProviderError {
     let kind = if e.is_timeout() {
         FailureKind::Timeout
@@ -245,11 +268,11 @@ async fn status_error(resp: reqwest::Response, deadline: Instant) -> ProviderErr
     if kind == FailureKind::BadRequest {
         let code =
             axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::BAD_REQUEST);
-        err.client_error = Some(ApiError::new(
+        err.client_error = Some(Box::new(ApiError::new(
             code,
             "upstream_rejected_request",
             format!("The upstream model rejected the request: {upstream_msg}"),
-        ));
+        )));
     }
     err
 }

@@ -140,7 +140,7 @@ fn usage_of(u: &slmgate_engine::Usage) -> Usage {
 
 fn client_error(e: ApiError) -> ProviderError {
     let mut p = ProviderError::new(FailureKind::BadRequest, e.message.clone());
-    p.client_error = Some(e);
+    p.client_error = Some(Box::new(e));
     p
 }
 

@@ -3,10 +3,10 @@
 
 use bytes::Bytes;
 use futures::StreamExt;
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+use reqwest::header::HeaderMap;
 
 use super::error::{FailureKind, ProviderError};
-use super::http::RemoteHttp;
+use super::http::{encode, RemoteHttp};
 use super::ChatStream;
 use crate::wire::openai::{ChatChunk, ChatRequest, ChatResponse, StreamOptions};
 
@@ -17,13 +17,7 @@ pub struct OpenAiProvider {
 
 impl OpenAiProvider {
     pub fn new(http: RemoteHttp) -> Self {
-        let mut auth = HeaderMap::new();
-        if let Some(key) = http.cfg.api_key.as_deref().filter(|k| !k.is_empty()) {
-            if let Ok(mut v) = HeaderValue::from_str(&format!("Bearer {key}")) {
-                v.set_sensitive(true);
-                auth.insert(AUTHORIZATION, v);
-            }
-        }
+        let auth = http.key_header("authorization", "Bearer ");
         Self { http, auth }
     }
 
@@ -35,12 +29,7 @@ impl OpenAiProvider {
             include_usage: Some(true),
             extra: Default::default(),
         });
-        serde_json::to_vec(&up).map(Bytes::from).map_err(|e| {
-            ProviderError::new(
-                FailureKind::Internal,
-                format!("cannot encode the request: {e}"),
-            )
-        })
+        encode(&up)
     }
 
     pub async fn complete(&self, req: &ChatRequest) -> Result<ChatResponse, ProviderError> {
