@@ -12,7 +12,7 @@ use super::error::ApiError;
 use super::extract::JsonBody;
 use super::middleware::RequestId;
 use super::respond::{set_served_headers, sse, sse_data, Record};
-use crate::route::{Attempt, Gateway};
+use crate::route::Gateway;
 use crate::state::AppState;
 use crate::wire::openai::ChatRequest;
 
@@ -136,21 +136,6 @@ pub async fn handler(
     }
 }
 
-fn failed(
-    st: &AppState,
-    route: &str,
-    err: ApiError,
-    attempts: &[Attempt],
-    start: Instant,
-) -> ApiError {
-    let last = attempts
-        .last()
-        .map(|a| a.deployment.as_str())
-        .unwrap_or("none");
-    Record::new(st.metrics.clone(), route, last, start).finish(err.status.as_u16());
-    err
-}
-
 async fn complete(
     st: &AppState,
     gw: &Gateway,
@@ -160,15 +145,14 @@ async fn complete(
     let (resp, served) = gw
         .complete(&req.model, &req)
         .await
-        .map_err(|(e, a)| failed(st, &req.model, e, &a, start))?;
-    let mut rec = Record::new(
-        st.metrics.clone(),
+        .map_err(|(e, a)| Record::failed(&st.metrics, &req.model, &a, start, e))?;
+    Record::completed(
+        &st.metrics,
         &req.model,
         &served.deployment.name,
         start,
+        resp.usage,
     );
-    rec.usage = resp.usage;
-    rec.finish(200);
     let mut out = Json(resp).into_response();
     set_served_headers(&mut out, &served);
     Ok(out)
@@ -183,7 +167,7 @@ async fn stream(
     let (mut chunks, served) = gw
         .stream(&req.model, &req)
         .await
-        .map_err(|(e, a)| failed(&st, &req.model, e, &a, start))?;
+        .map_err(|(e, a)| Record::failed(&st.metrics, &req.model, &a, start, e))?;
     let include_usage = req.include_usage();
     let deployment = served.deployment.name.clone();
     let mut rec = Record::new(st.metrics.clone(), &req.model, &deployment, start);

@@ -40,18 +40,17 @@ pub async fn handler(
     }
     let route = req.model.clone();
     let fail = |(e, a): (ApiError, Vec<crate::route::Attempt>)| {
-        let last = a
-            .last()
-            .map(|a| a.deployment.clone())
-            .unwrap_or_else(|| "none".into());
-        Record::new(st.metrics.clone(), &route, &last, start).finish(e.status.as_u16());
-        e.anthropic()
+        Record::failed(&st.metrics, &route, &a, start, e).anthropic()
     };
     if !req.is_stream() {
         let (resp, served) = gw.complete(&route, &req).await.map_err(fail)?;
-        let mut rec = Record::new(st.metrics.clone(), &route, &served.deployment.name, start);
-        rec.usage = resp.usage;
-        rec.finish(200);
+        Record::completed(
+            &st.metrics,
+            &route,
+            &served.deployment.name,
+            start,
+            resp.usage,
+        );
         let mut out = Json(MessagesResponse::from_openai(&resp, &route)).into_response();
         set_served_headers(&mut out, &served);
         return Ok(out);

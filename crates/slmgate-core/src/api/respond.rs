@@ -10,6 +10,7 @@ use axum::http::{header, HeaderValue};
 use axum::response::Response;
 use futures::Stream;
 
+use super::error::ApiError;
 use crate::observe::metrics::Metrics;
 use crate::route::Served;
 use crate::wire::openai::Usage;
@@ -87,6 +88,35 @@ impl Record {
             usage: None,
             done: false,
         }
+    }
+
+    /// Records a request that no deployment answered; returns the error for the client.
+    pub fn failed(
+        metrics: &Arc<Metrics>,
+        route: &str,
+        attempts: &[crate::route::Attempt],
+        start: Instant,
+        err: ApiError,
+    ) -> ApiError {
+        let last = attempts
+            .last()
+            .map(|a| a.deployment.as_str())
+            .unwrap_or("none");
+        Record::new(metrics.clone(), route, last, start).finish(err.status.as_u16());
+        err
+    }
+
+    /// Records a finished non-streaming request.
+    pub fn completed(
+        metrics: &Arc<Metrics>,
+        route: &str,
+        deployment: &str,
+        start: Instant,
+        usage: Option<Usage>,
+    ) {
+        let mut rec = Record::new(metrics.clone(), route, deployment, start);
+        rec.usage = usage;
+        rec.finish(200);
     }
 
     pub fn first_token(&mut self) {

@@ -50,22 +50,18 @@ impl AnthropicProvider {
     }
 
     pub async fn complete(&self, req: &ChatRequest) -> Result<ChatResponse, ProviderError> {
-        let deadline = self.http.deadline();
-        let resp = self
+        let out: MessagesResponse = self
             .http
-            .post(&self.url(), &self.auth, self.body(req, false)?, deadline)
+            .call(&self.url(), &self.auth, self.body(req, false)?)
             .await?;
-        let out: MessagesResponse = self.http.read_json(resp, deadline).await?;
         Ok(out.to_openai())
     }
 
     pub async fn stream(&self, req: &ChatRequest) -> Result<ChatStream, ProviderError> {
-        let deadline = self.http.deadline();
-        let resp = self
+        let mut events = self
             .http
-            .post(&self.url(), &self.auth, self.body(req, true)?, deadline)
+            .call_stream(&self.url(), &self.auth, self.body(req, true)?)
             .await?;
-        let mut events = Box::pin(self.http.events(resp, deadline));
         let model = self.http.cfg.model.clone();
         Ok(Box::pin(async_stream::stream! {
             let id = completion_id();

@@ -46,12 +46,10 @@ impl GeminiProvider {
     }
 
     pub async fn complete(&self, req: &ChatRequest) -> Result<ChatResponse, ProviderError> {
-        let deadline = self.http.deadline();
-        let resp = self
+        let out: GenerateResponse = self
             .http
-            .post(&self.url(false), &self.auth, self.body(req)?, deadline)
+            .call(&self.url(false), &self.auth, self.body(req)?)
             .await?;
-        let out: GenerateResponse = self.http.read_json(resp, deadline).await?;
         if out.candidates.is_empty() {
             return Err(ProviderError::new(
                 FailureKind::Protocol,
@@ -62,12 +60,10 @@ impl GeminiProvider {
     }
 
     pub async fn stream(&self, req: &ChatRequest) -> Result<ChatStream, ProviderError> {
-        let deadline = self.http.deadline();
-        let resp = self
+        let mut events = self
             .http
-            .post(&self.url(true), &self.auth, self.body(req)?, deadline)
+            .call_stream(&self.url(true), &self.auth, self.body(req)?)
             .await?;
-        let mut events = Box::pin(self.http.events(resp, deadline));
         let model = self.http.cfg.model.clone();
         Ok(Box::pin(async_stream::stream! {
             let id = completion_id();

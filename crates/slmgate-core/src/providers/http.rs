@@ -139,6 +139,33 @@ impl RemoteHttp {
         }
     }
 
+    /// POSTs and reads the JSON answer, all under the total timeout.
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        auth: &HeaderMap,
+        body: Bytes,
+    ) -> Result<T, ProviderError> {
+        let deadline = self.deadline();
+        let resp = self.post(url, auth, body, deadline).await?;
+        self.read_json(resp, deadline).await
+    }
+
+    /// POSTs and returns the answer's SSE events, all under the total timeout.
+    pub async fn call_stream(
+        &self,
+        url: &str,
+        auth: &HeaderMap,
+        body: Bytes,
+    ) -> Result<
+        std::pin::Pin<Box<dyn Stream<Item = Result<SseEvent, ProviderError>> + Send>>,
+        ProviderError,
+    > {
+        let deadline = self.deadline();
+        let resp = self.post(url, auth, body, deadline).await?;
+        Ok(Box::pin(self.events(resp, deadline)))
+    }
+
     /// Reads a JSON body before the deadline.
     pub async fn read_json<T: DeserializeOwned>(
         &self,

@@ -33,17 +33,14 @@ impl OpenAiProvider {
     }
 
     pub async fn complete(&self, req: &ChatRequest) -> Result<ChatResponse, ProviderError> {
-        let deadline = self.http.deadline();
-        let resp = self
+        let out: ChatResponse = self
             .http
-            .post(
+            .call(
                 &self.http.url("chat/completions"),
                 &self.auth,
                 self.body(req, false)?,
-                deadline,
             )
             .await?;
-        let out: ChatResponse = self.http.read_json(resp, deadline).await?;
         if out.choices.is_empty() {
             return Err(ProviderError::new(
                 FailureKind::Protocol,
@@ -54,17 +51,14 @@ impl OpenAiProvider {
     }
 
     pub async fn stream(&self, req: &ChatRequest) -> Result<ChatStream, ProviderError> {
-        let deadline = self.http.deadline();
-        let resp = self
+        let mut events = self
             .http
-            .post(
+            .call_stream(
                 &self.http.url("chat/completions"),
                 &self.auth,
                 self.body(req, true)?,
-                deadline,
             )
             .await?;
-        let mut events = Box::pin(self.http.events(resp, deadline));
         Ok(Box::pin(async_stream::stream! {
             let mut done = false;
             while let Some(ev) = events.next().await {
