@@ -56,6 +56,18 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         return Err(ServeError::Load(e));
     }
     tracing::info!(%addr, "ready");
+    {
+        // Learned-router files are re-read when they change (hot swap, no restart).
+        let st = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+            loop {
+                tick.tick().await;
+                let st = st.clone();
+                let _ = tokio::task::spawn_blocking(move || st.reload_routers()).await;
+            }
+        });
+    }
 
     shutdown_signal().await;
     tracing::info!(

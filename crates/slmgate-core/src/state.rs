@@ -1,22 +1,28 @@
 //! Shared server state. Models load after the port is bound, so `/health` answers at once and
 //! `/ready` turns 200 when every model is loaded.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 use slmgate_engine::SentenceEmbedder;
 use tokio::sync::Semaphore;
 
 use crate::api::error::ApiError;
+use crate::api::routing::router_text;
 use crate::config::Config;
 use crate::observe::metrics::Metrics;
 use crate::providers::Provider;
-use crate::route::Gateway;
+use crate::route::router::{RouterHandle, RouterModel};
+use crate::route::{Gateway, RequestFacts, RouterVerdict};
+use crate::wire::openai::ChatRequest;
 
 pub struct AppState {
     pub config: Config,
     pub metrics: Arc<Metrics>,
     gateway: OnceLock<Gateway>,
     embedder: OnceLock<Option<Embedder>>,
+    /// Learned routers by route name.
+    routers: OnceLock<BTreeMap<String, RouterHandle>>,
 }
 
 pub struct Embedder {
@@ -32,6 +38,7 @@ impl AppState {
             metrics: Arc::new(Metrics::new()),
             gateway: OnceLock::new(),
             embedder: OnceLock::new(),
+            routers: OnceLock::new(),
         })
     }
 
@@ -50,10 +57,71 @@ impl AppState {
             }
             None => None,
         };
+        let mut routers = BTreeMap::new();
+        for (route, r) in &self.config.routes {
+            if let (Some(rc), Some(e)) = (&r.router, &embedder) {
+                let h =
+                    RouterHandle::load(rc.path.clone().into(), rc.threshold, e.model.dimensions())
+                        .map_err(|e| format!("routes.{route}.router: {e}"))?;
+                tracing::info!(route = %route, path = %rc.path, "learned router loaded");
+                routers.insert(route.clone(), h);
+            }
+        }
         let gateway = Gateway::build(&self.config, self.metrics.clone())?;
+        let _ = self.routers.set(routers);
         let _ = self.embedder.set(embedder);
         let _ = self.gateway.set(gateway);
         Ok(())
+    }
+
+    /// Re-reads router files that changed (called periodically by the server).
+    pub fn reload_routers(&self) {
+        let (Some(routers), Ok(Some(e))) = (self.routers.get(), self.embedder()) else {
+            return;
+        };
+        for (route, h) in routers {
+            match h.reload_if_changed(e.model.dimensions()) {
+                Ok(true) => {
+                    tracing::info!(route = %route, path = %h.path.display(), "learned router reloaded")
+                }
+                Ok(false) => {}
+                Err(err) => {
+                    tracing::warn!(route = %route, error = %err, "router file changed but cannot be loaded; keeping the previous one")
+                }
+            }
+        }
+    }
+
+    /// The learned router's verdict on a request, if its route has a router. A router that
+    /// cannot score (embedding failure) gives none: the plan then starts at the first tier.
+    pub async fn router_verdict(
+        &self,
+        route: &str,
+        req: &ChatRequest,
+        facts: &RequestFacts,
+    ) -> Option<RouterVerdict> {
+        let h = self.routers.get()?.get(route)?;
+        let emb = self.embedder().ok()??;
+        let text = router_text(req)?;
+        let model = h.current();
+        let chars = text.chars().count();
+        let _permit = emb.permits.acquire().await.ok()?;
+        let e = emb.model.clone();
+        let embedded = tokio::task::spawn_blocking(move || e.embed_truncated(&[text])).await;
+        let v = match embedded {
+            Ok(Ok((mut v, _))) => v.pop()?,
+            Ok(Err(err)) => {
+                tracing::warn!(error = %err, "router embedding failed");
+                return None;
+            }
+            Err(_) => return None,
+        };
+        let tags: Vec<String> = facts.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let x = RouterModel::features(&v, &model.tag_features, &tags, chars);
+        Some(RouterVerdict {
+            score: model.score(&x),
+            threshold: h.threshold(&model),
+        })
     }
 
     pub fn is_ready(&self) -> bool {

@@ -31,6 +31,8 @@ pub enum EmbedError {
 pub struct SentenceEmbedder {
     model: BertModel,
     tokenizer: Tokenizer,
+    /// The same tokenizer, cutting inputs at `max_tokens` (for routing, where a prefix will do).
+    truncating: Tokenizer,
     max_tokens: usize,
     dims: usize,
     pub dir: PathBuf,
@@ -61,6 +63,13 @@ impl SentenceEmbedder {
         tokenizer
             .with_truncation(None)
             .map_err(|e| err(e.to_string()))?;
+        let mut truncating = tokenizer.clone();
+        truncating
+            .with_truncation(Some(tokenizers::TruncationParams {
+                max_length: max_tokens,
+                ..Default::default()
+            }))
+            .map_err(|e| err(e.to_string()))?;
         let weights = dir.join("model.safetensors");
         // SAFETY: the weights file is memory-mapped read-only and not modified while loaded.
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DTYPE, &Device::Cpu) }
@@ -69,6 +78,7 @@ impl SentenceEmbedder {
         Ok(Self {
             model,
             tokenizer,
+            truncating,
             max_tokens,
             dims,
             dir: dir.to_path_buf(),
@@ -98,11 +108,23 @@ impl SentenceEmbedder {
 
     /// Embeds a batch; returns one unit-length vector per input and the total token count.
     pub fn embed(&self, inputs: &[String]) -> Result<(Vec<Vec<f32>>, usize), EmbedError> {
+        self.embed_with(&self.tokenizer, inputs)
+    }
+
+    /// Like `embed`, but embeds the first `max_tokens` tokens of longer inputs.
+    pub fn embed_truncated(&self, inputs: &[String]) -> Result<(Vec<Vec<f32>>, usize), EmbedError> {
+        self.embed_with(&self.truncating, inputs)
+    }
+
+    fn embed_with(
+        &self,
+        tokenizer: &Tokenizer,
+        inputs: &[String],
+    ) -> Result<(Vec<Vec<f32>>, usize), EmbedError> {
         if inputs.is_empty() {
             return Ok((Vec::new(), 0));
         }
-        let enc = self
-            .tokenizer
+        let enc = tokenizer
             .encode_batch(inputs.to_vec(), true)
             .map_err(|e| EmbedError::Compute(e.to_string()))?;
         let mut total = 0;

@@ -1,5 +1,8 @@
 //! `slmgate`: the command line. Errors reach the user through `anyhow` here only.
 
+mod route_cmd;
+mod router_cmd;
+
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -38,6 +41,12 @@ enum Command {
     },
     /// Print the embedded default config.
     DefaultConfig,
+    /// The learned router: train, cross-validate, calibrate.
+    #[command(subcommand)]
+    Router(router_cmd::RouterCmd),
+    /// Routing plans: explain which tiers a request gets and why.
+    #[command(subcommand)]
+    Route(route_cmd::RouteCmd),
 }
 
 fn load(config: Option<&PathBuf>) -> anyhow::Result<Config> {
@@ -93,9 +102,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Check { config } => {
             let cfg = load(config.as_ref())?;
             println!(
-                "config ok: {} models, {} aliases",
+                "config ok: {} models, {} aliases, {} routes",
                 cfg.models.len(),
-                cfg.aliases.len()
+                cfg.aliases.len(),
+                cfg.routes.len()
             );
             for (name, m) in &cfg.models {
                 match m {
@@ -115,8 +125,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             for (a, chain) in &cfg.aliases {
                 println!("  alias {a}: {}", chain.join(" -> "));
             }
+            for (name, r) in &cfg.routes {
+                let tiers: Vec<String> = r
+                    .tiers
+                    .iter()
+                    .map(|t| format!("{} [{}]", t.name, t.models.join(", ")))
+                    .collect();
+                println!(
+                    "  route {name}: {} ({} rules{}{})",
+                    tiers.join(" -> "),
+                    r.rules.len(),
+                    if r.router.is_some() { ", router" } else { "" },
+                    if r.cascade.is_some() { ", cascade" } else { "" }
+                );
+            }
             Ok(())
         }
+        Command::Router(cmd) => router_cmd::run(cmd),
+        Command::Route(cmd) => route_cmd::run(cmd),
         Command::DefaultConfig => {
             print!("{}", slmgate_core::config::DEFAULT_CONFIG);
             Ok(())

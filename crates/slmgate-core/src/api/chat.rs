@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{Extension, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::StreamExt;
@@ -12,7 +13,8 @@ use super::error::ApiError;
 use super::extract::JsonBody;
 use super::middleware::RequestId;
 use super::respond::{set_served_headers, sse, sse_data, Record};
-use crate::route::Gateway;
+use super::routing::{decide, set_route_headers};
+use crate::route::{Gateway, Plan, Served};
 use crate::state::AppState;
 use crate::wire::openai::ChatRequest;
 
@@ -120,30 +122,35 @@ pub fn validate(req: &ChatRequest) -> Result<(), ApiError> {
 pub async fn handler(
     State(st): State<Arc<AppState>>,
     Extension(rid): Extension<RequestId>,
+    headers: HeaderMap,
     JsonBody(req): JsonBody<ChatRequest>,
 ) -> Result<Response, ApiError> {
     let start = Instant::now();
     validate(&req)?;
     let gw = st.gateway()?;
-    if gw.chain(&req.model).is_none() {
-        return Err(ApiError::model_not_found(&req.model));
-    }
+    let plan = decide(&st, &req, &headers).await?;
     tracing::debug!(request_id = %rid.0, model = %req.model, stream = req.is_stream(), "chat request");
-    if req.is_stream() {
-        stream(st.clone(), gw, req, start).await
+    let mut resp = if req.is_stream() {
+        stream(st.clone(), gw, &plan, req, start).await?
     } else {
-        complete(&st, gw, req, start).await
+        complete(&st, gw, &plan, req, start).await?
+    };
+    let served = resp.extensions_mut().remove::<Served>();
+    if let Some(served) = served {
+        set_route_headers(&st, &mut resp, &plan, &served);
     }
+    Ok(resp)
 }
 
 async fn complete(
     st: &AppState,
     gw: &Gateway,
+    plan: &Plan,
     req: ChatRequest,
     start: Instant,
 ) -> Result<Response, ApiError> {
     let (resp, served) = gw
-        .complete(&req.model, &req)
+        .complete(plan, &req)
         .await
         .map_err(|(e, a)| Record::failed(&st.metrics, &req.model, &a, start, e))?;
     Record::completed(
@@ -155,17 +162,19 @@ async fn complete(
     );
     let mut out = Json(resp).into_response();
     set_served_headers(&mut out, &served);
+    out.extensions_mut().insert(served);
     Ok(out)
 }
 
 async fn stream(
     st: Arc<AppState>,
     gw: &Gateway,
+    plan: &Plan,
     req: ChatRequest,
     start: Instant,
 ) -> Result<Response, ApiError> {
     let (mut chunks, served) = gw
-        .stream(&req.model, &req)
+        .stream(plan, &req)
         .await
         .map_err(|(e, a)| Record::failed(&st.metrics, &req.model, &a, start, e))?;
     let include_usage = req.include_usage();
@@ -204,5 +213,6 @@ async fn stream(
     };
     let mut resp = sse(body);
     set_served_headers(&mut resp, &served);
+    resp.extensions_mut().insert(served);
     Ok(resp)
 }

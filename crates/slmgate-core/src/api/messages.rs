@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{Extension, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::StreamExt;
@@ -13,12 +14,14 @@ use super::error::ApiError;
 use super::extract::JsonBody;
 use super::middleware::RequestId;
 use super::respond::{set_served_headers, sse, sse_event, Record};
+use super::routing::{decide, set_route_headers};
 use crate::state::AppState;
 use crate::wire::anthropic::{events, stop_reason, MessagesRequest, MessagesResponse};
 
 pub async fn handler(
     State(st): State<Arc<AppState>>,
     Extension(_rid): Extension<RequestId>,
+    headers: HeaderMap,
     body: Result<JsonBody<MessagesRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
     let start = Instant::now();
@@ -35,15 +38,15 @@ pub async fn handler(
     let req = areq.to_openai();
     validate(&req).map_err(ApiError::anthropic)?;
     let gw = st.gateway().map_err(ApiError::anthropic)?;
-    if gw.chain(&req.model).is_none() {
-        return Err(ApiError::model_not_found(&req.model).anthropic());
-    }
+    let plan = decide(&st, &req, &headers)
+        .await
+        .map_err(ApiError::anthropic)?;
     let route = req.model.clone();
     let fail = |(e, a): (ApiError, Vec<crate::route::Attempt>)| {
         Record::failed(&st.metrics, &route, &a, start, e).anthropic()
     };
     if !req.is_stream() {
-        let (resp, served) = gw.complete(&route, &req).await.map_err(fail)?;
+        let (resp, served) = gw.complete(&plan, &req).await.map_err(fail)?;
         Record::completed(
             &st.metrics,
             &route,
@@ -53,10 +56,11 @@ pub async fn handler(
         );
         let mut out = Json(MessagesResponse::from_openai(&resp, &route)).into_response();
         set_served_headers(&mut out, &served);
+        set_route_headers(&st, &mut out, &plan, &served);
         return Ok(out);
     }
 
-    let (mut chunks, served) = gw.stream(&route, &req).await.map_err(fail)?;
+    let (mut chunks, served) = gw.stream(&plan, &req).await.map_err(fail)?;
     let deployment = served.deployment.name.clone();
     let mut rec = Record::new(st.metrics.clone(), &route, &deployment, start);
     let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
@@ -97,5 +101,6 @@ pub async fn handler(
     };
     let mut resp = sse(body);
     set_served_headers(&mut resp, &served);
+    set_route_headers(&st, &mut resp, &plan, &served);
     Ok(resp)
 }

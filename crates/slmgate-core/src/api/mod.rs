@@ -10,6 +10,7 @@ pub mod middleware;
 pub mod models;
 pub mod ops;
 pub mod respond;
+pub mod routing;
 
 use std::sync::Arc;
 

@@ -1,4 +1,4 @@
-//! `GET /v1/models`: every public name — aliases, models, the embedding model.
+//! `GET /v1/models`: every public name — aliases, routes, models, the embedding model.
 
 use std::sync::Arc;
 
@@ -16,6 +16,13 @@ fn entries(st: &AppState) -> Vec<Value> {
         out.push(
             json!({"id": alias, "object": "model", "created": created, "owned_by": "slmgate",
                         "slmgate": {"kind": "alias", "deployments": chain}}),
+        );
+    }
+    for (route, r) in &st.config.routes {
+        let tiers: Vec<&str> = r.tiers.iter().map(|t| t.name.as_str()).collect();
+        out.push(
+            json!({"id": route, "object": "model", "created": created, "owned_by": "slmgate",
+                        "slmgate": {"kind": "route", "tiers": tiers}}),
         );
     }
     for (name, m) in &st.config.models {

@@ -5,10 +5,13 @@
 //! `${VAR:-default}`; paths may start with `~/`.
 
 mod env;
+mod routes;
 mod types;
 mod validate;
+mod validate_routes;
 
 pub use env::interpolate;
+pub use routes::*;
 pub use types::*;
 
 use std::path::Path;

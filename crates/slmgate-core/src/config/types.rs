@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::env::{expand_home, resolve};
+use super::routes::RouteConfig;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -18,7 +19,10 @@ pub struct Config {
     /// Public model names mapped to an ordered fallback chain of deployments.
     #[serde(default)]
     pub aliases: BTreeMap<String, Vec<String>>,
-    /// The local sentence-embedding model behind `/v1/embeddings`.
+    /// Routed public names: tiers, policy rules, learned router, confidence cascade.
+    #[serde(default)]
+    pub routes: BTreeMap<String, RouteConfig>,
+    /// The local sentence-embedding model behind `/v1/embeddings` (and the learned router).
     pub embeddings: Option<EmbeddingsConfig>,
 }
 
@@ -81,6 +85,12 @@ pub struct LocalModelConfig {
     /// KV cache element type: `f16`, `q8_0` (half the memory) or `q4_0`.
     #[serde(default = "defaults::kv_cache")]
     pub kv_cache: String,
+    /// Cost accounting: USD per million prompt tokens (e.g. amortised hardware).
+    #[serde(default)]
+    pub input_cost_per_mtok: f64,
+    /// USD per million completion tokens.
+    #[serde(default)]
+    pub output_cost_per_mtok: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -140,6 +150,16 @@ pub struct RemoteModelConfig {
     /// Anthropic only: default `max_tokens` when the request has none.
     #[serde(default = "defaults::anthropic_max_tokens")]
     pub default_max_tokens: u32,
+    /// USD per million prompt tokens.
+    #[serde(default)]
+    pub input_cost_per_mtok: f64,
+    /// USD per million completion tokens.
+    #[serde(default)]
+    pub output_cost_per_mtok: f64,
+    /// Where the data goes: `on_prem` (your own servers: allowed by `force_local`), `eu`,
+    /// `us`, … (free-form label; default `remote`).
+    #[serde(default = "defaults::residency")]
+    pub residency: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -207,6 +227,9 @@ mod defaults {
     pub fn anthropic_max_tokens() -> u32 {
         4096
     }
+    pub fn residency() -> String {
+        "remote".into()
+    }
     pub fn embedding_name() -> String {
         "all-minilm-l6-v2".into()
     }
@@ -237,11 +260,35 @@ impl Config {
                 }
             }
         }
+        for (name, r) in self.routes.iter_mut() {
+            if let Some(router) = r.router.as_mut() {
+                resolve(&format!("routes.{name}.router.path"), &mut router.path)?;
+                router.path = expand_home(&router.path);
+            }
+        }
         if let Some(e) = self.embeddings.as_mut() {
             resolve("embeddings.path", &mut e.path)?;
             e.path = expand_home(&e.path);
         }
         Ok(())
+    }
+}
+
+impl ModelConfig {
+    /// Whether the deployment runs on the operator's own machines.
+    pub fn on_prem(&self) -> bool {
+        match self {
+            ModelConfig::Local(_) => true,
+            ModelConfig::Remote(r) => r.residency == "on_prem",
+        }
+    }
+
+    /// (USD per million prompt tokens, USD per million completion tokens).
+    pub fn prices(&self) -> (f64, f64) {
+        match self {
+            ModelConfig::Local(l) => (l.input_cost_per_mtok, l.output_cost_per_mtok),
+            ModelConfig::Remote(r) => (r.input_cost_per_mtok, r.output_cost_per_mtok),
+        }
     }
 }
 

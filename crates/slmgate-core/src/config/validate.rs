@@ -135,6 +135,16 @@ pub(crate) fn validate(cfg: &Config) -> Result<(), Invalid> {
             }
         }
     }
+    for (name, r) in &cfg.routes {
+        check_name(&format!("routes.{name}"), name)?;
+        if !public.insert(name.as_str()) {
+            return Err(bad(
+                format!("routes.{name}"),
+                "a route cannot have the name of a model or alias",
+            ));
+        }
+        super::validate_routes::validate_route(cfg, name, r)?;
+    }
     if let Some(e) = &cfg.embeddings {
         if public.contains(e.name.as_str()) {
             return Err(bad(

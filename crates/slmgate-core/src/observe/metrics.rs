@@ -24,6 +24,14 @@ pub struct Metrics {
     pub fallbacks: IntCounterVec,
     /// Cooldowns started per deployment.
     pub cooldowns: IntCounterVec,
+    /// Routing plans by route, first tier and matched rule (`none` when no rule matched).
+    pub route_decisions: IntCounterVec,
+    /// Moves from one tier to the next by cause (`low_confidence` | `error`).
+    pub escalations: IntCounterVec,
+    /// Answers by route and the tier that gave them.
+    pub served_tier: IntCounterVec,
+    /// Learned-router scores.
+    pub router_score: HistogramVec,
     /// Streams the client abandoned before the end.
     pub cancelled: IntCounterVec,
     pub queue_depth: IntGaugeVec,
@@ -106,6 +114,33 @@ impl Metrics {
                 "Cooldowns started",
                 &["deployment"],
             ),
+            route_decisions: counter(
+                "slmgate_route_decisions_total",
+                "Routing plans by first tier and matched rule",
+                &["route", "first_tier", "rule"],
+            ),
+            escalations: counter(
+                "slmgate_escalations_total",
+                "Escalations between tiers",
+                &["route", "from", "to", "cause"],
+            ),
+            served_tier: counter(
+                "slmgate_served_tier_total",
+                "Answers by the tier that gave them",
+                &["route", "tier"],
+            ),
+            router_score: {
+                let h = HistogramVec::new(
+                    HistogramOpts::new("slmgate_router_score", "Learned-router scores")
+                        .buckets((1..10).map(|i| i as f64 / 10.0).collect()),
+                    &["route"],
+                )
+                .expect("valid metric");
+                registry
+                    .register(Box::new(h.clone()))
+                    .expect("unique metric");
+                h
+            },
             cancelled: counter(
                 "slmgate_cancelled_total",
                 "Streams abandoned by the client",

@@ -23,11 +23,42 @@ pub struct Attempt {
     pub error: Option<ProviderError>,
 }
 
-/// Which deployment answered, after which failed attempts.
+/// Which deployment answered, in which tier, after which failed attempts and escalations.
 #[derive(Clone)]
 pub struct Served {
     pub deployment: Arc<Deployment>,
     pub attempts: Vec<Attempt>,
+    /// The plan tier that answered.
+    pub tier: String,
+    /// Tiers left before the one that answered, and why.
+    pub escalations: Vec<Escalation>,
+    /// The answering tier's confidence, when a cascade judged it.
+    pub confidence: Option<f32>,
+}
+
+/// Quality- or failure-driven move from one tier to the next.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Escalation {
+    pub from_tier: String,
+    pub to_tier: String,
+    /// `low_confidence` or `error`.
+    pub cause: &'static str,
+    pub deployment: Option<String>,
+    pub confidence: Option<f32>,
+}
+
+impl Escalation {
+    pub fn describe(&self) -> String {
+        match (self.cause, self.confidence) {
+            ("low_confidence", Some(c)) => {
+                format!(
+                    "escalated {}->{}: confidence {c:.2}",
+                    self.from_tier, self.to_tier
+                )
+            }
+            (cause, _) => format!("escalated {}->{}: {cause}", self.from_tier, self.to_tier),
+        }
+    }
 }
 
 pub struct Gateway {
@@ -69,6 +100,18 @@ impl Gateway {
 
     pub fn chain(&self, model: &str) -> Option<&[Arc<Deployment>]> {
         self.routes.get(model).map(Vec::as_slice)
+    }
+
+    /// The deployments named by a plan tier (names were validated at start).
+    pub fn resolve(&self, names: &[String]) -> Vec<Arc<Deployment>> {
+        names
+            .iter()
+            .filter_map(|n| self.deployments.get(n).cloned())
+            .collect()
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// Healthy deployments first, in configured order, then those cooling down.
@@ -124,12 +167,14 @@ impl Gateway {
         }
     }
 
-    pub async fn complete(
+    /// Calls a fallback chain until one deployment answers.
+    pub async fn complete_chain(
         &self,
         route: &str,
+        chain: &[Arc<Deployment>],
         req: &ChatRequest,
     ) -> Result<(ChatResponse, Served), (ApiError, Vec<Attempt>)> {
-        let chain = Self::order(self.chain(route).unwrap_or_default());
+        let chain = Self::order(chain);
         let mut attempts = Vec::new();
         let mut last = None;
         for (i, d) in chain.iter().enumerate() {
@@ -141,6 +186,9 @@ impl Gateway {
                         Served {
                             deployment: d.clone(),
                             attempts,
+                            tier: String::new(),
+                            escalations: Vec::new(),
+                            confidence: None,
                         },
                     ));
                 }
@@ -162,12 +210,13 @@ impl Gateway {
     }
 
     /// Returns a stream committed to one deployment: it has already yielded a visible chunk.
-    pub async fn stream(
+    pub async fn stream_chain(
         &self,
         route: &str,
+        chain: &[Arc<Deployment>],
         req: &ChatRequest,
     ) -> Result<(ChatStream, Served), (ApiError, Vec<Attempt>)> {
-        let chain = Self::order(self.chain(route).unwrap_or_default());
+        let chain = Self::order(chain);
         let mut attempts = Vec::new();
         let mut last = None;
         'chain: for (i, d) in chain.iter().enumerate() {
@@ -218,6 +267,9 @@ impl Gateway {
                 Served {
                     deployment: d.clone(),
                     attempts,
+                    tier: String::new(),
+                    escalations: Vec::new(),
+                    confidence: None,
                 },
             ));
         }

@@ -1,0 +1,120 @@
+//! `[routes.NAME]`: a public model name served by ordered tiers, restricted by policy rules,
+//! started by a learned router and escalated by a confidence cascade.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Tiers, cheapest first. Each tier is a fallback chain of `[models.*]` entries.
+    pub tiers: Vec<TierConfig>,
+    /// Policy rules; the first whose `match` holds applies its actions.
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
+    /// Learned router: picks the first tier before generation.
+    pub router: Option<RouterConfig>,
+    /// Confidence cascade: escalates a tier's low-confidence answer to the next tier.
+    pub cascade: Option<CascadeConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierConfig {
+    pub name: String,
+    /// Deployments tried in order when one fails (errors, timeouts, overload).
+    pub models: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    pub name: String,
+    /// Conditions, all of which must hold; an empty match always holds.
+    #[serde(default, rename = "match")]
+    pub when: RuleMatch,
+    /// Keep only these tiers.
+    pub allow_tiers: Option<Vec<String>>,
+    /// Drop these tiers.
+    #[serde(default)]
+    pub deny_tiers: Vec<String>,
+    /// Keep only on-premises deployments (local models, remote ones labelled `on_prem`).
+    #[serde(default)]
+    pub force_local: bool,
+    /// Serve with exactly this deployment.
+    pub pin_model: Option<String>,
+    /// Drop deployments whose worst-case cost for the request exceeds this (USD).
+    pub max_cost_usd: Option<f64>,
+    /// Refuse the request (403) with this message.
+    pub deny: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleMatch {
+    /// Request tags (the OpenAI `metadata` object or the `x-slmgate-tags` header). A value is
+    /// matched exactly, `*` matches any value, and `<N`, `<=N`, `>N`, `>=N` compare numbers.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// Estimated prompt tokens (characters / 4) at least this many.
+    pub min_prompt_tokens: Option<u32>,
+    /// Estimated prompt tokens at most this many.
+    pub max_prompt_tokens: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouterConfig {
+    /// A router file written by `slmgate router train`; reloaded when it changes.
+    pub path: String,
+    /// Scores at or above this start at `strong_tier` (default: the file's calibrated one).
+    pub threshold: Option<f32>,
+    /// The tier a high score starts at (default: the last tier).
+    pub strong_tier: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConfidenceSignal {
+    /// Mean token log-probability.
+    MeanLogprob,
+    /// Lowest token log-probability.
+    MinLogprob,
+    /// Mean gap between the chosen token's and the runner-up's log-probability.
+    MeanMargin,
+    /// Negative mean entropy over the top alternatives.
+    NegEntropy,
+}
+
+impl ConfidenceSignal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConfidenceSignal::MeanLogprob => "mean_logprob",
+            ConfidenceSignal::MinLogprob => "min_logprob",
+            ConfidenceSignal::MeanMargin => "mean_margin",
+            ConfidenceSignal::NegEntropy => "neg_entropy",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CascadeConfig {
+    #[serde(default = "default_signal")]
+    pub signal: ConfidenceSignal,
+    /// Confidence below this escalates to the next tier.
+    pub threshold: f32,
+    /// Decide after this many tokens (held back from a streaming client until then);
+    /// 0 waits for the whole answer.
+    #[serde(default = "default_first_tokens")]
+    pub first_tokens: u32,
+}
+
+fn default_signal() -> ConfidenceSignal {
+    ConfidenceSignal::MeanLogprob
+}
+
+fn default_first_tokens() -> u32 {
+    16
+}

@@ -1,0 +1,117 @@
+//! Checks of `[routes.*]`: tiers name known models, rules name known tiers and models, numbers
+//! are in range, a router has the embedding model it needs.
+
+use std::collections::HashSet;
+
+use super::routes::RouteConfig;
+use super::types::Config;
+
+type Invalid = (String, String);
+
+fn bad(field: impl Into<String>, msg: impl Into<String>) -> Invalid {
+    (field.into(), msg.into())
+}
+
+pub(crate) fn validate_route(cfg: &Config, name: &str, r: &RouteConfig) -> Result<(), Invalid> {
+    let f = |k: &str| format!("routes.{name}.{k}");
+    if r.tiers.is_empty() {
+        return Err(bad(f("tiers"), "a route needs at least one tier"));
+    }
+    let mut tier_names = HashSet::new();
+    for (i, t) in r.tiers.iter().enumerate() {
+        let tf = f(&format!("tiers[{i}]"));
+        if t.name.trim().is_empty() || !tier_names.insert(t.name.as_str()) {
+            return Err(bad(
+                tf,
+                format!("tier names must be non-empty and unique, got {:?}", t.name),
+            ));
+        }
+        if t.models.is_empty() {
+            return Err(bad(tf, format!("tier {:?} lists no models", t.name)));
+        }
+        for m in &t.models {
+            if !cfg.models.contains_key(m) {
+                return Err(bad(
+                    tf,
+                    format!("unknown model {m:?}; tiers may only name [models.*] entries"),
+                ));
+            }
+        }
+    }
+    for (i, rule) in r.rules.iter().enumerate() {
+        let rf = |k: &str| f(&format!("rules[{i}].{k}"));
+        if rule.name.trim().is_empty() {
+            return Err(bad(
+                rf("name"),
+                "every rule needs a name (it is reported in headers and logs)",
+            ));
+        }
+        for t in rule.allow_tiers.iter().flatten().chain(&rule.deny_tiers) {
+            if !tier_names.contains(t.as_str()) {
+                return Err(bad(
+                    rf("allow_tiers/deny_tiers"),
+                    format!("rule {:?} names unknown tier {t:?}", rule.name),
+                ));
+            }
+        }
+        if let Some(m) = &rule.pin_model {
+            if !cfg.models.contains_key(m) {
+                return Err(bad(rf("pin_model"), format!("unknown model {m:?}")));
+            }
+        }
+        if let Some(c) = rule.max_cost_usd {
+            if !(c >= 0.0) {
+                return Err(bad(rf("max_cost_usd"), "must be a number >= 0"));
+            }
+        }
+        for (k, v) in &rule.when.tags {
+            if let Some(op) = ["<=", ">=", "<", ">"].iter().find(|op| v.starts_with(**op)) {
+                if v[op.len()..].trim().parse::<f64>().is_err() {
+                    return Err(bad(
+                        rf(&format!("match.tags.{k}")),
+                        format!("{v:?} compares with {op} but is not followed by a number"),
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(router) = &r.router {
+        if cfg.embeddings.is_none() {
+            return Err(bad(
+                f("router"),
+                "the learned router needs the [embeddings] model",
+            ));
+        }
+        if let Some(t) = router.threshold {
+            if !(0.0..=1.0).contains(&t) {
+                return Err(bad(f("router.threshold"), "must be between 0 and 1"));
+            }
+        }
+        if let Some(s) = &router.strong_tier {
+            if !tier_names.contains(s.as_str()) {
+                return Err(bad(f("router.strong_tier"), format!("unknown tier {s:?}")));
+            }
+        }
+        if r.tiers.len() < 2 {
+            return Err(bad(
+                f("router"),
+                "a router chooses between tiers; add a second tier",
+            ));
+        }
+    }
+    if let Some(c) = &r.cascade {
+        if r.tiers.len() < 2 {
+            return Err(bad(
+                f("cascade"),
+                "a cascade escalates to a next tier; add a second tier",
+            ));
+        }
+        if !c.threshold.is_finite() {
+            return Err(bad(f("cascade.threshold"), "must be a number"));
+        }
+        if c.first_tokens > 4096 {
+            return Err(bad(f("cascade.first_tokens"), "at most 4096"));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,66 @@
+//! Folds a chunk stream into one complete response (the cascade streams internally so it can
+//! stop a low-confidence decode early, even for clients that did not ask to stream).
+
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+use crate::providers::{ChatStream, ProviderError};
+use crate::wire::openai::{now_secs, ChatResponse, Choice, ResponseMessage};
+
+pub async fn collect(mut s: ChatStream) -> Result<ChatResponse, ProviderError> {
+    let mut id = String::new();
+    let mut model = String::new();
+    let mut created = 0;
+    let mut text = String::new();
+    let mut logprobs: Option<Vec<Value>> = None;
+    let mut finish = None;
+    let mut usage = None;
+    while let Some(chunk) = s.next().await {
+        let chunk = chunk?;
+        if id.is_empty() {
+            id = chunk.id.clone();
+            model = chunk.model.clone();
+            created = chunk.created;
+        }
+        if chunk.usage.is_some() {
+            usage = chunk.usage;
+        }
+        for c in chunk.choices.into_iter().filter(|c| c.index == 0) {
+            if let Some(t) = c.delta.content {
+                text.push_str(&t);
+            }
+            if let Some(items) = c
+                .logprobs
+                .as_ref()
+                .and_then(|l| l.get("content"))
+                .and_then(Value::as_array)
+            {
+                logprobs
+                    .get_or_insert_with(Vec::new)
+                    .extend(items.iter().cloned());
+            }
+            if c.finish_reason.is_some() {
+                finish = c.finish_reason;
+            }
+        }
+    }
+    Ok(ChatResponse {
+        id,
+        object: "chat.completion".into(),
+        created: if created == 0 { now_secs() } else { created },
+        model,
+        choices: vec![Choice {
+            index: 0,
+            message: ResponseMessage {
+                role: "assistant".into(),
+                content: Some(text),
+                extra: Default::default(),
+            },
+            logprobs: logprobs.map(|l| json!({"content": l, "refusal": null})),
+            finish_reason: finish,
+            extra: Default::default(),
+        }],
+        usage,
+        extra: Default::default(),
+    })
+}

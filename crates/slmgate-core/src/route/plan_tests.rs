@@ -1,0 +1,272 @@
+//! Table-driven tests of routing plans for representative requests.
+
+use super::plan::*;
+use crate::config::Config;
+
+const CFG: &str = r#"
+[models.slm]
+type = "local"
+path = "/models/slm.gguf"
+[models.onprem-llm]
+type = "remote"
+wire = "openai"
+base_url = "http://10.0.0.5/v1"
+model = "big"
+residency = "on_prem"
+input_cost_per_mtok = 0.1
+output_cost_per_mtok = 0.1
+[models.mini]
+type = "remote"
+wire = "openai"
+base_url = "https://api.example.com/v1"
+model = "mini"
+input_cost_per_mtok = 0.15
+output_cost_per_mtok = 0.6
+[models.frontier]
+type = "remote"
+wire = "anthropic"
+base_url = "https://api.example.com"
+model = "frontier"
+input_cost_per_mtok = 3.0
+output_cost_per_mtok = 15.0
+[models.frontier-backup]
+type = "remote"
+wire = "openai"
+base_url = "https://backup.example.com/v1"
+model = "frontier"
+input_cost_per_mtok = 5.0
+output_cost_per_mtok = 15.0
+
+[aliases]
+cheap = ["slm", "mini"]
+
+[routes.auto]
+tiers = [
+  { name = "local", models = ["slm"] },
+  { name = "mid", models = ["onprem-llm", "mini"] },
+  { name = "frontier", models = ["frontier", "frontier-backup"] },
+]
+rules = [
+  { name = "blocked", match = { tags = { task = "forbidden" } }, deny = "this task is not allowed" },
+  { name = "private", match = { tags = { privacy = "high" } }, force_local = true },
+  { name = "premium", match = { tags = { tier = "premium" } }, pin_model = "frontier" },
+  { name = "fast", match = { tags = { latency_budget_ms = "<=300" } }, allow_tiers = ["local"] },
+  { name = "cheap", match = { tags = { budget = "low" } }, max_cost_usd = 0.0005 },
+  { name = "long", match = { min_prompt_tokens = 2000 }, deny_tiers = ["local"] },
+]
+router = { path = "/r.json", strong_tier = "frontier" }
+cascade = { signal = "min_logprob", threshold = -2.5, first_tokens = 8 }
+"#;
+
+fn cfg() -> Config {
+    toml::from_str(CFG).expect("test config parses")
+}
+
+fn facts(tags: &[(&str, &str)], prompt_tokens: u32, max_tokens: Option<u32>) -> RequestFacts {
+    RequestFacts {
+        tags: tags
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        prompt_tokens,
+        max_tokens,
+    }
+}
+
+fn tiers(p: &Plan) -> Vec<(String, Vec<String>)> {
+    p.tiers
+        .iter()
+        .map(|t| (t.name.clone(), t.models.clone()))
+        .collect()
+}
+
+fn t(name: &str, models: &[&str]) -> (String, Vec<String>) {
+    (
+        name.to_string(),
+        models.iter().map(|s| s.to_string()).collect(),
+    )
+}
+
+#[test]
+fn plans_for_representative_requests() {
+    let cfg = cfg();
+    let low = Some(RouterVerdict {
+        score: 0.1,
+        threshold: 0.5,
+    });
+    let high = Some(RouterVerdict {
+        score: 0.9,
+        threshold: 0.5,
+    });
+    type Case = (
+        &'static str,
+        RequestFacts,
+        Option<RouterVerdict>,
+        Vec<(String, Vec<String>)>,
+        Option<&'static str>,
+        bool,
+    );
+    let all = vec![
+        t("local", &["slm"]),
+        t("mid", &["onprem-llm", "mini"]),
+        t("frontier", &["frontier", "frontier-backup"]),
+    ];
+    let cases: Vec<Case> = vec![
+        (
+            "no tags, no router: every tier, cascade on",
+            facts(&[], 50, None),
+            None,
+            all.clone(),
+            None,
+            true,
+        ),
+        (
+            "router low: start local",
+            facts(&[], 50, None),
+            low,
+            all.clone(),
+            None,
+            true,
+        ),
+        (
+            "router high: start at frontier, nothing to cascade to",
+            facts(&[], 50, None),
+            high,
+            vec![t("frontier", &["frontier", "frontier-backup"])],
+            None,
+            false,
+        ),
+        (
+            "privacy=high: on-prem models only",
+            facts(&[("privacy", "high")], 50, None),
+            high,
+            vec![t("local", &["slm"]), t("mid", &["onprem-llm"])],
+            Some("private"),
+            true,
+        ),
+        (
+            "tier=premium: pinned",
+            facts(&[("tier", "premium")], 50, None),
+            low,
+            vec![t("pinned", &["frontier"])],
+            Some("premium"),
+            false,
+        ),
+        (
+            "latency 200ms <= 300: local only",
+            facts(&[("latency_budget_ms", "200")], 50, None),
+            None,
+            vec![t("local", &["slm"])],
+            Some("fast"),
+            false,
+        ),
+        (
+            "latency 900ms: rule does not match",
+            facts(&[("latency_budget_ms", "900")], 50, None),
+            None,
+            all.clone(),
+            None,
+            true,
+        ),
+        (
+            "cost cap $0.0005 at 1000+1000 tokens drops mini ($0.00075) and frontier",
+            facts(&[("budget", "low")], 1000, Some(1000)),
+            None,
+            vec![t("local", &["slm"]), t("mid", &["onprem-llm"])],
+            Some("cheap"),
+            true,
+        ),
+        (
+            "long prompt skips the local tier",
+            facts(&[], 5000, None),
+            None,
+            vec![
+                t("mid", &["onprem-llm", "mini"]),
+                t("frontier", &["frontier", "frontier-backup"]),
+            ],
+            Some("long"),
+            true,
+        ),
+        (
+            "first match wins: private before premium",
+            facts(&[("privacy", "high"), ("tier", "premium")], 50, None),
+            None,
+            vec![t("local", &["slm"]), t("mid", &["onprem-llm"])],
+            Some("private"),
+            true,
+        ),
+    ];
+    for (what, f, verdict, want, rule, cascade) in cases {
+        let p = plan(&cfg, "auto", &f, verdict).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(tiers(&p), want, "{what}");
+        assert_eq!(p.rule.as_deref(), rule, "{what}");
+        assert_eq!(p.cascade.is_some(), cascade, "{what}");
+        assert!(!p.reasons.is_empty(), "{what}: no reason given");
+    }
+}
+
+#[test]
+fn cascade_and_router_are_explained() {
+    let p = plan(
+        &cfg(),
+        "auto",
+        &facts(&[], 10, None),
+        Some(RouterVerdict {
+            score: 0.2,
+            threshold: 0.5,
+        }),
+    )
+    .unwrap();
+    let c = p.cascade.expect("cascade planned");
+    assert_eq!((c.threshold, c.first_tokens), (-2.5, 8));
+    assert_eq!(
+        p.reason_header(),
+        "router: score 0.20 < 0.50, start at local; cascade: escalate if min_logprob < -2.5"
+    );
+}
+
+#[test]
+fn deny_rule_refuses_with_its_message() {
+    let e = plan(
+        &cfg(),
+        "auto",
+        &facts(&[("task", "forbidden")], 10, None),
+        None,
+    )
+    .unwrap_err();
+    assert_eq!(
+        e,
+        PlanError::Denied {
+            rule: "blocked".into(),
+            message: "this task is not allowed".into()
+        }
+    );
+}
+
+#[test]
+fn impossible_constraints_say_which_rule() {
+    let mut cfg = cfg();
+    // privacy=high on a route whose tiers are all remote: nothing may serve it.
+    let r = cfg.routes.get_mut("auto").unwrap();
+    r.tiers.remove(0);
+    r.tiers[0].models = vec!["mini".into()];
+    let e = plan(&cfg, "auto", &facts(&[("privacy", "high")], 10, None), None).unwrap_err();
+    assert!(
+        matches!(e, PlanError::NothingAllowed { ref rule, .. } if rule == "private"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn models_and_aliases_are_single_tier_plans() {
+    let cfg = cfg();
+    let p = plan(&cfg, "cheap", &facts(&[], 10, None), None).unwrap();
+    assert_eq!(tiers(&p), vec![t("cheap", &["slm", "mini"])]);
+    let p = plan(&cfg, "mini", &facts(&[], 10, None), None).unwrap();
+    assert_eq!(tiers(&p), vec![t("mini", &["mini"])]);
+    assert!(p.cascade.is_none());
+    assert_eq!(
+        plan(&cfg, "nope", &facts(&[], 10, None), None).unwrap_err(),
+        PlanError::UnknownRoute("nope".into())
+    );
+}

@@ -1,0 +1,146 @@
+//! The router file and its forward pass. Inference is plain Rust over the stored weights
+//! (microseconds); training (train.rs) uses candle.
+
+use serde::{Deserialize, Serialize};
+
+use super::RouterError;
+
+pub const FORMAT: &str = "slmgate-router/1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Learner {
+    /// L2-regularised logistic regression.
+    Logistic,
+    /// One hidden layer (ReLU), L2-regularised.
+    Mlp,
+}
+
+impl Learner {
+    pub fn parse(s: &str) -> Result<Self, RouterError> {
+        match s {
+            "logistic" => Ok(Learner::Logistic),
+            "mlp" => Ok(Learner::Mlp),
+            other => Err(RouterError::Data(format!(
+                "unknown learner {other:?}; use logistic or mlp"
+            ))),
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Learner::Logistic => "logistic",
+            Learner::Mlp => "mlp",
+        }
+    }
+}
+
+/// A trained router: predicts the probability that the strong model answers better.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RouterModel {
+    pub format: String,
+    pub learner: Learner,
+    pub weak: String,
+    pub strong: String,
+    /// Embedding model the router was trained with (its name and dimensions).
+    pub embedding: String,
+    pub embedding_dims: usize,
+    /// `key=value` tags with their own input feature.
+    pub tag_features: Vec<String>,
+    /// Feature standardisation (per input feature).
+    pub mean: Vec<f32>,
+    pub scale: Vec<f32>,
+    /// Hidden layer (`hidden` rows of `inputs` weights); empty for logistic regression.
+    pub hidden: usize,
+    pub w1: Vec<f32>,
+    pub b1: Vec<f32>,
+    /// Output layer over the hidden units (or the inputs for logistic regression).
+    pub w2: Vec<f32>,
+    pub b2: f32,
+    pub l2: f32,
+    /// Scores at or above this go to the strong model (set by train or calibrate).
+    pub threshold: f32,
+    pub threshold_note: String,
+    pub trained_examples: usize,
+}
+
+impl RouterModel {
+    pub fn inputs(&self) -> usize {
+        self.mean.len()
+    }
+
+    /// Input features: the prompt embedding, one per known tag, and log prompt length.
+    pub fn features(
+        embedding: &[f32],
+        tag_features: &[String],
+        tags: &[String],
+        prompt_chars: usize,
+    ) -> Vec<f32> {
+        let mut x = Vec::with_capacity(embedding.len() + tag_features.len() + 1);
+        x.extend_from_slice(embedding);
+        for t in tag_features {
+            x.push(if tags.contains(t) { 1.0 } else { 0.0 });
+        }
+        x.push(((prompt_chars + 1) as f32).ln());
+        x
+    }
+
+    /// Probability (0..1) that the strong model answers better.
+    pub fn score(&self, raw: &[f32]) -> f32 {
+        let x: Vec<f32> = raw
+            .iter()
+            .zip(&self.mean)
+            .zip(&self.scale)
+            .map(|((v, m), s)| (v - m) / s)
+            .collect();
+        let logit = if self.hidden == 0 {
+            dot(&self.w2, &x) + self.b2
+        } else {
+            let n = x.len();
+            let h: Vec<f32> = (0..self.hidden)
+                .map(|j| (dot(&self.w1[j * n..(j + 1) * n], &x) + self.b1[j]).max(0.0))
+                .collect();
+            dot(&self.w2, &h) + self.b2
+        };
+        1.0 / (1.0 + (-logit).exp())
+    }
+
+    pub fn load(path: &std::path::Path) -> Result<Self, RouterError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            RouterError::Data(format!("cannot read router {}: {e}", path.display()))
+        })?;
+        let m: RouterModel = serde_json::from_str(&text)
+            .map_err(|e| RouterError::Data(format!("router {}: {e}", path.display())))?;
+        m.check()
+            .map_err(|e| RouterError::Data(format!("router {}: {e}", path.display())))?;
+        Ok(m)
+    }
+
+    pub fn save(&self, path: &std::path::Path) -> Result<(), RouterError> {
+        let text = serde_json::to_string(self).map_err(|e| RouterError::Data(e.to_string()))?;
+        // Write then rename, so a serving gateway never reads half a file.
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, text)
+            .and_then(|_| std::fs::rename(&tmp, path))
+            .map_err(|e| RouterError::Data(format!("cannot write {}: {e}", path.display())))
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.format != FORMAT {
+            return Err(format!("format {:?} is not {FORMAT:?}", self.format));
+        }
+        let n = self.embedding_dims + self.tag_features.len() + 1;
+        let ok = self.mean.len() == n
+            && self.scale.len() == n
+            && self.w1.len() == self.hidden * n
+            && self.b1.len() == self.hidden
+            && self.w2.len() == if self.hidden == 0 { n } else { self.hidden };
+        if !ok {
+            return Err("weight shapes do not match the declared dimensions".into());
+        }
+        Ok(())
+    }
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}

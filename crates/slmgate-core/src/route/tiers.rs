@@ -1,0 +1,292 @@
+//! Executes a [`Plan`]: tier by tier, each a fallback chain. Between tiers the plan's cascade
+//! judges the answer's confidence from its own token logprobs over the first N tokens (held
+//! back from the client until then); below the threshold the decode is cancelled and the next
+//! tier answers instead. A tier whose whole chain fails moves on to the next tier too, recorded
+//! with cause `error`. The client only ever sees one answer.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+
+use super::collect::collect;
+use super::confidence::{alternatives_needed, confidence, TokenStat};
+use super::executor::{Attempt, Escalation, Gateway, Served};
+use super::plan::{CascadePlan, Plan};
+use crate::api::error::ApiError;
+use crate::providers::{ChatStream, ProviderError};
+use crate::wire::openai::{ChatChunk, ChatRequest, ChatResponse};
+
+type Failure = (ApiError, Vec<Attempt>);
+
+impl Gateway {
+    /// Runs a plan to one complete answer.
+    pub async fn complete(
+        &self,
+        plan: &Plan,
+        req: &ChatRequest,
+    ) -> Result<(ChatResponse, Served), Failure> {
+        let mut escalations = Vec::new();
+        let mut attempts = Vec::new();
+        let mut last_err = None;
+        for (i, tier) in plan.tiers.iter().enumerate() {
+            let chain = self.resolve(&tier.models);
+            let next = plan.tiers.get(i + 1).map(|t| t.name.clone());
+            let judged = plan.cascade.filter(|_| next.is_some());
+            let result = match judged {
+                None => self.complete_chain(&plan.route, &chain, req).await,
+                Some(c) => match self.judged_stream(&plan.route, &chain, req, c).await {
+                    Ok(Judged::Accept(s, mut served, conf)) => match collect(s).await {
+                        Ok(mut resp) => {
+                            strip_logprobs_response(&mut resp, req);
+                            served.confidence = conf;
+                            Ok((resp, served))
+                        }
+                        Err(e) => Err((e.to_api_error(&served.deployment.name), served.attempts)),
+                    },
+                    Ok(Judged::Escalate(served, conf)) => {
+                        self.escalated(
+                            plan,
+                            &mut escalations,
+                            &tier.name,
+                            next.as_deref(),
+                            Some(&served.deployment.name),
+                            conf,
+                        );
+                        attempts.extend(served.attempts);
+                        continue;
+                    }
+                    Err(f) => Err(f),
+                },
+            };
+            match result {
+                Ok((resp, mut served)) => {
+                    attempts.append(&mut served.attempts);
+                    served.attempts = attempts;
+                    served.tier = tier.name.clone();
+                    served.escalations = escalations;
+                    return Ok((resp, served));
+                }
+                Err((err, tried)) => {
+                    attempts.extend(tried);
+                    if !may_escalate(&err) || next.is_none() {
+                        return Err((err, attempts));
+                    }
+                    self.escalated(
+                        plan,
+                        &mut escalations,
+                        &tier.name,
+                        next.as_deref(),
+                        None,
+                        None,
+                    );
+                    last_err = Some(err);
+                }
+            }
+        }
+        Err((last_err.unwrap_or_else(no_tier), attempts))
+    }
+
+    /// Runs a plan to one stream, committed to one deployment of one tier.
+    pub async fn stream(
+        &self,
+        plan: &Plan,
+        req: &ChatRequest,
+    ) -> Result<(ChatStream, Served), Failure> {
+        let mut escalations = Vec::new();
+        let mut attempts = Vec::new();
+        let mut last_err = None;
+        for (i, tier) in plan.tiers.iter().enumerate() {
+            let chain = self.resolve(&tier.models);
+            let next = plan.tiers.get(i + 1).map(|t| t.name.clone());
+            let judged = plan.cascade.filter(|_| next.is_some());
+            let result = match judged {
+                None => self.stream_chain(&plan.route, &chain, req).await,
+                Some(c) => match self.judged_stream(&plan.route, &chain, req, c).await {
+                    Ok(Judged::Accept(s, mut served, conf)) => {
+                        served.confidence = conf;
+                        Ok((strip_logprobs_stream(s, req), served))
+                    }
+                    Ok(Judged::Escalate(served, conf)) => {
+                        self.escalated(
+                            plan,
+                            &mut escalations,
+                            &tier.name,
+                            next.as_deref(),
+                            Some(&served.deployment.name),
+                            conf,
+                        );
+                        attempts.extend(served.attempts);
+                        continue;
+                    }
+                    Err(f) => Err(f),
+                },
+            };
+            match result {
+                Ok((s, mut served)) => {
+                    attempts.append(&mut served.attempts);
+                    served.attempts = attempts;
+                    served.tier = tier.name.clone();
+                    served.escalations = escalations;
+                    return Ok((s, served));
+                }
+                Err((err, tried)) => {
+                    attempts.extend(tried);
+                    if !may_escalate(&err) || next.is_none() {
+                        return Err((err, attempts));
+                    }
+                    self.escalated(
+                        plan,
+                        &mut escalations,
+                        &tier.name,
+                        next.as_deref(),
+                        None,
+                        None,
+                    );
+                    last_err = Some(err);
+                }
+            }
+        }
+        Err((last_err.unwrap_or_else(no_tier), attempts))
+    }
+
+    fn escalated(
+        &self,
+        plan: &Plan,
+        escalations: &mut Vec<Escalation>,
+        from: &str,
+        to: Option<&str>,
+        deployment: Option<&str>,
+        conf: Option<f32>,
+    ) {
+        let cause = if deployment.is_some() {
+            "low_confidence"
+        } else {
+            "error"
+        };
+        let to = to.unwrap_or_default();
+        self.metrics()
+            .escalations
+            .with_label_values(&[&plan.route, from, to, cause])
+            .inc();
+        tracing::info!(route = %plan.route, from, to, cause, confidence = ?conf, "escalating");
+        escalations.push(Escalation {
+            from_tier: from.to_string(),
+            to_tier: to.to_string(),
+            cause,
+            deployment: deployment.map(str::to_string),
+            confidence: conf,
+        });
+    }
+
+    /// Streams from a chain with logprobs on, holds the first `first_tokens` tokens, and
+    /// judges them. On escalation the stream is dropped, which cancels a local decode.
+    async fn judged_stream(
+        &self,
+        route: &str,
+        chain: &[Arc<crate::providers::Deployment>],
+        req: &ChatRequest,
+        c: CascadePlan,
+    ) -> Result<Judged, Failure> {
+        let mut probe = req.clone();
+        probe.logprobs = Some(true);
+        let alts = alternatives_needed(c.signal).max(req.top_logprobs.unwrap_or(0));
+        probe.top_logprobs = (alts > 0).then_some(alts);
+        let (mut s, served) = self.stream_chain(route, chain, &probe).await?;
+        let mut held: Vec<Result<ChatChunk, ProviderError>> = Vec::new();
+        let mut stats = Vec::new();
+        let mut ended = false;
+        while c.first_tokens == 0 || stats.len() < c.first_tokens as usize {
+            match s.next().await {
+                Some(Ok(chunk)) => {
+                    for ch in &chunk.choices {
+                        if let Some(lp) = &ch.logprobs {
+                            stats.extend(TokenStat::from_logprobs(lp));
+                        }
+                    }
+                    held.push(Ok(chunk));
+                }
+                Some(Err(e)) => {
+                    // Nothing reached the client yet: treat as this tier failing.
+                    let mut attempts = served.attempts;
+                    attempts.push(Attempt {
+                        deployment: served.deployment.name.clone(),
+                        error: Some(e.clone()),
+                    });
+                    return Err((e.to_api_error(&served.deployment.name), attempts));
+                }
+                None => {
+                    ended = true;
+                    break;
+                }
+            }
+        }
+        let conf = confidence(c.signal, &stats);
+        if conf.is_some_and(|v| v < c.threshold) {
+            return Ok(Judged::Escalate(served, conf));
+        }
+        let rest: ChatStream = if ended {
+            Box::pin(futures::stream::empty())
+        } else {
+            s
+        };
+        Ok(Judged::Accept(
+            Box::pin(futures::stream::iter(held).chain(rest)),
+            served,
+            conf,
+        ))
+    }
+}
+
+enum Judged {
+    Accept(ChatStream, Served, Option<f32>),
+    Escalate(Served, Option<f32>),
+}
+
+/// Deployment faults move to the next tier; the client's own errors do not.
+fn may_escalate(e: &ApiError) -> bool {
+    e.status.is_server_error() || e.status.as_u16() == 429
+}
+
+fn no_tier() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "no_deployment",
+        "No deployment is configured for this model.",
+    )
+}
+
+/// Removes logprobs the cascade asked for but the client did not.
+fn strip_logprobs_response(resp: &mut ChatResponse, req: &ChatRequest) {
+    if req.logprobs.unwrap_or(false) {
+        return;
+    }
+    for c in resp.choices.iter_mut() {
+        c.logprobs = None;
+    }
+}
+
+fn strip_logprobs_stream(s: ChatStream, req: &ChatRequest) -> ChatStream {
+    if req.logprobs.unwrap_or(false) {
+        return s;
+    }
+    Box::pin(s.filter_map(|item| async move {
+        match item {
+            Ok(mut chunk) => {
+                let had = chunk.choices.iter().any(|c| c.logprobs.is_some());
+                for c in chunk.choices.iter_mut() {
+                    c.logprobs = None;
+                }
+                // A chunk that carried only logprobs is now empty: drop it.
+                if had
+                    && !chunk.is_substantive()
+                    && chunk.usage.is_none()
+                    && chunk.choices.iter().all(|c| c.delta.role.is_none())
+                {
+                    return None;
+                }
+                Some(Ok(chunk))
+            }
+            Err(e) => Some(Err(e)),
+        }
+    }))
+}

@@ -1,0 +1,103 @@
+//! `slmgate route explain`: which plan a sample request gets, and why.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Subcommand;
+use slmgate_core::api::routing::{plan_error, request_facts, router_text};
+use slmgate_core::config::Config;
+use slmgate_core::route::router::RouterModel;
+use slmgate_core::route::{plan, RouterVerdict};
+use slmgate_core::wire::openai::ChatRequest;
+use slmgate_engine::SentenceEmbedder;
+
+#[derive(Subcommand)]
+pub enum RouteCmd {
+    /// Print the plan (tiers, rule, router score, cascade, reasons) for a request body.
+    Explain {
+        /// A chat-completions request body (JSON).
+        #[arg(long)]
+        request: PathBuf,
+        /// Tags as the `x-slmgate-tags` header would carry them: k=v,k=v.
+        #[arg(long)]
+        tags: Option<String>,
+        #[arg(long, short, env = "SLMGATE_CONFIG")]
+        config: Option<PathBuf>,
+    },
+}
+
+pub fn run(cmd: RouteCmd) -> anyhow::Result<()> {
+    let RouteCmd::Explain {
+        request,
+        tags,
+        config,
+    } = cmd;
+    let cfg = match &config {
+        Some(p) => Config::from_file(p)?,
+        None => Config::embedded_default()?,
+    };
+    let text = std::fs::read_to_string(&request)
+        .with_context(|| format!("reading {}", request.display()))?;
+    let req: ChatRequest = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a chat-completions request", request.display()))?;
+    let mut headers = axum_headers();
+    if let Some(t) = tags {
+        headers.insert(
+            "x-slmgate-tags",
+            t.parse().context("--tags is not a valid header value")?,
+        );
+    }
+    let facts = request_facts(&req, &headers);
+    let verdict = verdict(&cfg, &req, &facts)?;
+    println!(
+        "request: model {}, ~{} prompt tokens, tags {:?}",
+        req.model, facts.prompt_tokens, facts.tags
+    );
+    match plan(&cfg, &req.model, &facts, verdict) {
+        Ok(p) => {
+            println!("{}", serde_json::to_string_pretty(&p)?);
+            println!("x-slmgate-route-reason: {}", p.reason_header());
+        }
+        Err(e) => {
+            let api = plan_error(e);
+            println!(
+                "refused: HTTP {} {}: {}",
+                api.status.as_u16(),
+                api.code,
+                api.message
+            );
+        }
+    }
+    Ok(())
+}
+
+fn axum_headers() -> http::HeaderMap {
+    http::HeaderMap::new()
+}
+
+fn verdict(
+    cfg: &Config,
+    req: &ChatRequest,
+    facts: &slmgate_core::route::RequestFacts,
+) -> anyhow::Result<Option<RouterVerdict>> {
+    let Some(rc) = cfg.routes.get(&req.model).and_then(|r| r.router.as_ref()) else {
+        return Ok(None);
+    };
+    let Some(text) = router_text(req) else {
+        return Ok(None);
+    };
+    let m = RouterModel::load(Path::new(&rc.path))?;
+    let e = cfg
+        .embeddings
+        .as_ref()
+        .context("the router needs [embeddings]")?;
+    let emb = SentenceEmbedder::load(Path::new(&e.path))?;
+    let (mut v, _) = emb.embed_truncated(std::slice::from_ref(&text))?;
+    let v = v.pop().context("no embedding")?;
+    let tags: Vec<String> = facts.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let x = RouterModel::features(&v, &m.tag_features, &tags, text.chars().count());
+    Ok(Some(RouterVerdict {
+        score: m.score(&x),
+        threshold: rc.threshold.unwrap_or(m.threshold),
+    }))
+}
