@@ -12,7 +12,7 @@ use crate::api::routing::router_text;
 use crate::config::Config;
 use crate::observe::metrics::Metrics;
 use crate::providers::Provider;
-use crate::route::router::{RouterHandle, RouterModel};
+use crate::route::router::{embed_one, RouterHandle, RouterModel};
 use crate::route::{Gateway, RequestFacts, RouterVerdict};
 use crate::wire::openai::ChatRequest;
 
@@ -107,9 +107,10 @@ impl AppState {
         let chars = text.chars().count();
         let _permit = emb.permits.acquire().await.ok()?;
         let e = emb.model.clone();
-        let embedded = tokio::task::spawn_blocking(move || e.embed_truncated(&[text])).await;
+        let repr = model.representation;
+        let embedded = tokio::task::spawn_blocking(move || embed_one(&e, repr, &text)).await;
         let v = match embedded {
-            Ok(Ok((mut v, _))) => v.pop()?,
+            Ok(Ok(v)) => v,
             Ok(Err(err)) => {
                 tracing::warn!(error = %err, "router embedding failed");
                 return None;

@@ -337,6 +337,10 @@ impl LocalEngine {
         })
     }
 
+    pub(crate) fn model(&self) -> &LlamaModel {
+        &self.inner.model
+    }
+
     pub fn settings(&self) -> &EngineSettings {
         &self.inner.settings
     }

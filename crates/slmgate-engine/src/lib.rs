@@ -23,6 +23,7 @@ mod error;
 pub mod grammar;
 mod logprobs;
 mod sampling;
+mod score;
 mod slot;
 mod template;
 
@@ -34,4 +35,5 @@ pub use engine::{
 pub use error::EngineError;
 pub use logprobs::{TokenLogprob, TopLogprob};
 pub use sampling::SamplingParams;
+pub use score::TokenScore;
 pub use template::{ChatMessage, ChatTemplate};

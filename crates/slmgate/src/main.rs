@@ -1,5 +1,6 @@
 //! `slmgate`: the command line. Errors reach the user through `anyhow` here only.
 
+mod cascade_cmd;
 mod route_cmd;
 mod router_cmd;
 
@@ -47,6 +48,9 @@ enum Command {
     /// Routing plans: explain which tiers a request gets and why.
     #[command(subcommand)]
     Route(route_cmd::RouteCmd),
+    /// The confidence cascade: evaluate its signals on labelled responses.
+    #[command(subcommand)]
+    Cascade(cascade_cmd::CascadeCmd),
 }
 
 fn load(config: Option<&PathBuf>) -> anyhow::Result<Config> {
@@ -143,6 +147,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Router(cmd) => router_cmd::run(cmd),
         Command::Route(cmd) => route_cmd::run(cmd),
+        Command::Cascade(cmd) => cascade_cmd::run(cmd),
         Command::DefaultConfig => {
             print!("{}", slmgate_core::config::DEFAULT_CONFIG);
             Ok(())

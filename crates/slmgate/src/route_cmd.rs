@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use slmgate_core::api::routing::{plan_error, request_facts, router_text};
 use slmgate_core::config::Config;
-use slmgate_core::route::router::RouterModel;
+use slmgate_core::route::router::{embed_one, RouterModel};
 use slmgate_core::route::{plan, RouterVerdict};
 use slmgate_core::wire::openai::ChatRequest;
 use slmgate_engine::SentenceEmbedder;
@@ -92,8 +92,7 @@ fn verdict(
         .as_ref()
         .context("the router needs [embeddings]")?;
     let emb = SentenceEmbedder::load(Path::new(&e.path))?;
-    let (mut v, _) = emb.embed_truncated(std::slice::from_ref(&text))?;
-    let v = v.pop().context("no embedding")?;
+    let v = embed_one(&emb, m.representation, &text)?;
     let tags: Vec<String> = facts.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let x = RouterModel::features(&v, &m.tag_features, &tags, text.chars().count());
     Ok(Some(RouterVerdict {

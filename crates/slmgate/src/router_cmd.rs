@@ -10,7 +10,7 @@ use slmgate_core::route::router::data::{self, Example};
 use slmgate_core::route::router::eval::{cross_validate, folds, train_router, Report};
 use slmgate_core::route::router::metrics::{curve, threshold_for_share};
 use slmgate_core::route::router::train::TrainOptions;
-use slmgate_core::route::router::{embed_all, Learner, RouterModel};
+use slmgate_core::route::router::{embed_all, Learner, Representation, RouterModel};
 use slmgate_engine::SentenceEmbedder;
 
 #[derive(Subcommand)]
@@ -22,8 +22,11 @@ pub enum RouterCmd {
         #[arg(long)]
         out: PathBuf,
         /// logistic | mlp
-        #[arg(long, default_value = "logistic")]
+        #[arg(long, default_value = "mlp")]
         learner: String,
+        /// contextual (MiniLM sentence embedding) | static (mean token vectors: microseconds)
+        #[arg(long, default_value = "static")]
+        representation: String,
         /// Initial threshold: the score that sends this share of the training prompts to
         /// the strong model (refine later with `router calibrate` on held-out data).
         #[arg(long, default_value_t = 0.5)]
@@ -41,6 +44,9 @@ pub enum RouterCmd {
         /// logistic | mlp | all
         #[arg(long, default_value = "all")]
         learner: String,
+        /// static | contextual | all (contextual embeds every prompt with MiniLM: slower)
+        #[arg(long, default_value = "static")]
+        representation: String,
         #[arg(long, default_value_t = 7)]
         seed: u64,
         /// Write the PGR curve as SVG.
@@ -93,13 +99,17 @@ fn embedder(config: Option<&PathBuf>) -> anyhow::Result<(SentenceEmbedder, Strin
     Ok((m, e.name))
 }
 
-fn embed(e: &SentenceEmbedder, examples: &[Example]) -> anyhow::Result<Vec<Vec<f32>>> {
+fn embed(
+    e: &SentenceEmbedder,
+    repr: Representation,
+    examples: &[Example],
+) -> anyhow::Result<Vec<Vec<f32>>> {
     let prompts: Vec<String> = examples.iter().map(|x| x.row.prompt.clone()).collect();
     let bar = indicatif::ProgressBar::new(prompts.len() as u64).with_style(
         indicatif::ProgressStyle::with_template("embedding {bar:40} {pos}/{len} {eta}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let out = embed_all(e, &prompts, |n| bar.set_position(n as u64))?;
+    let out = embed_all(e, repr, &prompts, |n| bar.set_position(n as u64))?;
     bar.finish_and_clear();
     Ok(out)
 }
@@ -127,17 +137,20 @@ pub fn run(cmd: RouterCmd) -> anyhow::Result<()> {
             data,
             out,
             learner,
+            representation,
             target_strong_share,
         } => {
             let examples = load_data(&data)?;
             let (e, name) = embedder(data.config.as_ref())?;
-            let emb = embed(&e, &examples)?;
+            let repr = Representation::parse(&representation)?;
+            let emb = embed(&e, repr, &examples)?;
             let ex: Vec<&Example> = examples.iter().collect();
             let em: Vec<&Vec<f32>> = emb.iter().collect();
             let mut m = train_router(&ex, &em, &TrainOptions::new(Learner::parse(&learner)?))?;
             m.weak = data.weak.clone();
             m.strong = data.strong.clone();
             m.embedding = name;
+            m.representation = repr;
             let scores: Vec<f64> = ex
                 .iter()
                 .zip(&em)
@@ -167,6 +180,7 @@ pub fn run(cmd: RouterCmd) -> anyhow::Result<()> {
             folds: k,
             group_by,
             learner,
+            representation,
             seed,
             svg,
             scores_out,
@@ -176,26 +190,32 @@ pub fn run(cmd: RouterCmd) -> anyhow::Result<()> {
             }
             let examples = load_data(&data)?;
             let (e, _) = embedder(data.config.as_ref())?;
-            let emb = embed(&e, &examples)?;
             let fold_of = folds(&examples, k, group_by.as_deref(), seed);
+            let reprs = match representation.as_str() {
+                "all" => vec![Representation::Static, Representation::Contextual],
+                one => vec![Representation::parse(one)?],
+            };
             let mut best: Option<(Report, Vec<f64>)> = None;
-            for l in learners(&learner)? {
-                let t = std::time::Instant::now();
-                let mut opts = TrainOptions::new(l);
-                opts.seed = seed;
-                let scores = cross_validate(&examples, &emb, &fold_of, k, &opts)?;
-                let report = Report::new(l.as_str(), &examples, &scores);
-                println!(
-                    "== {} ({k}-fold, {:.1} s)\n{}",
-                    l.as_str(),
-                    t.elapsed().as_secs_f64(),
-                    report.text()
-                );
-                if best
-                    .as_ref()
-                    .is_none_or(|(b, _)| report.router.apgr() > b.router.apgr())
-                {
-                    best = Some((report, scores));
+            for repr in reprs {
+                let emb = embed(&e, repr, &examples)?;
+                for l in learners(&learner)? {
+                    let t = std::time::Instant::now();
+                    let mut opts = TrainOptions::new(l);
+                    opts.seed = seed;
+                    let scores = cross_validate(&examples, &emb, &fold_of, k, &opts)?;
+                    let name = format!("{}/{}", repr.as_str(), l.as_str());
+                    let report = Report::new(&name, &examples, &scores);
+                    println!(
+                        "== {name} ({k}-fold, {:.1} s)\n{}",
+                        t.elapsed().as_secs_f64(),
+                        report.text()
+                    );
+                    if best
+                        .as_ref()
+                        .is_none_or(|(b, _)| report.router.apgr() > b.router.apgr())
+                    {
+                        best = Some((report, scores));
+                    }
                 }
             }
             let Some((report, scores)) = best else {
@@ -229,7 +249,7 @@ pub fn run(cmd: RouterCmd) -> anyhow::Result<()> {
             let mut m = RouterModel::load(&router)?;
             let (examples, _) = data::load(&data, &m.weak, &m.strong)?;
             let (e, _) = embedder(config.as_ref())?;
-            let emb = embed(&e, &examples)?;
+            let emb = embed(&e, m.representation, &examples)?;
             let scores: Vec<f64> = examples
                 .iter()
                 .zip(&emb)

@@ -10,6 +10,7 @@ pub mod executor;
 pub mod plan;
 pub mod router;
 pub mod tiers;
+pub mod verifier;
 
 pub use executor::{Attempt, Escalation, Gateway, Served};
 pub use plan::{plan, Plan, PlanError, RequestFacts, RouterVerdict};

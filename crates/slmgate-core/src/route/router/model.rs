@@ -43,6 +43,9 @@ pub struct RouterModel {
     pub strong: String,
     /// Embedding model the router was trained with (its name and dimensions).
     pub embedding: String,
+    /// How prompts were turned into vectors with it.
+    #[serde(default)]
+    pub representation: super::Representation,
     pub embedding_dims: usize,
     /// `key=value` tags with their own input feature.
     pub tag_features: Vec<String>,

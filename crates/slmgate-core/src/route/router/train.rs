@@ -200,6 +200,7 @@ fn model_from(
         weak: String::new(),
         strong: String::new(),
         embedding: String::new(),
+        representation: Default::default(),
         embedding_dims: 0,
         tag_features: Vec::new(),
         mean,
