@@ -68,6 +68,26 @@ rules = [
   {{ name = "cheap", match = {{ tags = {{ budget = "tiny" }} }}, max_cost_usd = 0.0000001, deny_tiers = ["local"] }},
 ]
 
+[routes.support]
+tiers = [
+  {{ name = "billing", models = ["smollm2"] }},
+  {{ name = "cooking", models = ["smollm2"] }},
+  {{ name = "general", models = ["gemma"] }},
+]
+domains = {{ floor = 0.5, classes = [
+  {{ name = "billing", tier = "billing", examples = [
+     "I was charged twice this month", "How do I get a refund for my order?",
+     "Update the credit card on my account", "Why is my invoice higher than usual?",
+     "Cancel my subscription and stop the payments"] }},
+  {{ name = "cooking", tier = "cooking", examples = [
+     "How long should I boil an egg?", "What can I cook with chicken and rice?",
+     "How do I make bread dough rise faster?", "Best temperature to roast vegetables",
+     "Substitute for butter in a cake recipe"] }},
+] }}
+
+[embeddings]
+path = "{MINILM}"
+
 [routes.failover]
 tiers = [{{ name = "remote", models = ["dead"] }}, {{ name = "local", models = ["smollm2"] }}]
 """
@@ -180,6 +200,23 @@ def test_policy_rules_route_deny_and_pin(routed):
     assert r.status_code == 403 and r.json()["error"]["code"] == "no_allowed_model"
     assert "cheap" in r.json()["error"]["message"]
     assert metric(routed, "slmgate_route_decisions_total", route="policy", rule="private") >= 1
+
+
+@pytest.mark.parametrize("prompt,tier", [
+    ("I was charged twice for my plan, please refund me", "billing"),
+    ("My card payment failed on the invoice", "billing"),
+    ("How many minutes to hard boil eggs?", "cooking"),
+    ("What spices go well with roast chicken?", "cooking"),
+    # Below the similarity floor: no domain tier, the general tier answers.
+    ("Explain the tensor product of Hilbert spaces", "general"),
+    ("Which river flows through Vienna?", "general"),
+])
+def test_domain_classifier_picks_the_tier(routed, prompt, tier):
+    r = chat(routed, "support", prompt, max_tokens=4)
+    assert r.status_code == 200, r.text
+    assert r.headers["x-slmgate-tier"] == tier, r.headers["x-slmgate-route-reason"]
+    assert r.headers["x-slmgate-model"] == ("gemma" if tier == "general" else "smollm2")
+    assert r.headers["x-slmgate-route-reason"].startswith("domain")
 
 
 def test_failed_tier_escalates_with_cause_error(routed):

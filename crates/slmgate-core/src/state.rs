@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::observe::metrics::Metrics;
 use crate::providers::Provider;
 use crate::route::router::{embed_one, RouterHandle, RouterModel};
+use crate::route::domain::{DomainClassifier, DomainVerdict};
 use crate::route::{Gateway, RequestFacts, RouterVerdict};
 use crate::wire::openai::ChatRequest;
 
@@ -23,6 +24,8 @@ pub struct AppState {
     embedder: OnceLock<Option<Embedder>>,
     /// Learned routers by route name.
     routers: OnceLock<BTreeMap<String, RouterHandle>>,
+    /// Domain classifiers by route name.
+    domains: OnceLock<BTreeMap<String, Arc<DomainClassifier>>>,
 }
 
 pub struct Embedder {
@@ -39,6 +42,7 @@ impl AppState {
             gateway: OnceLock::new(),
             embedder: OnceLock::new(),
             routers: OnceLock::new(),
+            domains: OnceLock::new(),
         })
     }
 
@@ -67,7 +71,17 @@ impl AppState {
                 routers.insert(route.clone(), h);
             }
         }
+        let mut domains = BTreeMap::new();
+        for (route, r) in &self.config.routes {
+            if let (Some(d), Some(e)) = (&r.domains, &embedder) {
+                let c = DomainClassifier::build(&e.model, d)
+                    .map_err(|e| format!("routes.{route}.domains: {e}"))?;
+                tracing::info!(route = %route, domains = d.classes.len(), "domain classifier built");
+                domains.insert(route.clone(), Arc::new(c));
+            }
+        }
         let gateway = Gateway::build(&self.config, self.metrics.clone())?;
+        let _ = self.domains.set(domains);
         let _ = self.routers.set(routers);
         let _ = self.embedder.set(embedder);
         let _ = self.gateway.set(gateway);
@@ -123,6 +137,23 @@ impl AppState {
             score: model.score(&x),
             threshold: h.threshold(&model),
         })
+    }
+
+    /// The domain classifier's verdict, if the route has domains.
+    pub async fn domain_verdict(&self, route: &str, req: &ChatRequest) -> Option<DomainVerdict> {
+        let c = self.domains.get()?.get(route)?.clone();
+        let emb = self.embedder().ok()??;
+        let text = router_text(req)?;
+        let _permit = emb.permits.acquire().await.ok()?;
+        let e = emb.model.clone();
+        match tokio::task::spawn_blocking(move || c.classify(&e, &text)).await {
+            Ok(Ok(v)) => v,
+            Ok(Err(err)) => {
+                tracing::warn!(error = %err, "domain classification failed");
+                None
+            }
+            Err(_) => None,
+        }
     }
 
     pub fn is_ready(&self) -> bool {

@@ -53,7 +53,8 @@ pub fn run(cmd: RouteCmd) -> anyhow::Result<()> {
         "request: model {}, ~{} prompt tokens, tags {:?}",
         req.model, facts.prompt_tokens, facts.tags
     );
-    match plan(&cfg, &req.model, &facts, verdict) {
+    let domain = domain_verdict(&cfg, &req)?;
+    match plan(&cfg, &req.model, &facts, verdict, domain) {
         Ok(p) => {
             println!("{}", serde_json::to_string_pretty(&p)?);
             println!("x-slmgate-route-reason: {}", p.reason_header());
@@ -99,4 +100,20 @@ fn verdict(
         score: m.score(&x),
         threshold: rc.threshold.unwrap_or(m.threshold),
     }))
+}
+
+fn domain_verdict(
+    cfg: &Config,
+    req: &ChatRequest,
+) -> anyhow::Result<Option<slmgate_core::route::domain::DomainVerdict>> {
+    let Some(d) = cfg.routes.get(&req.model).and_then(|r| r.domains.as_ref()) else {
+        return Ok(None);
+    };
+    let Some(text) = router_text(req) else {
+        return Ok(None);
+    };
+    let e = cfg.embeddings.as_ref().context("domain routing needs [embeddings]")?;
+    let emb = SentenceEmbedder::load(Path::new(&e.path))?;
+    let c = slmgate_core::route::domain::DomainClassifier::build(&emb, d)?;
+    Ok(c.classify(&emb, &text)?)
 }

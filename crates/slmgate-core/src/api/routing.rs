@@ -68,7 +68,8 @@ pub async fn decide(
 ) -> Result<Plan, ApiError> {
     let facts = request_facts(req, headers);
     let verdict = st.router_verdict(&req.model, req, &facts).await;
-    let p = plan(&st.config, &req.model, &facts, verdict).map_err(plan_error)?;
+    let domain = st.domain_verdict(&req.model, req).await;
+    let p = plan(&st.config, &req.model, &facts, verdict, domain).map_err(plan_error)?;
     st.metrics
         .route_decisions
         .with_label_values(&[

@@ -17,6 +17,42 @@ pub struct RouteConfig {
     pub router: Option<RouterConfig>,
     /// Confidence cascade: escalates a tier's low-confidence answer to the next tier.
     pub cascade: Option<CascadeConfig>,
+    /// Domain routing: a nearest-centroid classifier over prompt embeddings picks a domain tier.
+    pub domains: Option<DomainsConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainsConfig {
+    /// Below this cosine similarity to the nearest domain, every domain tier is skipped (the
+    /// request escalates to the general tiers).
+    #[serde(default = "default_floor")]
+    pub floor: f32,
+    /// `static` (mean token vectors, microseconds) or `contextual` (MiniLM, milliseconds).
+    #[serde(default = "default_representation")]
+    pub representation: String,
+    pub classes: Vec<DomainClass>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainClass {
+    pub name: String,
+    /// The tier (usually a domain-tuned SLM) that serves this domain.
+    pub tier: String,
+    /// Example prompts of the domain.
+    #[serde(default)]
+    pub examples: Vec<String>,
+    /// A file with more examples, one per line.
+    pub examples_file: Option<String>,
+}
+
+fn default_floor() -> f32 {
+    0.3
+}
+
+fn default_representation() -> String {
+    "static".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -261,6 +261,12 @@ impl Config {
             }
         }
         for (name, r) in self.routes.iter_mut() {
+            for (i, c) in r.domains.iter_mut().flat_map(|d| d.classes.iter_mut()).enumerate() {
+                if let Some(p) = c.examples_file.as_mut() {
+                    resolve(&format!("routes.{name}.domains.classes[{i}].examples_file"), p)?;
+                    *p = expand_home(p);
+                }
+            }
             if let Some(router) = r.router.as_mut() {
                 resolve(&format!("routes.{name}.router.path"), &mut router.path)?;
                 router.path = expand_home(&router.path);

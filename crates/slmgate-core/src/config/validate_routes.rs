@@ -99,6 +99,42 @@ pub(crate) fn validate_route(cfg: &Config, name: &str, r: &RouteConfig) -> Resul
             ));
         }
     }
+    if let Some(d) = &r.domains {
+        if cfg.embeddings.is_none() {
+            return Err(bad(f("domains"), "domain routing needs the [embeddings] model"));
+        }
+        if !matches!(d.representation.as_str(), "static" | "contextual") {
+            return Err(bad(f("domains.representation"), "use static or contextual"));
+        }
+        if !(-1.0..=1.0).contains(&d.floor) {
+            return Err(bad(f("domains.floor"), "a cosine similarity, between -1 and 1"));
+        }
+        if d.classes.is_empty() {
+            return Err(bad(f("domains.classes"), "list at least one domain"));
+        }
+        let mut domain_tiers = HashSet::new();
+        for (i, c) in d.classes.iter().enumerate() {
+            let cf = f(&format!("domains.classes[{i}]"));
+            if !tier_names.contains(c.tier.as_str()) {
+                return Err(bad(cf, format!("domain {:?} names unknown tier {:?}", c.name, c.tier)));
+            }
+            domain_tiers.insert(c.tier.as_str());
+            if c.examples.is_empty() && c.examples_file.is_none() {
+                return Err(bad(cf, format!("domain {:?} has no examples", c.name)));
+            }
+            if let Some(p) = &c.examples_file {
+                if !std::path::Path::new(p).is_file() {
+                    return Err(bad(cf + ".examples_file", format!("no file at {p}")));
+                }
+            }
+        }
+        if r.tiers.iter().all(|t| domain_tiers.contains(t.name.as_str())) {
+            return Err(bad(
+                f("domains"),
+                "every tier is a domain tier; add a general tier for requests below the floor",
+            ));
+        }
+    }
     if let Some(c) = &r.cascade {
         if r.tiers.len() < 2 {
             return Err(bad(

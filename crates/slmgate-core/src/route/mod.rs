@@ -6,6 +6,7 @@
 
 pub mod collect;
 pub mod confidence;
+pub mod domain;
 pub mod executor;
 pub mod plan;
 pub mod router;

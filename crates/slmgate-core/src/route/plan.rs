@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::config::{CascadeConfig, ConfidenceSignal, Config, RouteConfig, RuleConfig, RuleMatch};
+use super::domain::DomainVerdict;
+use crate::config::{
+    CascadeConfig, ConfidenceSignal, Config, DomainsConfig, RouteConfig, RuleConfig, RuleMatch,
+};
 
 /// What routing knows about a request before any model runs.
 #[derive(Debug, Clone, Default)]
@@ -49,6 +52,7 @@ pub struct Plan {
     /// The policy rule that matched, if any.
     pub rule: Option<String>,
     pub router: Option<RouterVerdict>,
+    pub domain: Option<DomainVerdict>,
     /// Short, human-readable reasons, in decision order.
     pub reasons: Vec<String>,
 }
@@ -88,6 +92,7 @@ pub fn plan(
     route: &str,
     facts: &RequestFacts,
     router: Option<RouterVerdict>,
+    domain: Option<DomainVerdict>,
 ) -> Result<Plan, PlanError> {
     let Some(rc) = cfg.routes.get(route) else {
         let models = if cfg.models.contains_key(route) {
@@ -106,6 +111,7 @@ pub fn plan(
             cascade: None,
             rule: None,
             router: None,
+            domain: None,
             reasons: vec![format!("model {route} requested")],
         });
     };
@@ -122,6 +128,7 @@ pub fn plan(
         cascade: None,
         rule: None,
         router: None,
+        domain: None,
         reasons: Vec::new(),
     };
     let mut pinned = false;
@@ -130,6 +137,9 @@ pub fn plan(
         pinned = apply_rule(cfg, rule, facts, &mut plan)?;
     }
     if !pinned {
+        if let (Some(v), Some(d)) = (domain, &rc.domains) {
+            apply_domain(d, v, &mut plan);
+        }
         start_tier(rc, router, &mut plan);
         if let Some(c) = &rc.cascade {
             cascade(c, &mut plan);
@@ -212,6 +222,33 @@ fn keep_models(plan: &mut Plan, keep: impl Fn(&str) -> bool) {
         t.models.retain(|m| keep(m));
     }
     plan.tiers.retain(|t| !t.models.is_empty());
+}
+
+/// Keeps the chosen domain's tier and drops the other domain tiers; below the floor, drops
+/// every domain tier (the request escalates to the general tiers).
+fn apply_domain(d: &DomainsConfig, v: DomainVerdict, plan: &mut Plan) {
+    let domain_tiers: Vec<&str> = d.classes.iter().map(|c| c.tier.as_str()).collect();
+    let before = plan.tiers.clone();
+    if v.similarity >= v.floor {
+        plan.tiers
+            .retain(|t| t.name == v.tier || !domain_tiers.contains(&t.name.as_str()));
+        plan.reasons.push(format!(
+            "domain {} ({:.2} >= {:.2}): tier {}",
+            v.domain, v.similarity, v.floor, v.tier
+        ));
+    } else {
+        plan.tiers
+            .retain(|t| !domain_tiers.contains(&t.name.as_str()));
+        plan.reasons.push(format!(
+            "domain: nearest {} at {:.2} < {:.2}, general tiers",
+            v.domain, v.similarity, v.floor
+        ));
+    }
+    if plan.tiers.is_empty() {
+        // Rules already removed the general tiers: keep what they allowed.
+        plan.tiers = before;
+    }
+    plan.domain = Some(v);
 }
 
 /// The learned router moves the start to the strong tier when its score is high enough.

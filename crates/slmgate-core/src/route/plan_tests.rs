@@ -197,7 +197,7 @@ fn plans_for_representative_requests() {
         ),
     ];
     for (what, f, verdict, want, rule, cascade) in cases {
-        let p = plan(&cfg, "auto", &f, verdict).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let p = plan(&cfg, "auto", &f, verdict, None).unwrap_or_else(|e| panic!("{what}: {e}"));
         assert_eq!(tiers(&p), want, "{what}");
         assert_eq!(p.rule.as_deref(), rule, "{what}");
         assert_eq!(p.cascade.is_some(), cascade, "{what}");
@@ -215,6 +215,7 @@ fn cascade_and_router_are_explained() {
             score: 0.2,
             threshold: 0.5,
         }),
+        None,
     )
     .unwrap();
     let c = p.cascade.expect("cascade planned");
@@ -231,6 +232,7 @@ fn deny_rule_refuses_with_its_message() {
         &cfg(),
         "auto",
         &facts(&[("task", "forbidden")], 10, None),
+        None,
         None,
     )
     .unwrap_err();
@@ -250,7 +252,7 @@ fn impossible_constraints_say_which_rule() {
     let r = cfg.routes.get_mut("auto").unwrap();
     r.tiers.remove(0);
     r.tiers[0].models = vec!["mini".into()];
-    let e = plan(&cfg, "auto", &facts(&[("privacy", "high")], 10, None), None).unwrap_err();
+    let e = plan(&cfg, "auto", &facts(&[("privacy", "high")], 10, None), None, None).unwrap_err();
     assert!(
         matches!(e, PlanError::NothingAllowed { ref rule, .. } if rule == "private"),
         "{e:?}"
@@ -260,13 +262,40 @@ fn impossible_constraints_say_which_rule() {
 #[test]
 fn models_and_aliases_are_single_tier_plans() {
     let cfg = cfg();
-    let p = plan(&cfg, "cheap", &facts(&[], 10, None), None).unwrap();
+    let p = plan(&cfg, "cheap", &facts(&[], 10, None), None, None).unwrap();
     assert_eq!(tiers(&p), vec![t("cheap", &["slm", "mini"])]);
-    let p = plan(&cfg, "mini", &facts(&[], 10, None), None).unwrap();
+    let p = plan(&cfg, "mini", &facts(&[], 10, None), None, None).unwrap();
     assert_eq!(tiers(&p), vec![t("mini", &["mini"])]);
     assert!(p.cascade.is_none());
     assert_eq!(
-        plan(&cfg, "nope", &facts(&[], 10, None), None).unwrap_err(),
+        plan(&cfg, "nope", &facts(&[], 10, None), None, None).unwrap_err(),
         PlanError::UnknownRoute("nope".into())
     );
+}
+
+#[test]
+fn domain_picks_its_tier_and_the_floor_escalates() {
+    use crate::route::domain::DomainVerdict;
+    let text = CFG.replace(
+        "[aliases]",
+        r#"[routes.support]
+tiers = [
+  { name = "billing", models = ["slm"] },
+  { name = "tech", models = ["onprem-llm"] },
+  { name = "general", models = ["frontier"] },
+]
+domains = { floor = 0.4, classes = [
+  { name = "billing", tier = "billing", examples = ["refund"] },
+  { name = "tech", tier = "tech", examples = ["crash"] },
+] }
+[aliases]"#,
+    );
+    let cfg: Config = toml::from_str(&text).unwrap();
+    let v = |d: &str, sim| DomainVerdict { domain: d.into(), tier: d.into(), similarity: sim, floor: 0.4 };
+    let p = plan(&cfg, "support", &facts(&[], 10, None), None, Some(v("tech", 0.7))).unwrap();
+    assert_eq!(tiers(&p), vec![t("tech", &["onprem-llm"]), t("general", &["frontier"])]);
+    assert_eq!(p.reason_header(), "domain tech (0.70 >= 0.40): tier tech");
+    let p = plan(&cfg, "support", &facts(&[], 10, None), None, Some(v("billing", 0.2))).unwrap();
+    assert_eq!(tiers(&p), vec![t("general", &["frontier"])]);
+    assert!(p.reason_header().contains("0.20 < 0.40"));
 }
