@@ -47,6 +47,12 @@ model = "gemma3"
 input_cost_per_mtok = 1.0
 output_cost_per_mtok = 4.0
 
+[models.gemma-anthropic]
+type = "remote"
+wire = "anthropic"
+base_url = "{gemma_upstream.url}"
+model = "gemma3"
+
 [models.dead]
 type = "remote"
 wire = "openai"
@@ -87,6 +93,18 @@ domains = {{ floor = 0.5, classes = [
 
 [embeddings]
 path = "{MINILM}"
+
+[routes.verified-keep]
+tiers = [{{ name = "weak", models = ["gemma-anthropic"] }}, {{ name = "strong", models = ["smollm2"] }}]
+cascade = {{ threshold = -100.0, first_tokens = 8, verifier = "smollm2" }}
+
+[routes.verified-escalate]
+tiers = [{{ name = "weak", models = ["gemma-anthropic"] }}, {{ name = "strong", models = ["smollm2"] }}]
+cascade = {{ threshold = 100.0, first_tokens = 8, verifier = "smollm2" }}
+
+[routes.unverified]
+tiers = [{{ name = "weak", models = ["gemma-anthropic"] }}, {{ name = "strong", models = ["smollm2"] }}]
+cascade = {{ threshold = 100.0, first_tokens = 8 }}
 
 [routes.failover]
 tiers = [{{ name = "remote", models = ["dead"] }}, {{ name = "local", models = ["smollm2"] }}]
@@ -217,6 +235,27 @@ def test_domain_classifier_picks_the_tier(routed, prompt, tier):
     assert r.headers["x-slmgate-tier"] == tier, r.headers["x-slmgate-route-reason"]
     assert r.headers["x-slmgate-model"] == ("gemma" if tier == "general" else "smollm2")
     assert r.headers["x-slmgate-route-reason"].startswith("domain")
+
+
+def test_local_verifier_judges_a_tier_without_logprobs(routed):
+    # The Anthropic wire carries no logprobs: the local SLM scores the held answer instead.
+    r = chat(routed, "verified-keep", "Name a colour.")
+    assert r.status_code == 200 and r.headers["x-slmgate-tier"] == "weak"
+    conf = float(r.headers["x-slmgate-confidence"])
+    assert -30 < conf < 0, conf
+    r = chat(routed, "verified-escalate", "Name a colour.")
+    assert r.headers["x-slmgate-tier"] == "strong"
+    assert re.search(r"escalated weak->strong: confidence -[0-9.]+", r.headers["x-slmgate-route-reason"])
+    # Without a verifier such an answer is kept unjudged, whatever the threshold.
+    r = chat(routed, "unverified", "Name a colour.")
+    assert r.headers["x-slmgate-tier"] == "weak" and "x-slmgate-confidence" not in r.headers
+    for stream_route, tier in [("verified-keep", "weak"), ("verified-escalate", "strong")]:
+        with httpx.stream("POST", routed.url + "/v1/chat/completions", timeout=60, json={
+                "model": stream_route, "stream": True, "max_tokens": 24, "temperature": 0,
+                "messages": [{"role": "user", "content": "Name a colour."}]}) as resp:
+            assert resp.headers["x-slmgate-tier"] == tier
+            events = [l for l in resp.iter_lines() if l.startswith("data: ")]
+        assert events[-1] == "data: [DONE]"
 
 
 def test_failed_tier_escalates_with_cause_error(routed):

@@ -12,8 +12,8 @@ use crate::api::routing::router_text;
 use crate::config::Config;
 use crate::observe::metrics::Metrics;
 use crate::providers::Provider;
-use crate::route::router::{embed_one, RouterHandle, RouterModel};
 use crate::route::domain::{DomainClassifier, DomainVerdict};
+use crate::route::router::{embed_one, RouterHandle, RouterModel};
 use crate::route::{Gateway, RequestFacts, RouterVerdict};
 use crate::wire::openai::ChatRequest;
 

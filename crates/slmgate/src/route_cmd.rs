@@ -112,7 +112,10 @@ fn domain_verdict(
     let Some(text) = router_text(req) else {
         return Ok(None);
     };
-    let e = cfg.embeddings.as_ref().context("domain routing needs [embeddings]")?;
+    let e = cfg
+        .embeddings
+        .as_ref()
+        .context("domain routing needs [embeddings]")?;
     let emb = SentenceEmbedder::load(Path::new(&e.path))?;
     let c = slmgate_core::route::domain::DomainClassifier::build(&emb, d)?;
     Ok(c.classify(&emb, &text)?)

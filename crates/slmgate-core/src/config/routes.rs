@@ -145,6 +145,9 @@ pub struct CascadeConfig {
     /// 0 waits for the whole answer.
     #[serde(default = "default_first_tokens")]
     pub first_tokens: u32,
+    /// A local model that judges answers of tiers that report no logprobs (teacher-forced
+    /// logprobs of their first `first_tokens` chunks). Without it such answers are kept.
+    pub verifier: Option<String>,
 }
 
 fn default_signal() -> ConfidenceSignal {

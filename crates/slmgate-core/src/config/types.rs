@@ -261,9 +261,17 @@ impl Config {
             }
         }
         for (name, r) in self.routes.iter_mut() {
-            for (i, c) in r.domains.iter_mut().flat_map(|d| d.classes.iter_mut()).enumerate() {
+            for (i, c) in r
+                .domains
+                .iter_mut()
+                .flat_map(|d| d.classes.iter_mut())
+                .enumerate()
+            {
                 if let Some(p) = c.examples_file.as_mut() {
-                    resolve(&format!("routes.{name}.domains.classes[{i}].examples_file"), p)?;
+                    resolve(
+                        &format!("routes.{name}.domains.classes[{i}].examples_file"),
+                        p,
+                    )?;
                     *p = expand_home(p);
                 }
             }

@@ -101,13 +101,19 @@ pub(crate) fn validate_route(cfg: &Config, name: &str, r: &RouteConfig) -> Resul
     }
     if let Some(d) = &r.domains {
         if cfg.embeddings.is_none() {
-            return Err(bad(f("domains"), "domain routing needs the [embeddings] model"));
+            return Err(bad(
+                f("domains"),
+                "domain routing needs the [embeddings] model",
+            ));
         }
         if !matches!(d.representation.as_str(), "static" | "contextual") {
             return Err(bad(f("domains.representation"), "use static or contextual"));
         }
         if !(-1.0..=1.0).contains(&d.floor) {
-            return Err(bad(f("domains.floor"), "a cosine similarity, between -1 and 1"));
+            return Err(bad(
+                f("domains.floor"),
+                "a cosine similarity, between -1 and 1",
+            ));
         }
         if d.classes.is_empty() {
             return Err(bad(f("domains.classes"), "list at least one domain"));
@@ -116,7 +122,10 @@ pub(crate) fn validate_route(cfg: &Config, name: &str, r: &RouteConfig) -> Resul
         for (i, c) in d.classes.iter().enumerate() {
             let cf = f(&format!("domains.classes[{i}]"));
             if !tier_names.contains(c.tier.as_str()) {
-                return Err(bad(cf, format!("domain {:?} names unknown tier {:?}", c.name, c.tier)));
+                return Err(bad(
+                    cf,
+                    format!("domain {:?} names unknown tier {:?}", c.name, c.tier),
+                ));
             }
             domain_tiers.insert(c.tier.as_str());
             if c.examples.is_empty() && c.examples_file.is_none() {
@@ -128,7 +137,10 @@ pub(crate) fn validate_route(cfg: &Config, name: &str, r: &RouteConfig) -> Resul
                 }
             }
         }
-        if r.tiers.iter().all(|t| domain_tiers.contains(t.name.as_str())) {
+        if r.tiers
+            .iter()
+            .all(|t| domain_tiers.contains(t.name.as_str()))
+        {
             return Err(bad(
                 f("domains"),
                 "every tier is a domain tier; add a general tier for requests below the floor",
@@ -144,6 +156,14 @@ pub(crate) fn validate_route(cfg: &Config, name: &str, r: &RouteConfig) -> Resul
         }
         if !c.threshold.is_finite() {
             return Err(bad(f("cascade.threshold"), "must be a number"));
+        }
+        if let Some(v) = &c.verifier {
+            if !matches!(cfg.models.get(v), Some(super::types::ModelConfig::Local(_))) {
+                return Err(bad(
+                    f("cascade.verifier"),
+                    format!("{v:?} is not a local model"),
+                ));
+            }
         }
         if c.first_tokens > 4096 {
             return Err(bad(f("cascade.first_tokens"), "at most 4096"));

@@ -33,12 +33,20 @@ impl DomainClassifier {
             if let Some(p) = &c.examples_file {
                 let text = std::fs::read_to_string(p)
                     .map_err(|err| RouterError::Data(format!("{p}: {err}")))?;
-                examples.extend(text.lines().filter(|l| !l.trim().is_empty()).map(str::to_string));
+                examples.extend(
+                    text.lines()
+                        .filter(|l| !l.trim().is_empty())
+                        .map(str::to_string),
+                );
             }
             let vectors = embed_all(e, representation, &examples, |_| {})?;
             classes.push((c.name.clone(), c.tier.clone(), unit_mean(&vectors)));
         }
-        Ok(Self { representation, floor: cfg.floor, classes })
+        Ok(Self {
+            representation,
+            floor: cfg.floor,
+            classes,
+        })
     }
 
     pub fn classify_vector(&self, v: &[f32]) -> Option<DomainVerdict> {
@@ -54,7 +62,11 @@ impl DomainClassifier {
             })
     }
 
-    pub fn classify(&self, e: &SentenceEmbedder, text: &str) -> Result<Option<DomainVerdict>, RouterError> {
+    pub fn classify(
+        &self,
+        e: &SentenceEmbedder,
+        text: &str,
+    ) -> Result<Option<DomainVerdict>, RouterError> {
         let v = embed_one(e, self.representation, text)?;
         Ok(self.classify_vector(&v))
     }
@@ -89,7 +101,11 @@ mod tests {
             representation: Representation::Static,
             floor: 0.5,
             classes: vec![
-                ("a".into(), "ta".into(), unit_mean(&[vec![1.0, 0.0], vec![0.8, 0.2]])),
+                (
+                    "a".into(),
+                    "ta".into(),
+                    unit_mean(&[vec![1.0, 0.0], vec![0.8, 0.2]]),
+                ),
                 ("b".into(), "tb".into(), vec![0.0, 1.0]),
             ],
         };

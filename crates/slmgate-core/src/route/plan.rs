@@ -36,11 +36,13 @@ pub struct PlannedTier {
 }
 
 /// Escalate from one tier to the next when the answer's confidence is below `threshold`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CascadePlan {
     pub signal: ConfidenceSignal,
     pub threshold: f32,
     pub first_tokens: u32,
+    /// Local model judging tiers without logprobs.
+    pub verifier: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -293,6 +295,7 @@ fn cascade(c: &CascadeConfig, plan: &mut Plan) {
         signal: c.signal,
         threshold: c.threshold,
         first_tokens: c.first_tokens,
+        verifier: c.verifier.clone(),
     });
     plan.reasons.push(format!(
         "cascade: escalate if {} < {}",

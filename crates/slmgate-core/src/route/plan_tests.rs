@@ -252,7 +252,14 @@ fn impossible_constraints_say_which_rule() {
     let r = cfg.routes.get_mut("auto").unwrap();
     r.tiers.remove(0);
     r.tiers[0].models = vec!["mini".into()];
-    let e = plan(&cfg, "auto", &facts(&[("privacy", "high")], 10, None), None, None).unwrap_err();
+    let e = plan(
+        &cfg,
+        "auto",
+        &facts(&[("privacy", "high")], 10, None),
+        None,
+        None,
+    )
+    .unwrap_err();
     assert!(
         matches!(e, PlanError::NothingAllowed { ref rule, .. } if rule == "private"),
         "{e:?}"
@@ -291,11 +298,33 @@ domains = { floor = 0.4, classes = [
 [aliases]"#,
     );
     let cfg: Config = toml::from_str(&text).unwrap();
-    let v = |d: &str, sim| DomainVerdict { domain: d.into(), tier: d.into(), similarity: sim, floor: 0.4 };
-    let p = plan(&cfg, "support", &facts(&[], 10, None), None, Some(v("tech", 0.7))).unwrap();
-    assert_eq!(tiers(&p), vec![t("tech", &["onprem-llm"]), t("general", &["frontier"])]);
+    let v = |d: &str, sim| DomainVerdict {
+        domain: d.into(),
+        tier: d.into(),
+        similarity: sim,
+        floor: 0.4,
+    };
+    let p = plan(
+        &cfg,
+        "support",
+        &facts(&[], 10, None),
+        None,
+        Some(v("tech", 0.7)),
+    )
+    .unwrap();
+    assert_eq!(
+        tiers(&p),
+        vec![t("tech", &["onprem-llm"]), t("general", &["frontier"])]
+    );
     assert_eq!(p.reason_header(), "domain tech (0.70 >= 0.40): tier tech");
-    let p = plan(&cfg, "support", &facts(&[], 10, None), None, Some(v("billing", 0.2))).unwrap();
+    let p = plan(
+        &cfg,
+        "support",
+        &facts(&[], 10, None),
+        None,
+        Some(v("billing", 0.2)),
+    )
+    .unwrap();
     assert_eq!(tiers(&p), vec![t("general", &["frontier"])]);
     assert!(p.reason_header().contains("0.20 < 0.40"));
 }

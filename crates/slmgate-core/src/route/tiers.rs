@@ -12,8 +12,10 @@ use super::collect::collect;
 use super::confidence::{alternatives_needed, confidence, TokenStat};
 use super::executor::{Attempt, Escalation, Gateway, Served};
 use super::plan::{CascadePlan, Plan};
+use super::verifier::verifier_confidence;
 use crate::api::error::ApiError;
-use crate::providers::{ChatStream, ProviderError};
+use crate::providers::local::to_generation;
+use crate::providers::{ChatStream, Provider, ProviderError};
 use crate::wire::openai::{ChatChunk, ChatRequest, ChatResponse};
 
 type Failure = (ApiError, Vec<Attempt>);
@@ -31,7 +33,7 @@ impl Gateway {
         for (i, tier) in plan.tiers.iter().enumerate() {
             let chain = self.resolve(&tier.models);
             let next = plan.tiers.get(i + 1).map(|t| t.name.clone());
-            let judged = plan.cascade.filter(|_| next.is_some());
+            let judged = plan.cascade.as_ref().filter(|_| next.is_some());
             let result = match judged {
                 None => self.complete_chain(&plan.route, &chain, req).await,
                 Some(c) => match self.judged_stream(&plan.route, &chain, req, c).await {
@@ -98,7 +100,7 @@ impl Gateway {
         for (i, tier) in plan.tiers.iter().enumerate() {
             let chain = self.resolve(&tier.models);
             let next = plan.tiers.get(i + 1).map(|t| t.name.clone());
-            let judged = plan.cascade.filter(|_| next.is_some());
+            let judged = plan.cascade.as_ref().filter(|_| next.is_some());
             let result = match judged {
                 None => self.stream_chain(&plan.route, &chain, req).await,
                 Some(c) => match self.judged_stream(&plan.route, &chain, req, c).await {
@@ -185,7 +187,7 @@ impl Gateway {
         route: &str,
         chain: &[Arc<crate::providers::Deployment>],
         req: &ChatRequest,
-        c: CascadePlan,
+        c: &CascadePlan,
     ) -> Result<Judged, Failure> {
         let mut probe = req.clone();
         probe.logprobs = Some(true);
@@ -194,13 +196,18 @@ impl Gateway {
         let (mut s, served) = self.stream_chain(route, chain, &probe).await?;
         let mut held: Vec<Result<ChatChunk, ProviderError>> = Vec::new();
         let mut stats = Vec::new();
+        // Content chunks stand in for tokens when a tier reports no logprobs.
+        let mut pieces = 0usize;
         let mut ended = false;
-        while c.first_tokens == 0 || stats.len() < c.first_tokens as usize {
+        while c.first_tokens == 0 || stats.len().max(pieces) < c.first_tokens as usize {
             match s.next().await {
                 Some(Ok(chunk)) => {
                     for ch in &chunk.choices {
                         if let Some(lp) = &ch.logprobs {
                             stats.extend(TokenStat::from_logprobs(lp));
+                        }
+                        if ch.delta.content.as_deref().is_some_and(|t| !t.is_empty()) {
+                            pieces += 1;
                         }
                     }
                     held.push(Ok(chunk));
@@ -220,7 +227,12 @@ impl Gateway {
                 }
             }
         }
-        let conf = confidence(c.signal, &stats);
+        let mut conf = confidence(c.signal, &stats);
+        if conf.is_none() {
+            if let Some(v) = &c.verifier {
+                conf = self.verify(v, req, &held, c).await;
+            }
+        }
         if conf.is_some_and(|v| v < c.threshold) {
             return Ok(Judged::Escalate(served, conf));
         }
@@ -234,6 +246,42 @@ impl Gateway {
             served,
             conf,
         ))
+    }
+}
+
+impl Gateway {
+    /// The local verifier's confidence in an answer's held beginning (teacher forcing).
+    async fn verify(
+        &self,
+        verifier: &str,
+        req: &ChatRequest,
+        held: &[Result<ChatChunk, ProviderError>],
+        c: &CascadePlan,
+    ) -> Option<f32> {
+        let Some(Provider::Local(l)) = self.deployments.get(verifier).map(|d| &d.provider) else {
+            return None;
+        };
+        let text: String = held
+            .iter()
+            .flatten()
+            .flat_map(|chunk| chunk.choices.iter())
+            .filter_map(|ch| ch.delta.content.as_deref())
+            .collect();
+        let messages = to_generation(req).ok()?.messages;
+        let engine = l.engine.clone();
+        let context = engine.settings().context;
+        let scored = tokio::task::spawn_blocking(move || {
+            engine.score_answers(&[(messages, text)], context, |_| {})
+        })
+        .await;
+        match scored {
+            Ok(Ok(mut v)) => verifier_confidence(c.signal, &v.pop()?, 0),
+            Ok(Err(e)) => {
+                tracing::warn!(verifier, error = %e, "verifier failed; keeping the answer");
+                None
+            }
+            Err(_) => None,
+        }
     }
 }
 
