@@ -112,6 +112,18 @@ pub fn set_route_headers(st: &AppState, resp: &mut Response, plan: &Plan, served
         reason.push_str("; ");
         reason.push_str(&e.describe());
     }
+    tracing::info!(
+        route = %plan.route,
+        tier = %served.tier,
+        deployment = %served.deployment.name,
+        rule = plan.rule.as_deref().unwrap_or("-"),
+        router_score = plan.router.map(|v| v.score),
+        domain = plan.domain.as_ref().map(|d| d.domain.as_str()).unwrap_or("-"),
+        escalations = served.escalations.len(),
+        confidence = served.confidence,
+        reason = %reason,
+        "routed"
+    );
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&served.tier) {
         h.insert("x-slmgate-tier", v);

@@ -60,7 +60,7 @@ pub(crate) fn validate_route(cfg: &Config, name: &str, r: &RouteConfig) -> Resul
             }
         }
         if let Some(c) = rule.max_cost_usd {
-            if !(c >= 0.0) {
+            if c.is_nan() || c < 0.0 {
                 return Err(bad(rf("max_cost_usd"), "must be a number >= 0"));
             }
         }

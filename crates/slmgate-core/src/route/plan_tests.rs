@@ -218,7 +218,7 @@ fn cascade_and_router_are_explained() {
         None,
     )
     .unwrap();
-    let c = p.cascade.expect("cascade planned");
+    let c = p.cascade.clone().expect("cascade planned");
     assert_eq!((c.threshold, c.first_tokens), (-2.5, 8));
     assert_eq!(
         p.reason_header(),
