@@ -4,8 +4,11 @@
 Starts a Gemma 3 270M slmgate as the strong upstream and a gateway with SmolLM2 local, then
 streams the same prompts (sequentially, temperature 0, 32 tokens) through:
   - direct:      the strong tier only (the baseline an escalated request is compared with);
-  - escalate-N:  local → strong with a cascade that always escalates (threshold 0), holding N
-                 tokens: the TTFT penalty of escalation;
+  - escalate-N:  local → strong with a cascade that always escalates after N tokens
+                 (signal mean_margin, threshold 100: no early decision): the worst-case TTFT
+                 penalty of escalation;
+  - early-N:     local → strong, mean_logprob with threshold 0: escalation is certain at the
+                 first uncertain token and decided there (the early exit): the best case;
   - keep-N:      local → strong with a cascade that never escalates (threshold -100): the
                  cost of holding N tokens when the local answer is kept;
   - local:       SmolLM2 streaming straight to the client.
@@ -94,11 +97,12 @@ parallel = 1
 """, tmp)
         routes = ""
         for n in (4, 8, 16):
-            for name, thr in (("escalate", 0.0), ("keep", -100.0)):
+            for name, sig, thr in (("escalate", "mean_margin", 100.0), ("early", "mean_logprob", 0.0),
+                                   ("keep", "mean_logprob", -100.0)):
                 routes += f"""
 [routes.{name}-{n}]
 tiers = [{{ name = "local", models = ["smollm2"] }}, {{ name = "strong", models = ["gemma"] }}]
-cascade = {{ threshold = {thr}, first_tokens = {n} }}
+cascade = {{ signal = "{sig}", threshold = {thr}, first_tokens = {n} }}
 """
         gw, url = start(a.bin, f"""
 [server]
@@ -118,7 +122,7 @@ model = "gemma3"
 tiers = [{{ name = "strong", models = ["gemma"] }}]
 {routes}""", tmp)
         try:
-            configs = ["direct", "smollm2"] + [f"{k}-{n}" for n in (4, 8, 16) for k in ("escalate", "keep")]
+            configs = ["direct", "smollm2"] + [f"{k}-{n}" for n in (4, 8, 16) for k in ("escalate", "early", "keep")]
             for c in configs:  # warm-up: prompt caches, connections
                 ttft(url, c, PROMPTS[0])
             res = {}
@@ -135,7 +139,7 @@ tiers = [{{ name = "strong", models = ["gemma"] }}]
             print("|---|---|---|---|---|")
             for c in configs:
                 p50, p90, tiers = res[c]
-                base = "direct" if c.startswith("escalate") else "smollm2" if c.startswith("keep") else None
+                base = "direct" if c.startswith(("escalate", "early")) else "smollm2" if c.startswith("keep") else None
                 pen = f"{p50 - res[base][0]:+.1f} vs {base}" if base else ""
                 print(f"| {c} | {','.join(sorted(t or '-' for t in tiers))} | {p50:.1f} | {p90:.1f} | {pen} |")
         finally:

@@ -156,8 +156,10 @@ def test_cascade_escalates_exactly_the_low_confidence_answers(routed, gemma_upst
             assert r.headers["x-slmgate-tier"] == "strong", (p, conf, reason)
             assert r.headers["x-slmgate-model"] == "gemma"
             assert r.headers["x-slmgate-escalations"] == "1"
-            m = re.search(r"escalated local->strong: confidence (-?[0-9.]+)", reason)
-            assert m and abs(float(m.group(1)) - conf) < 0.01, (reason, conf)
+            # Escalation may be decided before 16 tokens once the mean cannot recover: the
+            # confidence reported is over the tokens judged, and already below the threshold.
+            m = re.search(r"escalated local->strong: confidence (-?[0-9.]+) over ([0-9]+) tokens", reason)
+            assert m and float(m.group(1)) < THRESHOLD and 1 <= int(m.group(2)) <= FIRST, (reason, conf)
             # Gemma (a base model) answers near-ties, so its text is not compared; that it
             # answered, once, is.
             assert upstream_calls == 1
@@ -245,7 +247,7 @@ def test_local_verifier_judges_a_tier_without_logprobs(routed):
     assert -30 < conf < 0, conf
     r = chat(routed, "verified-escalate", "Name a colour.")
     assert r.headers["x-slmgate-tier"] == "strong"
-    assert re.search(r"escalated weak->strong: confidence -[0-9.]+", r.headers["x-slmgate-route-reason"])
+    assert re.search(r"escalated weak->strong: confidence -[0-9.]+ over 8 tokens", r.headers["x-slmgate-route-reason"])
     # Without a verifier such an answer is kept unjudged, whatever the threshold.
     r = chat(routed, "unverified", "Name a colour.")
     assert r.headers["x-slmgate-tier"] == "weak" and "x-slmgate-confidence" not in r.headers

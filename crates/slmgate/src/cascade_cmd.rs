@@ -37,6 +37,13 @@ pub enum CascadeCmd {
         /// Write every example's confidences as JSONL.
         #[arg(long)]
         scores_out: Option<PathBuf>,
+        /// Out-of-fold router scores (`router eval --scores-out`): also report each signal
+        /// combined with the router's prior (both standardised, equal weights).
+        #[arg(long)]
+        router_scores: Option<PathBuf>,
+        /// Reuse confidences from an earlier `--scores-out` instead of scoring again.
+        #[arg(long, conflicts_with = "scores_out")]
+        from_scores: Option<PathBuf>,
     },
 }
 
@@ -50,25 +57,9 @@ pub fn run(cmd: CascadeCmd) -> anyhow::Result<()> {
         first_tokens,
         limit,
         scores_out,
+        router_scores,
+        from_scores,
     } = cmd;
-    let cfg = match &config {
-        Some(p) => Config::from_file(p)?,
-        None => Config::embedded_default()?,
-    };
-    let (name, local) = cfg
-        .models
-        .iter()
-        .filter_map(|(n, m)| match m {
-            ModelConfig::Local(l) => Some((n.clone(), l.clone())),
-            _ => None,
-        })
-        .find(|(n, _)| verifier.as_ref().is_none_or(|v| v == n))
-        .with_context(|| {
-            format!(
-                "no local model {} in the config",
-                verifier.as_deref().unwrap_or("(any)")
-            )
-        })?;
     let (mut examples, _) = data::load(&path, &weak, &strong)?;
     examples.retain(|e| e.row.responses.contains_key(&weak));
     if let Some(n) = limit {
@@ -77,56 +68,32 @@ pub fn run(cmd: CascadeCmd) -> anyhow::Result<()> {
     if examples.len() < 2 {
         bail!("fewer than 2 examples carry a response from `{weak}`");
     }
-    eprintln!(
-        "{} examples with `{weak}` responses; verifier: {name}",
-        examples.len()
-    );
-    let provider = LocalProvider::load(&name, &local).map_err(anyhow::Error::msg)?;
-    let items: Vec<(Vec<ChatMessage>, String)> = examples
-        .iter()
-        .map(|e| {
-            (
-                vec![ChatMessage::new("user", e.row.prompt.clone())],
-                e.row.responses[&weak].clone(),
-            )
-        })
-        .collect();
-    let bar = indicatif::ProgressBar::new(items.len() as u64).with_style(
-        indicatif::ProgressStyle::with_template("scoring {bar:40} {pos}/{len} {eta}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    let t = std::time::Instant::now();
-    let scored = provider
-        .engine
-        .score_answers(&items, local.context.max(1024), |n| {
-            bar.set_position(n as u64)
-        })?;
-    bar.finish_and_clear();
-    let tokens: usize = scored.iter().map(Vec::len).sum();
-    println!(
-        "scored {} answers ({tokens} tokens) with {name} in {:.1} s; judging {}\n",
-        scored.len(),
-        t.elapsed().as_secs_f64(),
-        if first_tokens == 0 {
-            "whole answers".to_string()
-        } else {
-            format!("the first {first_tokens} tokens")
+    // Per example: the confidence under each signal of SIGNALS, and the answer's token count.
+    let (confs, tokens) = match &from_scores {
+        Some(p) => load_confidences(p, &examples)?,
+        None => {
+            let cfg = match &config {
+                Some(p) => Config::from_file(p)?,
+                None => Config::embedded_default()?,
+            };
+            score(&cfg, verifier.as_deref(), &examples, &weak, first_tokens)?
         }
-    );
+    };
     let good: Vec<bool> = examples.iter().map(|e| e.weak >= 0.5).collect();
-    let mut rows = vec![serde_json::Map::new(); examples.len()];
+    let prior = match &router_scores {
+        Some(p) => Some(router_prior(p, &examples)?),
+        None => None,
+    };
+    if let Some(p) = &prior {
+        let r = Report::new("router", &examples, p);
+        println!("router prior alone: APGR {:.4}\n", r.router.apgr());
+    }
     println!(
         "{:<14} {:>7} {:>7} {:>9} {:>9} {:>9}",
         "signal", "AUROC", "APGR", "CPT(50%)", "CPT(80%)", "CPT(95%)"
     );
-    for signal in SIGNALS {
-        let conf: Vec<f32> = scored
-            .iter()
-            .map(|s| verifier_confidence(signal, s, first_tokens).unwrap_or(f32::NEG_INFINITY))
-            .collect();
-        // Low confidence in the weak answer → send to the strong model.
-        let route: Vec<f64> = conf.iter().map(|c| -(*c as f64)).collect();
-        let r = Report::new(signal.as_str(), &examples, &route);
+    let line = |name: &str, auc: String, scores: &[f64]| {
+        let r = Report::new(name, &examples, scores);
         let cpt = |x: f64| {
             r.router
                 .cpt(x)
@@ -134,16 +101,28 @@ pub fn run(cmd: CascadeCmd) -> anyhow::Result<()> {
                 .unwrap_or("n/a".into())
         };
         println!(
-            "{:<14} {:>7.4} {:>7.4} {:>9} {:>9} {:>9}",
-            signal.as_str(),
-            auroc(&conf, &good).unwrap_or(f64::NAN),
+            "{:<14} {:>7} {:>7.4} {:>9} {:>9} {:>9}",
+            name,
+            auc,
             r.router.apgr(),
             cpt(0.5),
             cpt(0.8),
             cpt(0.95)
         );
-        for (row, c) in rows.iter_mut().zip(&conf) {
-            row.insert(signal.as_str().into(), serde_json::json!(c));
+    };
+    for (k, signal) in SIGNALS.iter().enumerate() {
+        let conf: Vec<f32> = confs.iter().map(|c| c[k]).collect();
+        // Low confidence in the weak answer → send to the strong model.
+        let route: Vec<f64> = conf.iter().map(|c| -(*c as f64)).collect();
+        let auc = auroc(&conf, &good).map(|a| format!("{a:.4}")).unwrap_or_default();
+        line(signal.as_str(), auc, &route);
+        if let Some(prior) = &prior {
+            let combined: Vec<f64> = standardise(prior)
+                .iter()
+                .zip(standardise(&route))
+                .map(|(a, b)| a + b)
+                .collect();
+            line(&format!(" +router"), String::new(), &combined);
         }
     }
     let oracle = Report::new("oracle", &examples, &vec![0.0; examples.len()])
@@ -155,14 +134,136 @@ pub fn run(cmd: CascadeCmd) -> anyhow::Result<()> {
     );
     if let Some(p) = scores_out {
         let mut f = std::io::BufWriter::new(std::fs::File::create(&p)?);
-        for ((row, e), s) in rows.iter_mut().zip(&examples).zip(&scored) {
+        for ((c, e), n) in confs.iter().zip(&examples).zip(&tokens) {
+            let mut row = serde_json::Map::new();
+            for (k, signal) in SIGNALS.iter().enumerate() {
+                row.insert(signal.as_str().into(), serde_json::json!(c[k]));
+            }
             row.insert("id".into(), serde_json::json!(e.row.id));
             row.insert("weak".into(), serde_json::json!(e.weak));
             row.insert("strong".into(), serde_json::json!(e.strong));
-            row.insert("tokens".into(), serde_json::json!(s.len()));
-            writeln!(f, "{}", serde_json::Value::Object(row.clone()))?;
+            row.insert("tokens".into(), serde_json::json!(n));
+            row.insert("first_tokens".into(), serde_json::json!(first_tokens));
+            writeln!(f, "{}", serde_json::Value::Object(row))?;
         }
         println!("confidences written to {}", p.display());
     }
     Ok(())
+}
+
+type Confidences = (Vec<Vec<f32>>, Vec<usize>);
+
+/// Scores every weak answer with the local verifier (teacher forcing).
+fn score(
+    cfg: &Config,
+    verifier: Option<&str>,
+    examples: &[data::Example],
+    weak: &str,
+    first_tokens: usize,
+) -> anyhow::Result<Confidences> {
+    let (name, local) = cfg
+        .models
+        .iter()
+        .filter_map(|(n, m)| match m {
+            ModelConfig::Local(l) => Some((n.clone(), l.clone())),
+            _ => None,
+        })
+        .find(|(n, _)| verifier.is_none_or(|v| v == n))
+        .with_context(|| format!("no local model {} in the config", verifier.unwrap_or("(any)")))?;
+    eprintln!("{} examples with `{weak}` responses; verifier: {name}", examples.len());
+    let provider = LocalProvider::load(&name, &local).map_err(anyhow::Error::msg)?;
+    let items: Vec<(Vec<ChatMessage>, String)> = examples
+        .iter()
+        .map(|e| {
+            (
+                vec![ChatMessage::new("user", e.row.prompt.clone())],
+                e.row.responses[weak].clone(),
+            )
+        })
+        .collect();
+    let bar = indicatif::ProgressBar::new(items.len() as u64).with_style(
+        indicatif::ProgressStyle::with_template("scoring {bar:40} {pos}/{len} {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let t = std::time::Instant::now();
+    let scored = provider
+        .engine
+        .score_answers(&items, local.context.max(1024), |n| bar.set_position(n as u64))?;
+    bar.finish_and_clear();
+    let tokens: Vec<usize> = scored.iter().map(Vec::len).collect();
+    println!(
+        "scored {} answers ({} tokens) with {name} in {:.1} s; judging {}\n",
+        scored.len(),
+        tokens.iter().sum::<usize>(),
+        t.elapsed().as_secs_f64(),
+        if first_tokens == 0 {
+            "whole answers".to_string()
+        } else {
+            format!("the first {first_tokens} tokens")
+        }
+    );
+    let confs = scored
+        .iter()
+        .map(|s| {
+            SIGNALS
+                .iter()
+                .map(|sig| verifier_confidence(*sig, s, first_tokens).unwrap_or(f32::NEG_INFINITY))
+                .collect()
+        })
+        .collect();
+    Ok((confs, tokens))
+}
+
+/// Confidences from an earlier `--scores-out`, in the order of `examples`.
+fn load_confidences(path: &PathBuf, examples: &[data::Example]) -> anyhow::Result<Confidences> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut by_id = std::collections::HashMap::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line)?;
+        if let Some(id) = v["id"].as_str() {
+            by_id.insert(id.to_string(), v);
+        }
+    }
+    let mut confs = Vec::new();
+    let mut tokens = Vec::new();
+    for e in examples {
+        let id = e.row.id.as_deref().unwrap_or_default();
+        let v = by_id.get(id).with_context(|| format!("no scores for example {id:?}"))?;
+        confs.push(
+            SIGNALS
+                .iter()
+                .map(|s| v[s.as_str()].as_f64().unwrap_or(f64::NEG_INFINITY) as f32)
+                .collect(),
+        );
+        tokens.push(v["tokens"].as_u64().unwrap_or(0) as usize);
+    }
+    println!("confidences read from {}\n", path.display());
+    Ok((confs, tokens))
+}
+
+/// Router scores by example id, in the order of `examples`.
+fn router_prior(path: &PathBuf, examples: &[data::Example]) -> anyhow::Result<Vec<f64>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut by_id = std::collections::HashMap::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line)?;
+        if let (Some(id), Some(s)) = (v["id"].as_str(), v["score"].as_f64()) {
+            by_id.insert(id.to_string(), s);
+        }
+    }
+    examples
+        .iter()
+        .map(|e| {
+            let id = e.row.id.as_deref().unwrap_or_default();
+            by_id.get(id).copied().with_context(|| format!("no router score for example {id:?}"))
+        })
+        .collect()
+}
+
+/// Zero mean, unit variance (uses no labels).
+fn standardise(x: &[f64]) -> Vec<f64> {
+    let n = x.len() as f64;
+    let m = x.iter().sum::<f64>() / n;
+    let sd = (x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / n).sqrt().max(1e-12);
+    x.iter().map(|v| (v - m) / sd).collect()
 }

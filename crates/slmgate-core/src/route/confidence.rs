@@ -94,6 +94,28 @@ pub fn confidence(signal: ConfidenceSignal, tokens: &[TokenStat]) -> Option<f32>
     })
 }
 
+/// Whether the confidence over `n` tokens is already certain to end below `threshold`, from
+/// the first tokens alone: log-probabilities and negative entropies are never positive, so the
+/// sum so far divided by `n` bounds the final mean from above (also when the answer ends
+/// sooner), and a minimum only falls. Lets the cascade escalate before `n` tokens. The margin
+/// has no such bound.
+pub fn certainly_below(signal: ConfidenceSignal, tokens: &[TokenStat], n: usize, threshold: f32) -> bool {
+    if tokens.is_empty() || n == 0 {
+        return false;
+    }
+    match signal {
+        ConfidenceSignal::MeanLogprob => {
+            tokens.iter().map(|t| t.logprob.min(0.0)).sum::<f32>() / (n.max(tokens.len()) as f32) < threshold
+        }
+        ConfidenceSignal::MinLogprob => tokens.iter().any(|t| t.logprob < threshold),
+        ConfidenceSignal::NegEntropy => {
+            let partial = confidence(signal, tokens).unwrap_or(0.0) * tokens.len() as f32;
+            partial / (n.max(tokens.len()) as f32) < threshold
+        }
+        ConfidenceSignal::MeanMargin => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +150,23 @@ mod tests {
         let coin = [tok(half, &[half, half])];
         let e = confidence(ConfidenceSignal::NegEntropy, &coin).unwrap();
         assert!((e + std::f32::consts::LN_2).abs() < 1e-5, "{e}");
+    }
+
+    #[test]
+    fn early_escalation_is_exact() {
+        // Two tokens of an answer judged over 4: sum -3.0 / 4 = -0.75 < -0.5 whatever follows.
+        let toks = [tok(-1.0, &[]), tok(-2.0, &[])];
+        assert!(certainly_below(ConfidenceSignal::MeanLogprob, &toks, 4, -0.5));
+        assert!(!certainly_below(ConfidenceSignal::MeanLogprob, &toks, 4, -1.0));
+        assert!(certainly_below(ConfidenceSignal::MinLogprob, &toks, 4, -1.5));
+        assert!(!certainly_below(ConfidenceSignal::MeanMargin, &toks, 4, 100.0));
+        // Whatever the remaining tokens are, the final mean is at most the bound.
+        for rest in [0.0f32, -0.1, -5.0] {
+            let mut all = toks.to_vec();
+            all.extend([tok(rest, &[]), tok(rest, &[])]);
+            assert!(confidence(ConfidenceSignal::MeanLogprob, &all).unwrap() < -0.5);
+            assert!(confidence(ConfidenceSignal::MeanLogprob, &all[..3]).unwrap() < -0.5);
+        }
     }
 
     #[test]

@@ -45,17 +45,18 @@ pub struct Escalation {
     pub cause: &'static str,
     pub deployment: Option<String>,
     pub confidence: Option<f32>,
+    /// Tokens the confidence was judged on (fewer than `first_tokens` when the outcome was
+    /// already certain).
+    pub judged_tokens: usize,
 }
 
 impl Escalation {
     pub fn describe(&self) -> String {
         match (self.cause, self.confidence) {
-            ("low_confidence", Some(c)) => {
-                format!(
-                    "escalated {}->{}: confidence {c:.2}",
-                    self.from_tier, self.to_tier
-                )
-            }
+            ("low_confidence", Some(c)) => format!(
+                "escalated {}->{}: confidence {c:.2} over {} tokens",
+                self.from_tier, self.to_tier, self.judged_tokens
+            ),
             (cause, _) => format!("escalated {}->{}: {cause}", self.from_tier, self.to_tier),
         }
     }

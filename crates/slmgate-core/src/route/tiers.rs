@@ -9,7 +9,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 
 use super::collect::collect;
-use super::confidence::{alternatives_needed, confidence, TokenStat};
+use super::confidence::{alternatives_needed, certainly_below, confidence, TokenStat};
 use super::executor::{Attempt, Escalation, Gateway, Served};
 use super::plan::{CascadePlan, Plan};
 use super::verifier::verifier_confidence;
@@ -45,14 +45,14 @@ impl Gateway {
                         }
                         Err(e) => Err((e.to_api_error(&served.deployment.name), served.attempts)),
                     },
-                    Ok(Judged::Escalate(served, conf)) => {
+                    Ok(Judged::Escalate(served, conf, judged_tokens)) => {
                         self.escalated(
                             plan,
                             &mut escalations,
                             &tier.name,
                             next.as_deref(),
                             Some(&served.deployment.name),
-                            conf,
+                            conf.map(|c| (c, judged_tokens)),
                         );
                         attempts.extend(served.attempts);
                         continue;
@@ -108,14 +108,14 @@ impl Gateway {
                         served.confidence = conf;
                         Ok((strip_logprobs_stream(s, req), served))
                     }
-                    Ok(Judged::Escalate(served, conf)) => {
+                    Ok(Judged::Escalate(served, conf, judged_tokens)) => {
                         self.escalated(
                             plan,
                             &mut escalations,
                             &tier.name,
                             next.as_deref(),
                             Some(&served.deployment.name),
-                            conf,
+                            conf.map(|c| (c, judged_tokens)),
                         );
                         attempts.extend(served.attempts);
                         continue;
@@ -158,7 +158,7 @@ impl Gateway {
         from: &str,
         to: Option<&str>,
         deployment: Option<&str>,
-        conf: Option<f32>,
+        judged: Option<(f32, usize)>,
     ) {
         let cause = if deployment.is_some() {
             "low_confidence"
@@ -170,6 +170,7 @@ impl Gateway {
             .escalations
             .with_label_values(&[&plan.route, from, to, cause])
             .inc();
+        let conf = judged.map(|j| j.0);
         tracing::info!(route = %plan.route, from, to, cause, confidence = ?conf, "escalating");
         escalations.push(Escalation {
             from_tier: from.to_string(),
@@ -177,6 +178,7 @@ impl Gateway {
             cause,
             deployment: deployment.map(str::to_string),
             confidence: conf,
+            judged_tokens: judged.map(|j| j.1).unwrap_or(0),
         });
     }
 
@@ -211,6 +213,10 @@ impl Gateway {
                         }
                     }
                     held.push(Ok(chunk));
+                    if certainly_below(c.signal, &stats, c.first_tokens as usize, c.threshold) {
+                        // The decision cannot change: escalate without waiting for N tokens.
+                        break;
+                    }
                 }
                 Some(Err(e)) => {
                     // Nothing reached the client yet: treat as this tier failing.
@@ -234,7 +240,7 @@ impl Gateway {
             }
         }
         if conf.is_some_and(|v| v < c.threshold) {
-            return Ok(Judged::Escalate(served, conf));
+            return Ok(Judged::Escalate(served, conf, stats.len().max(pieces)));
         }
         let rest: ChatStream = if ended {
             Box::pin(futures::stream::empty())
@@ -287,7 +293,7 @@ impl Gateway {
 
 enum Judged {
     Accept(ChatStream, Served, Option<f32>),
-    Escalate(Served, Option<f32>),
+    Escalate(Served, Option<f32>, usize),
 }
 
 /// Deployment faults move to the next tier; the client's own errors do not.
