@@ -168,3 +168,15 @@ def test_cascade_eval_scores_recorded_weak_answers(subset, tmp_path):
     printed = float(re.search(r"^mean_logprob\s+[0-9.]+\s+([0-9.]+)", out, re.M).group(1))
     s = [-r["mean_logprob"] for r in rows]
     assert abs(apgr(s, [r["weak"] for r in rows], [r["strong"] for r in rows]) - printed) < 1e-3
+
+
+def test_cascade_signals_separate_the_local_models_right_and_wrong_answers(subset):
+    out = cli("cascade", "signals", "--data", ROOT / "data" / "cascade" / "qa.jsonl",
+              "--config", subset / "cascade.toml")
+    m = re.search(r"answered (\d+) questions in [0-9.]+ s: (\d+) right", out)
+    assert m and int(m.group(1)) == 195 and 0 < int(m.group(2)) < 195, out
+    rows = {l.split()[0]: l.split()[1:] for l in out.splitlines()
+            if l.split() and l.split()[0] in {"mean_logprob", "min_logprob", "mean_margin", "neg_entropy"}}
+    assert len(rows) == 4 and all(len(v) == 4 for v in rows.values()), out
+    # The cascade's default signal is informative about the local model's own answers.
+    assert float(rows["mean_logprob"][2]) > 0.6, out

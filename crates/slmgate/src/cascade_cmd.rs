@@ -15,6 +15,20 @@ use slmgate_engine::ChatMessage;
 
 #[derive(Subcommand)]
 pub enum CascadeCmd {
+    /// Which of the local model's own confidence signals separates its right answers from its
+    /// wrong ones: generate answers to reference-labelled questions, AUROC per signal and window.
+    Signals {
+        /// `{"prompt", "reference"}` per line (e.g. data/cascade/qa.jsonl).
+        #[arg(long)]
+        data: PathBuf,
+        /// The local `[models.*]` entry that answers (default: the first local one).
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long, short, env = "SLMGATE_CONFIG")]
+        config: Option<PathBuf>,
+        #[arg(long, default_value_t = 24)]
+        max_tokens: u32,
+    },
     /// APGR/CPT and AUROC per confidence signal on data with the weak model's responses.
     Eval {
         #[arg(long)]
@@ -48,6 +62,15 @@ pub enum CascadeCmd {
 }
 
 pub fn run(cmd: CascadeCmd) -> anyhow::Result<()> {
+    if let CascadeCmd::Signals {
+        data,
+        model,
+        config,
+        max_tokens,
+    } = cmd
+    {
+        return crate::cascade_signals::run(&data, model.as_deref(), config.as_ref(), max_tokens);
+    }
     let CascadeCmd::Eval {
         data: path,
         weak,
@@ -59,7 +82,10 @@ pub fn run(cmd: CascadeCmd) -> anyhow::Result<()> {
         scores_out,
         router_scores,
         from_scores,
-    } = cmd;
+    } = cmd
+    else {
+        unreachable!("handled above")
+    };
     let (mut examples, _) = data::load(&path, &weak, &strong)?;
     examples.retain(|e| e.row.responses.contains_key(&weak));
     if let Some(n) = limit {
@@ -114,7 +140,9 @@ pub fn run(cmd: CascadeCmd) -> anyhow::Result<()> {
         let conf: Vec<f32> = confs.iter().map(|c| c[k]).collect();
         // Low confidence in the weak answer → send to the strong model.
         let route: Vec<f64> = conf.iter().map(|c| -(*c as f64)).collect();
-        let auc = auroc(&conf, &good).map(|a| format!("{a:.4}")).unwrap_or_default();
+        let auc = auroc(&conf, &good)
+            .map(|a| format!("{a:.4}"))
+            .unwrap_or_default();
         line(signal.as_str(), auc, &route);
         if let Some(prior) = &prior {
             let combined: Vec<f64> = standardise(prior)
@@ -169,8 +197,16 @@ fn score(
             _ => None,
         })
         .find(|(n, _)| verifier.is_none_or(|v| v == n))
-        .with_context(|| format!("no local model {} in the config", verifier.unwrap_or("(any)")))?;
-    eprintln!("{} examples with `{weak}` responses; verifier: {name}", examples.len());
+        .with_context(|| {
+            format!(
+                "no local model {} in the config",
+                verifier.unwrap_or("(any)")
+            )
+        })?;
+    eprintln!(
+        "{} examples with `{weak}` responses; verifier: {name}",
+        examples.len()
+    );
     let provider = LocalProvider::load(&name, &local).map_err(anyhow::Error::msg)?;
     let items: Vec<(Vec<ChatMessage>, String)> = examples
         .iter()
@@ -188,7 +224,9 @@ fn score(
     let t = std::time::Instant::now();
     let scored = provider
         .engine
-        .score_answers(&items, local.context.max(1024), |n| bar.set_position(n as u64))?;
+        .score_answers(&items, local.context.max(1024), |n| {
+            bar.set_position(n as u64)
+        })?;
     bar.finish_and_clear();
     let tokens: Vec<usize> = scored.iter().map(Vec::len).collect();
     println!(
@@ -216,7 +254,8 @@ fn score(
 
 /// Confidences from an earlier `--scores-out`, in the order of `examples`.
 fn load_confidences(path: &PathBuf, examples: &[data::Example]) -> anyhow::Result<Confidences> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut by_id = std::collections::HashMap::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let v: serde_json::Value = serde_json::from_str(line)?;
@@ -228,7 +267,9 @@ fn load_confidences(path: &PathBuf, examples: &[data::Example]) -> anyhow::Resul
     let mut tokens = Vec::new();
     for e in examples {
         let id = e.row.id.as_deref().unwrap_or_default();
-        let v = by_id.get(id).with_context(|| format!("no scores for example {id:?}"))?;
+        let v = by_id
+            .get(id)
+            .with_context(|| format!("no scores for example {id:?}"))?;
         confs.push(
             SIGNALS
                 .iter()
@@ -243,7 +284,8 @@ fn load_confidences(path: &PathBuf, examples: &[data::Example]) -> anyhow::Resul
 
 /// Router scores by example id, in the order of `examples`.
 fn router_prior(path: &PathBuf, examples: &[data::Example]) -> anyhow::Result<Vec<f64>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut by_id = std::collections::HashMap::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let v: serde_json::Value = serde_json::from_str(line)?;
@@ -255,7 +297,10 @@ fn router_prior(path: &PathBuf, examples: &[data::Example]) -> anyhow::Result<Ve
         .iter()
         .map(|e| {
             let id = e.row.id.as_deref().unwrap_or_default();
-            by_id.get(id).copied().with_context(|| format!("no router score for example {id:?}"))
+            by_id
+                .get(id)
+                .copied()
+                .with_context(|| format!("no router score for example {id:?}"))
         })
         .collect()
 }
@@ -264,6 +309,8 @@ fn router_prior(path: &PathBuf, examples: &[data::Example]) -> anyhow::Result<Ve
 fn standardise(x: &[f64]) -> Vec<f64> {
     let n = x.len() as f64;
     let m = x.iter().sum::<f64>() / n;
-    let sd = (x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / n).sqrt().max(1e-12);
+    let sd = (x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / n)
+        .sqrt()
+        .max(1e-12);
     x.iter().map(|v| (v - m) / sd).collect()
 }

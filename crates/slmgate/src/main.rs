@@ -1,6 +1,7 @@
 //! `slmgate`: the command line. Errors reach the user through `anyhow` here only.
 
 mod cascade_cmd;
+mod cascade_signals;
 mod route_cmd;
 mod router_cmd;
 

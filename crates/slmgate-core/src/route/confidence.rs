@@ -99,13 +99,19 @@ pub fn confidence(signal: ConfidenceSignal, tokens: &[TokenStat]) -> Option<f32>
 /// sum so far divided by `n` bounds the final mean from above (also when the answer ends
 /// sooner), and a minimum only falls. Lets the cascade escalate before `n` tokens. The margin
 /// has no such bound.
-pub fn certainly_below(signal: ConfidenceSignal, tokens: &[TokenStat], n: usize, threshold: f32) -> bool {
+pub fn certainly_below(
+    signal: ConfidenceSignal,
+    tokens: &[TokenStat],
+    n: usize,
+    threshold: f32,
+) -> bool {
     if tokens.is_empty() || n == 0 {
         return false;
     }
     match signal {
         ConfidenceSignal::MeanLogprob => {
-            tokens.iter().map(|t| t.logprob.min(0.0)).sum::<f32>() / (n.max(tokens.len()) as f32) < threshold
+            tokens.iter().map(|t| t.logprob.min(0.0)).sum::<f32>() / (n.max(tokens.len()) as f32)
+                < threshold
         }
         ConfidenceSignal::MinLogprob => tokens.iter().any(|t| t.logprob < threshold),
         ConfidenceSignal::NegEntropy => {
@@ -156,10 +162,30 @@ mod tests {
     fn early_escalation_is_exact() {
         // Two tokens of an answer judged over 4: sum -3.0 / 4 = -0.75 < -0.5 whatever follows.
         let toks = [tok(-1.0, &[]), tok(-2.0, &[])];
-        assert!(certainly_below(ConfidenceSignal::MeanLogprob, &toks, 4, -0.5));
-        assert!(!certainly_below(ConfidenceSignal::MeanLogprob, &toks, 4, -1.0));
-        assert!(certainly_below(ConfidenceSignal::MinLogprob, &toks, 4, -1.5));
-        assert!(!certainly_below(ConfidenceSignal::MeanMargin, &toks, 4, 100.0));
+        assert!(certainly_below(
+            ConfidenceSignal::MeanLogprob,
+            &toks,
+            4,
+            -0.5
+        ));
+        assert!(!certainly_below(
+            ConfidenceSignal::MeanLogprob,
+            &toks,
+            4,
+            -1.0
+        ));
+        assert!(certainly_below(
+            ConfidenceSignal::MinLogprob,
+            &toks,
+            4,
+            -1.5
+        ));
+        assert!(!certainly_below(
+            ConfidenceSignal::MeanMargin,
+            &toks,
+            4,
+            100.0
+        ));
         // Whatever the remaining tokens are, the final mean is at most the bound.
         for rest in [0.0f32, -0.1, -5.0] {
             let mut all = toks.to_vec();
