@@ -180,3 +180,19 @@ def test_cascade_signals_separate_the_local_models_right_and_wrong_answers(subse
     assert len(rows) == 4 and all(len(v) == 4 for v in rows.values()), out
     # The cascade's default signal is informative about the local model's own answers.
     assert float(rows["mean_logprob"][2]) > 0.6, out
+
+
+def test_group_by_tag_keeps_each_group_in_one_fold(tmp_path):
+    rows = [json.loads(l) for l in DATA.read_text().splitlines()[:90]]
+    for i, r in enumerate(rows):
+        r["tags"] = {"source": f"s{i % 9}"}
+    path = tmp_path / "tagged.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    scores = tmp_path / "s.jsonl"
+    cli("router", "eval", "--data", path, "--weak", WEAK, "--strong", STRONG, "--folds", 3,
+        "--group-by", "source", "--learner", "logistic", "--scores-out", scores)
+    fold_of_source = {}
+    for r, s in zip(rows, (json.loads(l) for l in scores.read_text().splitlines())):
+        fold_of_source.setdefault(r["tags"]["source"], set()).add(s["fold"])
+    assert len(fold_of_source) == 9 and all(len(f) == 1 for f in fold_of_source.values())
+    assert len({f for fs in fold_of_source.values() for f in fs}) == 3

@@ -307,3 +307,18 @@ tiers = [{{ name = "local", models = ["smollm2"] }}, {{ name = "b", models = ["s
     out = subprocess.run([str(BIN), "serve", "--config", str(cfg)], capture_output=True, text=True, timeout=30)
     assert out.returncode != 0
     assert field in out.stderr, out.stderr
+
+
+def test_anthropic_messages_are_routed_too(routed):
+    import anthropic
+    client = anthropic.Anthropic(base_url=routed.url, api_key="x")
+    resp = client.messages.with_raw_response.create(
+        model="policy", max_tokens=8, messages=[{"role": "user", "content": "Say hi."}],
+        extra_headers={"x-slmgate-tags": "privacy=high"})
+    assert resp.headers["x-slmgate-tier"] == "local"
+    assert "rule private" in resp.headers["x-slmgate-route-reason"]
+    assert resp.parse().content[0].text is not None
+    with pytest.raises(anthropic.PermissionDeniedError) as e:
+        client.messages.create(model="policy", max_tokens=8, messages=[{"role": "user", "content": "hi"}],
+                               extra_headers={"x-slmgate-tags": "task=forbidden"})
+    assert "no-jokes" in str(e.value)

@@ -150,7 +150,7 @@ pub fn run(cmd: CascadeCmd) -> anyhow::Result<()> {
                 .zip(standardise(&route))
                 .map(|(a, b)| a + b)
                 .collect();
-            line(&format!(" +router"), String::new(), &combined);
+            line(" +router", String::new(), &combined);
         }
     }
     let oracle = Report::new("oracle", &examples, &vec![0.0; examples.len()])
