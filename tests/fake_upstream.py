@@ -109,6 +109,9 @@ class Handler(BaseHTTPRequestHandler):
         if mode == "429" or (mode == "429once" and count == 0):
             return self._json(429, {"error": {"message": "slow down", "type": "rate_limit_error"}},
                               {"retry-after": "1"})
+        if mode == "nologprobs" and body and ("logprobs" in body or "top_logprobs" in body):
+            # Some OpenAI-compatible servers reject parameters they do not implement.
+            return self._json(400, {"error": {"message": "logprobs is not supported", "type": "invalid_request_error"}})
         if mode == "truncated":
             self._sse_start()
             self._sse(chunk(role="assistant", content=""))

@@ -27,7 +27,7 @@ PROMPTS = [
 
 
 @pytest.fixture(scope="module")
-def routed(session_tmp, gemma_upstream):
+def routed(session_tmp, gemma_upstream, fake_upstream):
     cfg = f"""
 [server]
 listen = "127.0.0.1:@PORT@"
@@ -52,6 +52,13 @@ type = "remote"
 wire = "anthropic"
 base_url = "{gemma_upstream.url}"
 model = "gemma3"
+
+[models.nologprobs]
+type = "remote"
+wire = "openai"
+base_url = "{fake_upstream.url}/nologprobs/v1"
+model = "fake"
+max_retries = 0
 
 [models.dead]
 type = "remote"
@@ -105,6 +112,10 @@ cascade = {{ threshold = 100.0, first_tokens = 8, verifier = "smollm2" }}
 [routes.unverified]
 tiers = [{{ name = "weak", models = ["gemma-anthropic"] }}, {{ name = "strong", models = ["smollm2"] }}]
 cascade = {{ threshold = 100.0, first_tokens = 8 }}
+
+[routes.strict-upstream]
+tiers = [{{ name = "weak", models = ["nologprobs"] }}, {{ name = "strong", models = ["smollm2"] }}]
+cascade = {{ threshold = -0.5, first_tokens = 4, verifier = "smollm2" }}
 
 [routes.failover]
 tiers = [{{ name = "remote", models = ["dead"] }}, {{ name = "local", models = ["smollm2"] }}]
@@ -322,3 +333,15 @@ def test_anthropic_messages_are_routed_too(routed):
         client.messages.create(model="policy", max_tokens=8, messages=[{"role": "user", "content": "hi"}],
                                extra_headers={"x-slmgate-tags": "task=forbidden"})
     assert "no-jokes" in str(e.value)
+
+
+def test_a_tier_that_rejects_logprobs_is_asked_again_without_them(routed, fake_upstream):
+    r = chat(routed, "strict-upstream", "Say hi.")
+    assert r.status_code == 200, r.text
+    # The verifier judged the fake's answer ("fake upstream answer") and decided either way.
+    assert "confidence" in r.headers["x-slmgate-route-reason"] or "x-slmgate-confidence" in r.headers
+    calls = [c for c in fake_upstream.log() if c["mode"] == "nologprobs"]
+    assert len(calls) >= 2 and "logprobs" in calls[-2]["body"] and "logprobs" not in calls[-1]["body"]
+    # A client that asked for logprobs itself gets the upstream's 400.
+    r = chat(routed, "strict-upstream", "Say hi.", logprobs=True)
+    assert r.status_code == 400

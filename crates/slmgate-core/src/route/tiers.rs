@@ -195,7 +195,26 @@ impl Gateway {
         probe.logprobs = Some(true);
         let alts = alternatives_needed(c.signal).max(req.top_logprobs.unwrap_or(0));
         probe.top_logprobs = (alts > 0).then_some(alts);
-        let (mut s, served) = self.stream_chain(route, chain, &probe).await?;
+        let (mut s, served) = match self.stream_chain(route, chain, &probe).await {
+            Ok(x) => x,
+            // A server that rejects the logprobs the cascade added (not the client's request):
+            // ask again as the client did; the verifier, if any, judges the answer.
+            Err((e, mut tried)) if e.status.as_u16() == 400 && !req.logprobs.unwrap_or(false) => {
+                tracing::debug!(route, error = %e.message, "tier rejected logprobs; judging without them");
+                match self.stream_chain(route, chain, req).await {
+                    Ok((s, mut served)) => {
+                        tried.append(&mut served.attempts);
+                        served.attempts = tried;
+                        (s, served)
+                    }
+                    Err((e, mut more)) => {
+                        tried.append(&mut more);
+                        return Err((e, tried));
+                    }
+                }
+            }
+            Err(f) => return Err(f),
+        };
         let mut held: Vec<Result<ChatChunk, ProviderError>> = Vec::new();
         let mut stats = Vec::new();
         // Content chunks stand in for tokens when a tier reports no logprobs.
