@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::observe::metrics::Metrics;
 use crate::providers::Provider;
 use crate::route::domain::{DomainClassifier, DomainVerdict};
-use crate::route::router::{embed_one, RouterHandle, RouterModel};
+use crate::route::router::{embed_one, Representation, RouterHandle, RouterModel};
 use crate::route::{Gateway, RequestFacts, RouterVerdict};
 use crate::wire::openai::ChatRequest;
 
@@ -79,6 +79,16 @@ impl AppState {
                 tracing::info!(route = %route, domains = d.classes.len(), "domain classifier built");
                 domains.insert(route.clone(), Arc::new(c));
             }
+        }
+        let uses_static = routers
+            .values()
+            .any(|h: &RouterHandle| h.current().representation == Representation::Static)
+            || domains
+                .values()
+                .any(|d| d.representation == Representation::Static);
+        if let (true, Some(e)) = (uses_static, &embedder) {
+            // Load the token table now (~47 MB for MiniLM), not on the first request.
+            e.model.embed_static("warm up").map_err(|e| e.to_string())?;
         }
         let gateway = Gateway::build(&self.config, self.metrics.clone())?;
         let _ = self.domains.set(domains);
