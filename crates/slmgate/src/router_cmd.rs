@@ -7,7 +7,9 @@ use anyhow::{bail, Context};
 use clap::Subcommand;
 use slmgate_core::config::Config;
 use slmgate_core::route::router::data::{self, Example};
-use slmgate_core::route::router::eval::{cross_validate, folds, train_router, Report};
+use slmgate_core::route::router::eval::{
+    cross_validate, folds, score_examples, train_router, Report,
+};
 use slmgate_core::route::router::metrics::{curve, threshold_for_share};
 use slmgate_core::route::router::train::TrainOptions;
 use slmgate_core::route::router::{embed_all, Learner, Representation, RouterModel};
@@ -151,18 +153,7 @@ pub fn run(cmd: RouterCmd) -> anyhow::Result<()> {
             m.strong = data.strong.clone();
             m.embedding = name;
             m.representation = repr;
-            let scores: Vec<f64> = ex
-                .iter()
-                .zip(&em)
-                .map(|(x, v)| {
-                    m.score(&RouterModel::features(
-                        v,
-                        &m.tag_features,
-                        &x.row.tag_pairs(),
-                        x.row.prompt.chars().count(),
-                    )) as f64
-                })
-                .collect();
+            let scores = score_examples(&m, &ex, &em);
             m.threshold = threshold_for_share(&scores, target_strong_share) as f32;
             m.threshold_note = format!(
                 "{:.0}% strong share on the training data",
@@ -250,18 +241,9 @@ pub fn run(cmd: RouterCmd) -> anyhow::Result<()> {
             let (examples, _) = data::load(&data, &m.weak, &m.strong)?;
             let (e, _) = embedder(config.as_ref())?;
             let emb = embed(&e, m.representation, &examples)?;
-            let scores: Vec<f64> = examples
-                .iter()
-                .zip(&emb)
-                .map(|(x, v)| {
-                    m.score(&RouterModel::features(
-                        v,
-                        &m.tag_features,
-                        &x.row.tag_pairs(),
-                        x.row.prompt.chars().count(),
-                    )) as f64
-                })
-                .collect();
+            let ex: Vec<&Example> = examples.iter().collect();
+            let em: Vec<&Vec<f32>> = emb.iter().collect();
+            let scores = score_examples(&m, &ex, &em);
             let (threshold, note) = match (target_strong_share, target_quality) {
                 (Some(s), None) => (
                     threshold_for_share(&scores, s),

@@ -36,6 +36,19 @@ pub struct Served {
     pub confidence: Option<f32>,
 }
 
+impl Served {
+    /// Served by `deployment` after the failed `attempts`; the tier loop fills in the rest.
+    pub fn new(deployment: Arc<Deployment>, attempts: Vec<Attempt>) -> Self {
+        Self {
+            deployment,
+            attempts,
+            tier: String::new(),
+            escalations: Vec::new(),
+            confidence: None,
+        }
+    }
+}
+
 /// Quality- or failure-driven move from one tier to the next.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Escalation {
@@ -182,16 +195,7 @@ impl Gateway {
             match d.provider.complete(req).await {
                 Ok(resp) => {
                     self.record_success(d);
-                    return Ok((
-                        resp,
-                        Served {
-                            deployment: d.clone(),
-                            attempts,
-                            tier: String::new(),
-                            escalations: Vec::new(),
-                            confidence: None,
-                        },
-                    ));
+                    return Ok((resp, Served::new(d.clone(), attempts)));
                 }
                 Err(e) => {
                     self.record_failure(route, d, &e, chain.get(i + 1));
@@ -263,16 +267,7 @@ impl Gateway {
             }
             self.record_success(d);
             let committed: ChatStream = Box::pin(futures::stream::iter(head).chain(s));
-            return Ok((
-                committed,
-                Served {
-                    deployment: d.clone(),
-                    attempts,
-                    tier: String::new(),
-                    escalations: Vec::new(),
-                    confidence: None,
-                },
-            ));
+            return Ok((committed, Served::new(d.clone(), attempts)));
         }
         Err((Self::give_up(last), attempts))
     }

@@ -27,65 +27,13 @@ impl Gateway {
         plan: &Plan,
         req: &ChatRequest,
     ) -> Result<(ChatResponse, Served), Failure> {
-        let mut escalations = Vec::new();
-        let mut attempts = Vec::new();
-        let mut last_err = None;
-        for (i, tier) in plan.tiers.iter().enumerate() {
-            let chain = self.resolve(&tier.models);
-            let next = plan.tiers.get(i + 1).map(|t| t.name.clone());
-            let judged = plan.cascade.as_ref().filter(|_| next.is_some());
-            let result = match judged {
-                None => self.complete_chain(&plan.route, &chain, req).await,
-                Some(c) => match self.judged_stream(&plan.route, &chain, req, c).await {
-                    Ok(Judged::Accept(s, mut served, conf)) => match collect(s).await {
-                        Ok(mut resp) => {
-                            strip_logprobs_response(&mut resp, req);
-                            served.confidence = conf;
-                            Ok((resp, served))
-                        }
-                        Err(e) => Err((e.to_api_error(&served.deployment.name), served.attempts)),
-                    },
-                    Ok(Judged::Escalate(served, conf, judged_tokens)) => {
-                        self.escalated(
-                            plan,
-                            &mut escalations,
-                            &tier.name,
-                            next.as_deref(),
-                            Some(&served.deployment.name),
-                            conf.map(|c| (c, judged_tokens)),
-                        );
-                        attempts.extend(served.attempts);
-                        continue;
-                    }
-                    Err(f) => Err(f),
-                },
-            };
-            match result {
-                Ok((resp, mut served)) => {
-                    attempts.append(&mut served.attempts);
-                    served.attempts = attempts;
-                    served.tier = tier.name.clone();
-                    served.escalations = escalations;
-                    return Ok((resp, served));
-                }
-                Err((err, tried)) => {
-                    attempts.extend(tried);
-                    if !may_escalate(&err) || next.is_none() {
-                        return Err((err, attempts));
-                    }
-                    self.escalated(
-                        plan,
-                        &mut escalations,
-                        &tier.name,
-                        next.as_deref(),
-                        None,
-                        None,
-                    );
-                    last_err = Some(err);
-                }
-            }
+        match self.run(plan, req, false).await? {
+            (Answer::Complete(resp), served) => Ok((resp, served)),
+            (Answer::Stream(s), served) => match collect(s).await {
+                Ok(resp) => Ok((resp, served)),
+                Err(e) => Err((e.to_api_error(&served.deployment.name), served.attempts)),
+            },
         }
-        Err((last_err.unwrap_or_else(no_tier), attempts))
     }
 
     /// Runs a plan to one stream, committed to one deployment of one tier.
@@ -94,6 +42,20 @@ impl Gateway {
         plan: &Plan,
         req: &ChatRequest,
     ) -> Result<(ChatStream, Served), Failure> {
+        match self.run(plan, req, true).await? {
+            (Answer::Stream(s), served) => Ok((s, served)),
+            (Answer::Complete(resp), served) => Ok((stream_of(resp), served)),
+        }
+    }
+
+    /// The tier loop: each tier's chain answers; between tiers the cascade judges; a failed
+    /// tier or a low-confidence answer moves on to the next tier.
+    async fn run(
+        &self,
+        plan: &Plan,
+        req: &ChatRequest,
+        streaming: bool,
+    ) -> Result<(Answer, Served), Failure> {
         let mut escalations = Vec::new();
         let mut attempts = Vec::new();
         let mut last_err = None;
@@ -102,11 +64,18 @@ impl Gateway {
             let next = plan.tiers.get(i + 1).map(|t| t.name.clone());
             let judged = plan.cascade.as_ref().filter(|_| next.is_some());
             let result = match judged {
-                None => self.stream_chain(&plan.route, &chain, req).await,
+                None if streaming => self
+                    .stream_chain(&plan.route, &chain, req)
+                    .await
+                    .map(|(s, served)| (Answer::Stream(s), served)),
+                None => self
+                    .complete_chain(&plan.route, &chain, req)
+                    .await
+                    .map(|(r, served)| (Answer::Complete(r), served)),
                 Some(c) => match self.judged_stream(&plan.route, &chain, req, c).await {
                     Ok(Judged::Accept(s, mut served, conf)) => {
                         served.confidence = conf;
-                        Ok((strip_logprobs_stream(s, req), served))
+                        accepted(s, served, req, streaming).await
                     }
                     Ok(Judged::Escalate(served, conf, judged_tokens)) => {
                         self.escalated(
@@ -124,12 +93,12 @@ impl Gateway {
                 },
             };
             match result {
-                Ok((s, mut served)) => {
+                Ok((answer, mut served)) => {
                     attempts.append(&mut served.attempts);
                     served.attempts = attempts;
                     served.tier = tier.name.clone();
                     served.escalations = escalations;
-                    return Ok((s, served));
+                    return Ok((answer, served));
                 }
                 Err((err, tried)) => {
                     attempts.extend(tried);
@@ -308,6 +277,45 @@ impl Gateway {
             Err(_) => None,
         }
     }
+}
+
+/// What a tier produced: a whole response or a committed stream.
+enum Answer {
+    Complete(ChatResponse),
+    Stream(ChatStream),
+}
+
+/// An accepted judged stream, as the client asked for it, without the cascade's logprobs.
+async fn accepted(
+    s: ChatStream,
+    served: Served,
+    req: &ChatRequest,
+    streaming: bool,
+) -> Result<(Answer, Served), Failure> {
+    if streaming {
+        return Ok((Answer::Stream(strip_logprobs_stream(s, req)), served));
+    }
+    match collect(s).await {
+        Ok(mut resp) => {
+            strip_logprobs_response(&mut resp, req);
+            Ok((Answer::Complete(resp), served))
+        }
+        Err(e) => Err((e.to_api_error(&served.deployment.name), served.attempts)),
+    }
+}
+
+/// A complete response replayed as a stream (not reached today: streaming runs stream).
+fn stream_of(resp: ChatResponse) -> ChatStream {
+    let mut chunk = ChatChunk::new(&resp.id, resp.created, &resp.model);
+    for c in resp.choices {
+        chunk = chunk.delta(
+            crate::wire::openai::Delta::content(c.message.content.unwrap_or_default()),
+            c.logprobs,
+            c.finish_reason.as_deref(),
+        );
+    }
+    chunk.usage = resp.usage;
+    Box::pin(futures::stream::iter([Ok(chunk)]))
 }
 
 enum Judged {

@@ -64,6 +64,18 @@ pub fn feature_rows(
         .collect()
 }
 
+/// A trained router's scores for examples (their embeddings in the same order).
+pub fn score_examples(
+    m: &RouterModel,
+    examples: &[&Example],
+    embeddings: &[&Vec<f32>],
+) -> Vec<f64> {
+    feature_rows(examples, embeddings, &m.tag_features)
+        .iter()
+        .map(|x| m.score(x) as f64)
+        .collect()
+}
+
 /// Trains a router on examples (their embeddings given in the same order).
 pub fn train_router(
     examples: &[&Example],
@@ -99,11 +111,8 @@ pub fn cross_validate(
         let m = train_router(&ex, &em, opts)?;
         let tex: Vec<&Example> = test_idx.iter().map(|&i| &examples[i]).collect();
         let tem: Vec<&Vec<f32>> = test_idx.iter().map(|&i| &embeddings[i]).collect();
-        for (i, x) in test_idx
-            .iter()
-            .zip(feature_rows(&tex, &tem, &m.tag_features))
-        {
-            scores[*i] = m.score(&x) as f64;
+        for (i, v) in test_idx.iter().zip(score_examples(&m, &tex, &tem)) {
+            scores[*i] = v;
         }
     }
     if scores.iter().any(|s| s.is_nan()) {
