@@ -6,8 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
-use slmgate_core::config::{Config, ModelConfig};
-use slmgate_core::providers::local::LocalProvider;
+use slmgate_core::config::Config;
 use slmgate_core::route::router::data;
 use slmgate_core::route::router::eval::Report;
 use slmgate_core::route::verifier::{auroc, verifier_confidence, SIGNALS};
@@ -98,10 +97,7 @@ pub fn run(cmd: CascadeCmd) -> anyhow::Result<()> {
     let (confs, tokens) = match &from_scores {
         Some(p) => load_confidences(p, &examples)?,
         None => {
-            let cfg = match &config {
-                Some(p) => Config::from_file(p)?,
-                None => Config::embedded_default()?,
-            };
+            let cfg = crate::load(config.as_ref())?;
             score(&cfg, verifier.as_deref(), &examples, &weak, first_tokens)?
         }
     };
@@ -189,25 +185,11 @@ fn score(
     weak: &str,
     first_tokens: usize,
 ) -> anyhow::Result<Confidences> {
-    let (name, local) = cfg
-        .models
-        .iter()
-        .filter_map(|(n, m)| match m {
-            ModelConfig::Local(l) => Some((n.clone(), l.clone())),
-            _ => None,
-        })
-        .find(|(n, _)| verifier.is_none_or(|v| v == n))
-        .with_context(|| {
-            format!(
-                "no local model {} in the config",
-                verifier.unwrap_or("(any)")
-            )
-        })?;
+    let (name, provider) = crate::local_model(cfg, verifier)?;
     eprintln!(
         "{} examples with `{weak}` responses; verifier: {name}",
         examples.len()
     );
-    let provider = LocalProvider::load(&name, &local).map_err(anyhow::Error::msg)?;
     let items: Vec<(Vec<ChatMessage>, String)> = examples
         .iter()
         .map(|e| {
@@ -222,11 +204,11 @@ fn score(
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let t = std::time::Instant::now();
-    let scored = provider
-        .engine
-        .score_answers(&items, local.context.max(1024), |n| {
-            bar.set_position(n as u64)
-        })?;
+    let scored = provider.engine.score_answers(
+        &items,
+        provider.engine.settings().context.max(1024),
+        |n| bar.set_position(n as u64),
+    )?;
     bar.finish_and_clear();
     let tokens: Vec<usize> = scored.iter().map(Vec::len).collect();
     println!(

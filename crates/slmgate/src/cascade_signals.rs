@@ -5,8 +5,6 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use slmgate_core::config::{Config, ModelConfig};
-use slmgate_core::providers::local::LocalProvider;
 use slmgate_core::route::confidence::{alternatives_needed, confidence, TokenStat};
 use slmgate_core::route::verifier::{auroc, SIGNALS};
 use slmgate_engine::{ChatMessage, GenerationEvent, GenerationRequest, SamplingParams};
@@ -37,19 +35,9 @@ pub fn run(
     config: Option<&PathBuf>,
     max_tokens: u32,
 ) -> anyhow::Result<()> {
-    let cfg = match config {
-        Some(p) => Config::from_file(p)?,
-        None => Config::embedded_default()?,
-    };
-    let (name, local) = cfg
-        .models
-        .iter()
-        .filter_map(|(n, m)| match m {
-            ModelConfig::Local(l) => Some((n.clone(), l.clone())),
-            _ => None,
-        })
-        .find(|(n, _)| model.is_none_or(|m| m == n))
-        .context("no such local model in the config")?;
+    let cfg = crate::load(config)?;
+    let (name, provider) = crate::local_model(&cfg, model)?;
+    let queue = provider.engine.settings().queue;
     let text =
         std::fs::read_to_string(data).with_context(|| format!("reading {}", data.display()))?;
     let rows: Vec<serde_json::Value> = text
@@ -58,7 +46,6 @@ pub fn run(
         .map(serde_json::from_str)
         .collect::<Result<_, _>>()
         .context("each line must be a JSON object")?;
-    let provider = LocalProvider::load(&name, &local).map_err(anyhow::Error::msg)?;
     let alts = SIGNALS
         .iter()
         .map(|s| alternatives_needed(*s))
@@ -67,7 +54,7 @@ pub fn run(
     let t = std::time::Instant::now();
     let mut answers = Vec::with_capacity(rows.len());
     // Submit in groups no larger than the engine's queue, then drain each stream.
-    for group in rows.chunks(local.queue.clamp(1, 32)) {
+    for group in rows.chunks(queue.clamp(1, 32)) {
         let mut streams = Vec::new();
         for r in group {
             let prompt = r["prompt"].as_str().context("a line has no prompt")?;

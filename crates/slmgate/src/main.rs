@@ -54,12 +54,33 @@ enum Command {
     Cascade(cascade_cmd::CascadeCmd),
 }
 
-fn load(config: Option<&PathBuf>) -> anyhow::Result<Config> {
+/// The config file given, or the embedded default.
+pub(crate) fn load(config: Option<&PathBuf>) -> anyhow::Result<Config> {
     let cfg = match config {
         Some(p) => Config::from_file(p),
         None => Config::embedded_default(),
     };
     cfg.map_err(anyhow::Error::from)
+}
+
+/// Loads the local model `name` of the config (the first local one when `None`).
+pub(crate) fn local_model(
+    cfg: &Config,
+    name: Option<&str>,
+) -> anyhow::Result<(String, slmgate_core::providers::local::LocalProvider)> {
+    let (n, local) = cfg
+        .models
+        .iter()
+        .find_map(|(n, m)| match m {
+            slmgate_core::config::ModelConfig::Local(l) if name.is_none_or(|w| w == n) => {
+                Some((n.clone(), l.clone()))
+            }
+            _ => None,
+        })
+        .with_context(|| format!("no local model {} in the config", name.unwrap_or("(any)")))?;
+    let provider = slmgate_core::providers::local::LocalProvider::load(&n, &local)
+        .map_err(anyhow::Error::msg)?;
+    Ok((n, provider))
 }
 
 fn init_logs(json: bool) {

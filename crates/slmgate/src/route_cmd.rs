@@ -32,10 +32,7 @@ pub fn run(cmd: RouteCmd) -> anyhow::Result<()> {
         tags,
         config,
     } = cmd;
-    let cfg = match &config {
-        Some(p) => Config::from_file(p)?,
-        None => Config::embedded_default()?,
-    };
+    let cfg = crate::load(config.as_ref())?;
     let text = std::fs::read_to_string(&request)
         .with_context(|| format!("reading {}", request.display()))?;
     let req: ChatRequest = serde_json::from_str(&text)

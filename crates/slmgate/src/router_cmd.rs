@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
-use slmgate_core::config::Config;
 use slmgate_core::route::router::data::{self, Example};
 use slmgate_core::route::router::eval::{
     cross_validate, folds, score_examples, train_router, Report,
@@ -90,10 +89,7 @@ pub struct DataArgs {
 }
 
 fn embedder(config: Option<&PathBuf>) -> anyhow::Result<(SentenceEmbedder, String)> {
-    let cfg = match config {
-        Some(p) => Config::from_file(p)?,
-        None => Config::embedded_default()?,
-    };
+    let cfg = crate::load(config)?;
     let e = cfg
         .embeddings
         .context("the config has no [embeddings] model; the router needs one")?;
