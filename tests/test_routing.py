@@ -72,6 +72,10 @@ connect_timeout_ms = 300
 tiers = [{{ name = "local", models = ["smollm2"] }}, {{ name = "strong", models = ["gemma"] }}]
 cascade = {{ signal = "mean_logprob", threshold = {THRESHOLD}, first_tokens = {FIRST} }}
 
+[routes.entropy-cascade]
+tiers = [{{ name = "local", models = ["smollm2"] }}, {{ name = "strong", models = ["gemma"] }}]
+cascade = {{ signal = "neg_entropy", threshold = -100.0, first_tokens = 8 }}
+
 [routes.policy]
 tiers = [{{ name = "local", models = ["smollm2"] }}, {{ name = "strong", models = ["gemma"] }}]
 rules = [
@@ -209,6 +213,13 @@ def test_client_logprobs_are_kept_through_the_cascade(routed):
     assert r.headers["x-slmgate-tier"] == "local"
     lp = r.json()["choices"][0]["logprobs"]["content"]
     assert len(lp) == r.json()["usage"]["completion_tokens"]
+    assert all(len(t["top_logprobs"]) == 1 for t in lp)
+    # A cascade whose signal needs 5 alternatives still gives the client only what it asked for.
+    r = chat(routed, "entropy-cascade", PROMPTS[0], logprobs=True, top_logprobs=2)
+    assert r.headers["x-slmgate-tier"] == "local"
+    assert all(len(t["top_logprobs"]) == 2 for t in r.json()["choices"][0]["logprobs"]["content"])
+    r = chat(routed, "entropy-cascade", PROMPTS[0], logprobs=True)
+    assert all(t["top_logprobs"] == [] for t in r.json()["choices"][0]["logprobs"]["content"])
 
 
 def test_policy_rules_route_deny_and_pin(routed):

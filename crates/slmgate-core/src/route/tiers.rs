@@ -337,37 +337,54 @@ fn no_tier() -> ApiError {
 }
 
 /// Removes logprobs the cascade asked for but the client did not.
-fn strip_logprobs_response(resp: &mut ChatResponse, req: &ChatRequest) {
-    if req.logprobs.unwrap_or(false) {
+/// Gives the client the logprobs it asked for, no more: none if it asked for none, and at
+/// most its `top_logprobs` alternatives (the cascade may have asked the tier for more).
+fn fit_logprobs(logprobs: &mut Option<serde_json::Value>, req: &ChatRequest) {
+    if !req.logprobs.unwrap_or(false) {
+        *logprobs = None;
         return;
     }
+    let keep = req.top_logprobs.unwrap_or(0) as usize;
+    let items = logprobs
+        .as_mut()
+        .and_then(|l| l.get_mut("content"))
+        .and_then(|c| c.as_array_mut());
+    for item in items.into_iter().flatten() {
+        if let Some(top) = item.get_mut("top_logprobs").and_then(|t| t.as_array_mut()) {
+            top.truncate(keep);
+        }
+    }
+}
+
+fn strip_logprobs_response(resp: &mut ChatResponse, req: &ChatRequest) {
     for c in resp.choices.iter_mut() {
-        c.logprobs = None;
+        fit_logprobs(&mut c.logprobs, req);
     }
 }
 
 fn strip_logprobs_stream(s: ChatStream, req: &ChatRequest) -> ChatStream {
-    if req.logprobs.unwrap_or(false) {
-        return s;
-    }
-    Box::pin(s.filter_map(|item| async move {
-        match item {
+    let req = req.clone();
+    Box::pin(s.filter_map(move |item| {
+        let out = match item {
             Ok(mut chunk) => {
                 let had = chunk.choices.iter().any(|c| c.logprobs.is_some());
                 for c in chunk.choices.iter_mut() {
-                    c.logprobs = None;
+                    fit_logprobs(&mut c.logprobs, &req);
                 }
-                // A chunk that carried only logprobs is now empty: drop it.
-                if had
+                // A chunk that carried only logprobs the client did not ask for: drop it.
+                let emptied = had && chunk.choices.iter().all(|c| c.logprobs.is_none());
+                if emptied
                     && !chunk.is_substantive()
                     && chunk.usage.is_none()
                     && chunk.choices.iter().all(|c| c.delta.role.is_none())
                 {
-                    return None;
+                    None
+                } else {
+                    Some(Ok(chunk))
                 }
-                Some(Ok(chunk))
             }
             Err(e) => Some(Err(e)),
-        }
+        };
+        async move { out }
     }))
 }
