@@ -87,7 +87,7 @@ impl AppState {
                 .values()
                 .any(|d| d.representation == Representation::Static);
         if let (true, Some(e)) = (uses_static, &embedder) {
-            // Load the token table now (~47 MB for MiniLM), not on the first request.
+            // Map the token table now, not on the first request.
             e.model.embed_static("warm up").map_err(|e| e.to_string())?;
         }
         let gateway = Gateway::build(&self.config, self.metrics.clone())?;

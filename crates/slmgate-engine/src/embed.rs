@@ -37,7 +37,7 @@ pub struct SentenceEmbedder {
     dims: usize,
     pub dir: PathBuf,
     /// The input-token embedding table, loaded on first use of `embed_static`.
-    token_table: std::sync::OnceLock<Result<Vec<f32>, String>>,
+    token_table: std::sync::OnceLock<Result<crate::token_table::TokenTable, String>>,
 }
 
 impl SentenceEmbedder {
@@ -120,7 +120,9 @@ impl SentenceEmbedder {
     pub fn embed_static(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
         let table = self
             .token_table
-            .get_or_init(|| self.load_token_table())
+            .get_or_init(|| {
+                crate::token_table::TokenTable::open(&self.dir.join("model.safetensors"), self.dims)
+            })
             .as_ref()
             .map_err(|e| EmbedError::Compute(e.clone()))?;
         let enc = self
@@ -131,35 +133,13 @@ impl SentenceEmbedder {
         let mut v = vec![0f32; d];
         let ids = enc.get_ids();
         for &id in ids {
-            let row = id as usize * d;
-            if let Some(r) = table.get(row..row + d) {
-                for (a, b) in v.iter_mut().zip(r) {
-                    *a += b;
-                }
-            }
+            table.add_row(id as usize, &mut v);
         }
         let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
         if norm > 0.0 {
             v.iter_mut().for_each(|x| *x /= norm);
         }
         Ok(v)
-    }
-
-    fn load_token_table(&self) -> Result<Vec<f32>, String> {
-        let weights = self.dir.join("model.safetensors");
-        let tensors = candle_core::safetensors::load(&weights, &Device::Cpu)
-            .map_err(|e| format!("model.safetensors: {e}"))?;
-        let t = [
-            "embeddings.word_embeddings.weight",
-            "bert.embeddings.word_embeddings.weight",
-        ]
-        .iter()
-        .find_map(|k| tensors.get(*k))
-        .ok_or("model.safetensors has no word_embeddings table")?;
-        t.to_dtype(DType::F32)
-            .and_then(|t| t.flatten_all())
-            .and_then(|t| t.to_vec1::<f32>())
-            .map_err(|e| e.to_string())
     }
 
     /// Like `embed`, but embeds the first `max_tokens` tokens of longer inputs.

@@ -26,6 +26,7 @@ mod sampling;
 mod score;
 mod slot;
 mod template;
+mod token_table;
 
 pub use embed::{EmbedError, SentenceEmbedder};
 pub use engine::{
