@@ -77,6 +77,18 @@ class Gateway:
         self.log.close()
 
 
+def smol(name="smollm2", context=512, parallel=2):
+    """The `[models.NAME]` block of a local SmolLM2 deployment on 2 threads."""
+    return f"""
+[models.{name}]
+type = "local"
+path = "{SMOL}"
+threads = 2
+context = {context}
+parallel = {parallel}
+"""
+
+
 def local_config():
     return f"""
 [server]

@@ -7,7 +7,7 @@ import time
 import openai
 import pytest
 
-from conftest import Gateway, SMOL
+from conftest import Gateway, SMOL, smol
 
 
 def remote(name, wire, base_url, **extra):
@@ -26,12 +26,7 @@ def hybrid(session_tmp, gemma_upstream, fake_upstream):
 [server]
 listen = "127.0.0.1:@PORT@"
 
-[models.smollm2]
-type = "local"
-path = "{SMOL}"
-threads = 2
-context = 512
-parallel = 2
+{smol()}
 
 {remote("gemma", "openai", g + "/v1")}
 {remote("gemma-anthropic", "anthropic", g)}

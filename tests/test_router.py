@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import BIN, Gateway, MINILM, ROOT, SMOL
+from conftest import BIN, Gateway, MINILM, ROOT, SMOL, smol
 
 DATA = ROOT / "data" / "routing" / "gsm8k.jsonl"
 WEAK, STRONG = "mixtral-8x7b-instruct", "gpt-4-1106-preview"
@@ -46,13 +46,7 @@ def subset(tmp_path_factory):
     (d / "train.jsonl").write_text("\n".join(lines[:600]) + "\n")
     (d / "calib.jsonl").write_text("\n".join(lines[600:800]) + "\n")
     (d / "cascade.toml").write_text(f"""
-[models.smollm2]
-type = "local"
-path = "{SMOL}"
-threads = 2
-context = 1024
-parallel = 1
-""")
+{smol(context=1024, parallel=1)}""")
     return d
 
 
@@ -114,19 +108,7 @@ def test_served_router_is_hot_swapped(router_file, session_tmp, subset):
     cfg = f"""
 [server]
 listen = "127.0.0.1:@PORT@"
-[models.smollm2]
-type = "local"
-path = "{SMOL}"
-threads = 2
-context = 512
-parallel = 2
-[models.smollm2-b]
-type = "local"
-path = "{SMOL}"
-threads = 2
-context = 512
-parallel = 1
-[routes.auto]
+{smol()}{smol('smollm2-b', parallel=1)}[routes.auto]
 tiers = [{{ name = "cheap", models = ["smollm2"] }}, {{ name = "strong", models = ["smollm2-b"] }}]
 router = {{ path = "{router_file}" }}
 [embeddings]

@@ -10,7 +10,7 @@ import httpx
 import openai
 import pytest
 
-from conftest import BIN, Gateway, MINILM, SMOL
+from conftest import BIN, Gateway, MINILM, SMOL, smol
 
 THRESHOLD = -0.6
 FIRST = 16
@@ -32,12 +32,7 @@ def routed(session_tmp, gemma_upstream, fake_upstream):
 [server]
 listen = "127.0.0.1:@PORT@"
 
-[models.smollm2]
-type = "local"
-path = "{SMOL}"
-threads = 2
-context = 1024
-parallel = 4
+{smol(context=1024, parallel=4)}
 
 [models.gemma]
 type = "remote"

@@ -12,8 +12,7 @@ use super::ChatStream;
 use crate::api::error::ApiError;
 use crate::config::LocalModelConfig;
 use crate::wire::openai::{
-    completion_id, now_secs, ChatChunk, ChatRequest, ChatResponse, Choice, Delta, ResponseFormat,
-    ResponseMessage, Usage,
+    completion_id, now_secs, ChatChunk, ChatRequest, ChatResponse, Delta, ResponseFormat, Usage,
 };
 
 pub struct LocalProvider {
@@ -66,26 +65,15 @@ impl LocalProvider {
                     finish_reason,
                     usage,
                 }) => {
-                    return Ok(ChatResponse {
-                        id: completion_id(),
-                        object: "chat.completion".into(),
-                        created: now_secs(),
-                        model: self.name.clone(),
-                        choices: vec![Choice {
-                            index: 0,
-                            message: ResponseMessage {
-                                role: "assistant".into(),
-                                content: Some(text),
-                                extra: Default::default(),
-                            },
-                            logprobs: want_logprobs
-                                .then(|| json!({"content": logprobs, "refusal": null})),
-                            finish_reason: Some(finish_reason.as_str().into()),
-                            extra: Default::default(),
-                        }],
-                        usage: Some(usage_of(&usage)),
-                        extra: Default::default(),
-                    });
+                    return Ok(ChatResponse::assistant(
+                        completion_id(),
+                        now_secs(),
+                        self.name.clone(),
+                        text,
+                        want_logprobs.then(|| json!({"content": logprobs, "refusal": null})),
+                        Some(finish_reason.as_str().into()),
+                        Some(usage_of(&usage)),
+                    ));
                 }
                 Some(GenerationEvent::Error(e)) => return Err(engine_error(e)),
                 None => {

@@ -5,7 +5,7 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 
 use crate::providers::{ChatStream, ProviderError};
-use crate::wire::openai::{now_secs, ChatResponse, Choice, ResponseMessage};
+use crate::wire::openai::{now_secs, ChatResponse};
 
 pub async fn collect(mut s: ChatStream) -> Result<ChatResponse, ProviderError> {
     let mut id = String::new();
@@ -44,23 +44,13 @@ pub async fn collect(mut s: ChatStream) -> Result<ChatResponse, ProviderError> {
             }
         }
     }
-    Ok(ChatResponse {
+    Ok(ChatResponse::assistant(
         id,
-        object: "chat.completion".into(),
-        created: if created == 0 { now_secs() } else { created },
+        if created == 0 { now_secs() } else { created },
         model,
-        choices: vec![Choice {
-            index: 0,
-            message: ResponseMessage {
-                role: "assistant".into(),
-                content: Some(text),
-                extra: Default::default(),
-            },
-            logprobs: logprobs.map(|l| json!({"content": l, "refusal": null})),
-            finish_reason: finish,
-            extra: Default::default(),
-        }],
+        text,
+        logprobs.map(|l| json!({"content": l, "refusal": null})),
+        finish,
         usage,
-        extra: Default::default(),
-    })
+    ))
 }

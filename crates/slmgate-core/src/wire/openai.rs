@@ -173,6 +173,39 @@ pub struct ChatResponse {
     pub extra: Map<String, Value>,
 }
 
+impl ChatResponse {
+    /// One assistant message: the shape every generated (not relayed) response takes.
+    pub fn assistant(
+        id: String,
+        created: u64,
+        model: String,
+        text: String,
+        logprobs: Option<Value>,
+        finish_reason: Option<String>,
+        usage: Option<Usage>,
+    ) -> Self {
+        Self {
+            id,
+            object: chat_completion(),
+            created,
+            model,
+            choices: vec![Choice {
+                index: 0,
+                message: ResponseMessage {
+                    role: "assistant".into(),
+                    content: Some(text),
+                    extra: Map::new(),
+                },
+                logprobs,
+                finish_reason,
+                extra: Map::new(),
+            }],
+            usage,
+            extra: Map::new(),
+        }
+    }
+}
+
 fn chat_completion() -> String {
     "chat.completion".into()
 }
