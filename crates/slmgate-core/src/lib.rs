@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod config;
+pub mod govern;
 pub mod observe;
 pub mod providers;
 pub mod route;

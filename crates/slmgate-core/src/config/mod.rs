@@ -5,12 +5,14 @@
 //! `${VAR:-default}`; paths may start with `~/`.
 
 mod env;
+mod govern;
 mod routes;
 mod types;
 mod validate;
 mod validate_routes;
 
 pub use env::interpolate;
+pub use govern::*;
 pub use routes::*;
 pub use types::*;
 

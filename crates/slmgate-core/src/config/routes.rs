@@ -19,6 +19,13 @@ pub struct RouteConfig {
     pub cascade: Option<CascadeConfig>,
     /// Domain routing: a nearest-centroid classifier over prompt embeddings picks a domain tier.
     pub domains: Option<DomainsConfig>,
+    /// PII policy of this route (default: `[pii] policy`).
+    pub pii: Option<crate::config::PiiPolicy>,
+    /// Injection-guard action of this route (default: `[guard] action`).
+    pub guard: Option<crate::config::GuardAction>,
+    /// Where this route's data may go: residency labels (`on_prem`, `eu`, ...); models
+    /// elsewhere are never planned.
+    pub residency: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -97,6 +104,15 @@ pub struct RuleMatch {
     pub min_prompt_tokens: Option<u32>,
     /// Estimated prompt tokens at most this many.
     pub max_prompt_tokens: Option<u32>,
+    /// The request's API key id is one of these.
+    #[serde(default)]
+    pub keys: Vec<String>,
+    /// The key's team is one of these.
+    #[serde(default)]
+    pub teams: Vec<String>,
+    /// The prompt contains PII of one of these types (`*`: any type).
+    #[serde(default)]
+    pub pii: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::env::{expand_home, resolve};
+use super::govern::{AuditConfig, AuthConfig, GuardConfig, PiiConfig, ReviewConfig, StorageConfig};
 use super::routes::RouteConfig;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -24,6 +25,22 @@ pub struct Config {
     pub routes: BTreeMap<String, RouteConfig>,
     /// The local sentence-embedding model behind `/v1/embeddings` (and the learned router).
     pub embeddings: Option<EmbeddingsConfig>,
+    /// API keys: the admin key and whether `/v1/*` requires a key.
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// Where keys, the audit log and the review queue live.
+    #[serde(default)]
+    pub storage: StorageConfig,
+    #[serde(default)]
+    pub audit: AuditConfig,
+    /// Default PII policy (routes may set their own).
+    #[serde(default)]
+    pub pii: PiiConfig,
+    /// Default injection-guard action (routes may set their own).
+    #[serde(default)]
+    pub guard: GuardConfig,
+    #[serde(default)]
+    pub review: ReviewConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -242,6 +259,14 @@ impl Config {
     /// Substitutes `${VAR}` references and `~/` in every string that may hold them.
     pub(crate) fn resolve_env(&mut self) -> Result<(), (String, String)> {
         resolve("server.listen", &mut self.server.listen)?;
+        resolve("storage.path", &mut self.storage.path)?;
+        self.storage.path = expand_home(&self.storage.path);
+        if let Some(k) = self.auth.admin_key.as_mut() {
+            resolve("auth.admin_key", k)?;
+        }
+        if self.auth.admin_key.as_deref() == Some("") {
+            self.auth.admin_key = None;
+        }
         for (name, m) in self.models.iter_mut() {
             match m {
                 ModelConfig::Local(l) => {
@@ -289,6 +314,14 @@ impl Config {
 }
 
 impl ModelConfig {
+    /// Where the deployment sends data: `on_prem` for local models.
+    pub fn residency(&self) -> &str {
+        match self {
+            ModelConfig::Local(_) => "on_prem",
+            ModelConfig::Remote(r) => &r.residency,
+        }
+    }
+
     /// Whether the deployment runs on the operator's own machines.
     pub fn on_prem(&self) -> bool {
         match self {

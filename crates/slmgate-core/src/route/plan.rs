@@ -19,6 +19,15 @@ pub struct RequestFacts {
     pub prompt_tokens: u32,
     /// The request's `max_tokens`, if any (worst-case cost uses 4096 when absent).
     pub max_tokens: Option<u32>,
+    /// The API key's id and team (none when auth is off).
+    pub key: Option<String>,
+    pub team: Option<String>,
+    /// PII types found in the messages.
+    pub pii: Vec<String>,
+    /// Why only on-premises models may serve (PII or guard policy), if they must.
+    pub force_local: Option<String>,
+    /// Residency labels the key allows (none: anywhere).
+    pub residency: Option<Vec<String>>,
 }
 
 /// The learned router's verdict for one request.
@@ -104,7 +113,7 @@ pub fn plan(
         } else {
             return Err(PlanError::UnknownRoute(route.to_string()));
         };
-        return Ok(Plan {
+        let mut p = Plan {
             route: route.to_string(),
             tiers: vec![PlannedTier {
                 name: route.to_string(),
@@ -115,7 +124,9 @@ pub fn plan(
             router: None,
             domain: None,
             reasons: vec![format!("model {route} requested")],
-        });
+        };
+        constrain(cfg, None, facts, &mut p)?;
+        return Ok(p);
     };
     let mut plan = Plan {
         route: route.to_string(),
@@ -138,6 +149,7 @@ pub fn plan(
         plan.rule = Some(rule.name.clone());
         pinned = apply_rule(cfg, rule, facts, &mut plan)?;
     }
+    constrain(cfg, rc.residency.as_deref(), facts, &mut plan)?;
     if !pinned {
         if let (Some(v), Some(d)) = (domain, &rc.domains) {
             apply_domain(d, v, &mut plan);
@@ -217,6 +229,48 @@ fn apply_rule(
         plan.reasons.push(format!("rule {name}: cost <= ${cap}"));
     }
     Ok(false)
+}
+
+/// Where data may go, whatever the rules said: the route's and the key's residency labels,
+/// and on-premises only when PII or guard policy demands it. Models outside are never planned.
+fn constrain(
+    cfg: &Config,
+    route_residency: Option<&[String]>,
+    facts: &RequestFacts,
+    plan: &mut Plan,
+) -> Result<(), PlanError> {
+    let residency_of = |m: &str| cfg.models.get(m).map(|c| c.residency().to_string());
+    let mut limits: Vec<(&str, &[String])> = Vec::new();
+    if let Some(r) = route_residency {
+        limits.push(("route", r));
+    }
+    if let Some(r) = facts.residency.as_deref() {
+        limits.push(("key", r));
+    }
+    for (whose, allowed) in limits {
+        keep_models(plan, |m| {
+            residency_of(m).is_some_and(|r| allowed.iter().any(|a| *a == r))
+        });
+        if plan.tiers.is_empty() {
+            return Err(PlanError::NothingAllowed {
+                rule: format!("{whose} residency"),
+                why: format!("no model resides in {}", allowed.join(",")),
+            });
+        }
+        plan.reasons
+            .push(format!("{whose} residency: {}", allowed.join(",")));
+    }
+    if let Some(why) = &facts.force_local {
+        keep_models(plan, |m| cfg.models.get(m).is_some_and(|c| c.on_prem()));
+        if plan.tiers.is_empty() {
+            return Err(PlanError::NothingAllowed {
+                rule: why.clone(),
+                why: "no on-premises model serves this model name".into(),
+            });
+        }
+        plan.reasons.push(format!("{why}: on-prem only"));
+    }
+    Ok(())
 }
 
 fn keep_models(plan: &mut Plan, keep: impl Fn(&str) -> bool) {
@@ -310,6 +364,20 @@ pub fn matches(m: &RuleMatch, facts: &RequestFacts) -> bool {
         return false;
     }
     if m.max_prompt_tokens.is_some_and(|n| facts.prompt_tokens > n) {
+        return false;
+    }
+    let listed = |list: &[String], v: &Option<String>| {
+        list.is_empty() || v.as_ref().is_some_and(|v| list.contains(v))
+    };
+    if !listed(&m.keys, &facts.key) || !listed(&m.teams, &facts.team) {
+        return false;
+    }
+    if !m.pii.is_empty()
+        && !facts
+            .pii
+            .iter()
+            .any(|t| m.pii.iter().any(|w| w == "*" || w == t))
+    {
         return false;
     }
     m.tags.iter().all(|(k, want)| {

@@ -70,6 +70,7 @@ fn facts(tags: &[(&str, &str)], prompt_tokens: u32, max_tokens: Option<u32>) -> 
             .collect(),
         prompt_tokens,
         max_tokens,
+        ..Default::default()
     }
 }
 

@@ -1,0 +1,193 @@
+//! Governance sections: `[auth]`, `[storage]`, `[audit]`, `[pii]`, `[guard]`, `[review]`.
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Require an API key on `/v1/*`. Off, every request is anonymous (a warning at start).
+    #[serde(default)]
+    pub enabled: bool,
+    /// The admin key (usually `${SLMGATE_ADMIN_KEY}`): `/admin/*` and every model, no limits.
+    pub admin_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// SQLite file holding keys, the audit log and the review queue.
+    #[serde(default = "default_storage_path")]
+    pub path: String,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            path: default_storage_path(),
+        }
+    }
+}
+
+fn default_storage_path() -> String {
+    "${SLMGATE_DATA_DIR:-~/.local/share/slmgate}/slmgate.db".into()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditContent {
+    /// Metadata only (never the messages).
+    None,
+    /// Messages and answer with every PII value replaced by its type.
+    Redacted,
+    /// Messages and answer verbatim.
+    Full,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    #[serde(default = "default_audit_content")]
+    pub content: AuditContent,
+    /// Content older than this is erased (the chain still verifies); 0 keeps it forever.
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u32,
+    /// Entries are written in batches at most this often; after a crash, requests answered
+    /// before the last interval are in the log.
+    #[serde(default = "default_flush_interval_ms")]
+    pub flush_interval_ms: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            content: default_audit_content(),
+            retention_days: default_retention_days(),
+            flush_interval_ms: default_flush_interval_ms(),
+        }
+    }
+}
+
+fn default_audit_content() -> AuditContent {
+    AuditContent::None
+}
+fn default_retention_days() -> u32 {
+    30
+}
+fn default_flush_interval_ms() -> u64 {
+    100
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PiiPolicy {
+    /// Detect and record the types; send as is.
+    Allow,
+    /// Replace values with placeholders before any off-premises model; restore in the answer.
+    Redact,
+    /// Only on-premises models may see a request that contains PII.
+    ForceLocal,
+    /// Refuse (403 naming the types, never the values).
+    Block,
+}
+
+impl PiiPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PiiPolicy::Allow => "allow",
+            PiiPolicy::Redact => "redact",
+            PiiPolicy::ForceLocal => "force_local",
+            PiiPolicy::Block => "block",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PiiConfig {
+    /// Policy for models and routes that set none.
+    #[serde(default = "default_pii_policy")]
+    pub policy: PiiPolicy,
+    /// Detected types (default: all): email, phone, card, iban, ssn, ipv4, ipv6, secret.
+    pub types: Option<Vec<String>>,
+}
+
+impl Default for PiiConfig {
+    fn default() -> Self {
+        Self {
+            policy: default_pii_policy(),
+            types: None,
+        }
+    }
+}
+
+fn default_pii_policy() -> PiiPolicy {
+    PiiPolicy::Allow
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GuardAction {
+    Off,
+    /// Record the score in the audit entry and a header; serve as usual.
+    Flag,
+    Block,
+    ForceLocal,
+}
+
+impl GuardAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GuardAction::Off => "off",
+            GuardAction::Flag => "flag",
+            GuardAction::Block => "block",
+            GuardAction::ForceLocal => "force_local",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardConfig {
+    /// Action for models and routes that set none.
+    #[serde(default = "default_guard_action")]
+    pub action: GuardAction,
+    /// Scores at or above this are attacks (0..1).
+    #[serde(default = "default_guard_threshold")]
+    pub threshold: f32,
+}
+
+impl Default for GuardConfig {
+    fn default() -> Self {
+        Self {
+            action: default_guard_action(),
+            threshold: default_guard_threshold(),
+        }
+    }
+}
+
+fn default_guard_action() -> GuardAction {
+    GuardAction::Flag
+}
+fn default_guard_threshold() -> f32 {
+    0.5
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewConfig {
+    /// Share of answered requests sampled into the review queue (0..1).
+    #[serde(default = "default_review_sample")]
+    pub sample: f64,
+}
+
+impl Default for ReviewConfig {
+    fn default() -> Self {
+        Self {
+            sample: default_review_sample(),
+        }
+    }
+}
+
+fn default_review_sample() -> f64 {
+    0.05
+}

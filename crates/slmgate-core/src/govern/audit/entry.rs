@@ -1,0 +1,102 @@
+//! What one audit entry holds: who asked, how it was routed, what was tried and what it
+//! cost, what PII was found and done — never the PII values, never the key.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::route::Escalation;
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Entry {
+    /// `request`, or `erasure` (a GDPR erasure of a subject's content).
+    pub kind: &'static str,
+    /// The request id (`x-request-id`).
+    pub id: String,
+    pub ts_ms: i64,
+    pub endpoint: &'static str,
+    pub key_id: Option<String>,
+    pub team: Option<String>,
+    /// The data subject: the request's `user` (or `metadata.user_id`).
+    pub user: Option<String>,
+    /// The requested model or route name.
+    pub model: String,
+    pub stream: bool,
+    pub status: u16,
+    pub error: Option<String>,
+    pub plan: Option<PlanSummary>,
+    pub served: Option<ServedSummary>,
+    pub attempts: Vec<AttemptSummary>,
+    pub escalations: Vec<Escalation>,
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+    pub cost_usd: f64,
+    pub latency_ms: u64,
+    pub pii: PiiSummary,
+    pub guard: Option<GuardSummary>,
+    pub reviewed: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanSummary {
+    pub tiers: Vec<String>,
+    pub rule: Option<String>,
+    pub router_score: Option<f32>,
+    pub reasons: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServedSummary {
+    pub tier: String,
+    pub deployment: String,
+    pub confidence: Option<f32>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptSummary {
+    pub deployment: String,
+    pub outcome: String,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct PiiSummary {
+    /// Type → count.
+    pub types: BTreeMap<&'static str, usize>,
+    /// The policy applied: allow, redact, force_local, block.
+    pub action: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GuardSummary {
+    pub score: f32,
+    pub matched: Option<String>,
+    pub action: &'static str,
+}
+
+/// Stored apart from the entry (erasable): the messages and the answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredContent {
+    pub messages: serde_json::Value,
+    pub answer: String,
+}
+
+/// A sampled answer for human review.
+#[derive(Debug, Clone)]
+pub struct ReviewItem {
+    pub id: String,
+    pub route: String,
+    pub tier: String,
+    pub model: String,
+    pub escalated_from: Option<String>,
+    pub tags: String,
+    pub prompt: String,
+    pub answer: String,
+}
+
+/// What the writer persists for one request.
+#[derive(Debug)]
+pub struct Record {
+    pub entry: Entry,
+    pub content: Option<StoredContent>,
+    pub review: Option<ReviewItem>,
+}

@@ -1,0 +1,18 @@
+//! The tamper-evident audit log: one hash-chained entry per request, content stored apart
+//! (erasable), written in batches off the response path.
+
+pub mod chain;
+pub mod entry;
+pub mod store;
+pub mod verify;
+pub mod writer;
+
+pub use entry::{
+    AttemptSummary, Entry, GuardSummary, PiiSummary, PlanSummary, Record, ReviewItem,
+    ServedSummary, StoredContent,
+};
+pub use verify::{export, forget, verify, Verification};
+pub use writer::AuditWriter;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,268 @@
+//! Per-key limits: requests and tokens per minute (token buckets), and budgets that are
+//! *reserved* before a call — the request's worst-case cost — and reconciled with the real
+//! cost after it, so concurrent requests can never spend more than the budget together.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use super::db;
+use super::keys::{Budget, KeyRecord};
+
+/// Why a request was refused, and when to come back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub code: &'static str,
+    pub message: String,
+    pub retry_after_secs: Option<u64>,
+}
+
+struct Bucket {
+    per_minute: f64,
+    level: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn new(per_minute: u32) -> Self {
+        Self {
+            per_minute: per_minute as f64,
+            level: per_minute as f64,
+            at: Instant::now(),
+        }
+    }
+
+    fn refill(&mut self) {
+        let now = Instant::now();
+        let secs = (now - self.at).as_secs_f64();
+        self.level = (self.level + secs * self.per_minute / 60.0).min(self.per_minute);
+        self.at = now;
+    }
+
+    /// Takes `n` if available (a request larger than the whole bucket may go when it is
+    /// full); otherwise the seconds until it would be.
+    fn take(&mut self, n: f64) -> Result<(), u64> {
+        self.refill();
+        let need = n.min(self.per_minute);
+        if self.level >= need {
+            self.level -= n;
+            Ok(())
+        } else {
+            let secs = (need - self.level) * 60.0 / self.per_minute.max(1e-9);
+            Err(secs.ceil().max(1.0) as u64)
+        }
+    }
+
+    fn adjust(&mut self, delta: f64) {
+        self.refill();
+        self.level = (self.level - delta).min(self.per_minute);
+    }
+}
+
+struct Ledger {
+    period_start: i64,
+    spent: f64,
+    reserved: f64,
+}
+
+#[derive(Default)]
+struct KeyState {
+    rpm: Option<Bucket>,
+    tpm: Option<Bucket>,
+    ledger: Option<Ledger>,
+}
+
+/// Limits of every key seen since start.
+#[derive(Default)]
+pub struct Limits {
+    keys: Mutex<HashMap<String, KeyState>>,
+}
+
+/// Budget held for one request until it is reconciled (or released when dropped).
+pub struct Reservation {
+    limits: Arc<Limits>,
+    key: String,
+    amount: f64,
+    period_start: i64,
+    tokens: f64,
+    done: bool,
+}
+
+impl Limits {
+    fn state(&self) -> std::sync::MutexGuard<'_, HashMap<String, KeyState>> {
+        self.keys.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts the request against the key's rpm and its estimated tokens against tpm.
+    pub fn admit(&self, key: &KeyRecord, est_tokens: u32) -> Result<(), Refusal> {
+        let mut all = self.state();
+        let st = all.entry(key.id.clone()).or_default();
+        if let Some(rpm) = key.spec.rpm {
+            let b = st.rpm.get_or_insert_with(|| Bucket::new(rpm));
+            b.take(1.0).map_err(|secs| Refusal {
+                code: "rate_limit_exceeded",
+                message: format!("This key's limit of {rpm} requests per minute is reached."),
+                retry_after_secs: Some(secs),
+            })?;
+        }
+        if let Some(tpm) = key.spec.tpm {
+            let b = st.tpm.get_or_insert_with(|| Bucket::new(tpm));
+            if let Err(secs) = b.take(est_tokens as f64) {
+                if let Some(r) = st.rpm.as_mut() {
+                    r.adjust(-1.0);
+                }
+                return Err(Refusal {
+                    code: "rate_limit_exceeded",
+                    message: format!("This key's limit of {tpm} tokens per minute is reached."),
+                    retry_after_secs: Some(secs),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Reserves the request's worst-case cost against the key's budget. `spent_since` reads
+    /// the spend already recorded in the audit log (first use of the key after a start).
+    pub fn reserve(
+        self: &Arc<Self>,
+        key: &KeyRecord,
+        budget: Budget,
+        worst_usd: f64,
+        est_tokens: u32,
+        spent_since: impl FnOnce(i64) -> f64,
+    ) -> Result<Reservation, Refusal> {
+        let now = db::now_ms();
+        let start = budget.period.start_ms(now);
+        let mut all = self.state();
+        let st = all.entry(key.id.clone()).or_default();
+        let ledger = match st.ledger.as_mut() {
+            Some(l) if l.period_start == start => l,
+            _ => st.ledger.insert(Ledger {
+                period_start: start,
+                spent: spent_since(start),
+                reserved: 0.0,
+            }),
+        };
+        let left = budget.usd - ledger.spent - ledger.reserved;
+        if worst_usd > left {
+            let retry = budget
+                .period
+                .end_ms(now)
+                .map(|end| ((end - now) / 1000).max(1) as u64);
+            return Err(Refusal {
+                code: "budget_exceeded",
+                message: format!(
+                    "This key's budget of ${} per {} cannot cover this request (worst case ${worst_usd:.6}, ${:.6} left after requests in flight).",
+                    budget.usd,
+                    budget.period.as_str(),
+                    left.max(0.0)
+                ),
+                retry_after_secs: retry,
+            });
+        }
+        ledger.reserved += worst_usd;
+        Ok(Reservation {
+            limits: self.clone(),
+            key: key.id.clone(),
+            amount: worst_usd,
+            period_start: start,
+            tokens: est_tokens as f64,
+            done: false,
+        })
+    }
+
+    /// Corrects tpm with the real token count (for keys without a budget).
+    pub fn settle_tokens(&self, key: &str, estimated: u32, actual: u32) {
+        if let Some(b) = self.state().get_mut(key).and_then(|s| s.tpm.as_mut()) {
+            b.adjust(actual as f64 - estimated as f64);
+        }
+    }
+
+    /// (spent, reserved) in the current period of a key's budget.
+    pub fn ledger(&self, key: &str) -> Option<(f64, f64)> {
+        self.state()
+            .get(key)
+            .and_then(|s| s.ledger.as_ref())
+            .map(|l| (l.spent, l.reserved))
+    }
+}
+
+impl Reservation {
+    /// Replaces the reservation with the request's real cost and token count.
+    pub fn reconcile(mut self, actual_usd: f64, actual_tokens: u32) {
+        self.settle(actual_usd);
+        self.limits
+            .settle_tokens(&self.key, self.tokens as u32, actual_tokens);
+    }
+
+    fn settle(&mut self, actual_usd: f64) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        let mut all = self.limits.state();
+        if let Some(l) = all.get_mut(&self.key).and_then(|s| s.ledger.as_mut()) {
+            if l.period_start == self.period_start {
+                l.reserved = (l.reserved - self.amount).max(0.0);
+            }
+            l.spent += actual_usd;
+        }
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        // Not reconciled: the request failed before any model answered.
+        self.settle(0.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::govern::keys::{KeySpec, Period};
+
+    fn key(spec: KeySpec) -> KeyRecord {
+        KeyRecord {
+            id: "key_t".into(),
+            prefix: "sk-slm-abcd".into(),
+            spec,
+            created: String::new(),
+            revoked: None,
+        }
+    }
+
+    #[test]
+    fn concurrent_reservations_never_exceed_the_budget() {
+        let limits = Arc::new(Limits::default());
+        let budget = Budget {
+            usd: 1.0,
+            period: Period::Day,
+        };
+        let k = key(KeySpec::default());
+        let held: Vec<Reservation> = (0..10)
+            .filter_map(|_| limits.reserve(&k, budget, 0.3, 10, |_| 0.0).ok())
+            .collect();
+        assert_eq!(held.len(), 3, "0.3 x 3 fits in 1.0, a fourth does not");
+        for r in held {
+            r.reconcile(0.1, 10);
+        }
+        assert!((limits.ledger("key_t").unwrap().0 - 0.3).abs() < 1e-9);
+        // After reconciliation the unused reservation is free again.
+        assert!(limits.reserve(&k, budget, 0.6, 10, |_| 0.0).is_ok());
+    }
+
+    #[test]
+    fn rpm_refuses_with_retry_after() {
+        let limits = Limits::default();
+        let k = key(KeySpec {
+            rpm: Some(2),
+            ..Default::default()
+        });
+        assert!(limits.admit(&k, 1).is_ok());
+        assert!(limits.admit(&k, 1).is_ok());
+        let r = limits.admit(&k, 1).unwrap_err();
+        assert_eq!(r.code, "rate_limit_exceeded");
+        assert!(r.retry_after_secs.unwrap() >= 1);
+    }
+}
