@@ -35,6 +35,8 @@ class Gateway:
 
     def __init__(self, name, config_text, tmp_path, env=None):
         self.name = name
+        self.data_dir = tmp_path / f"{name}-data"
+        self.db = self.data_dir / "slmgate.db"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.config_path = tmp_path / f"{name}.toml"
@@ -45,7 +47,8 @@ class Gateway:
         self.proc = subprocess.Popen(
             [str(BIN), "serve", "--config", str(self.config_path)],
             stdout=self.log, stderr=subprocess.STDOUT,
-            env={**os.environ, "SLMGATE_LOG": "info,slmgate_core=debug", **(env or {})},
+            env={**os.environ, "SLMGATE_LOG": "info,slmgate_core=debug",
+                 "SLMGATE_DATA_DIR": str(tmp_path / f"{name}-data"), **(env or {})},
         )
         self.wait_ready()
 

@@ -20,6 +20,8 @@ pub enum ServeError {
     Load(String),
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Govern(#[from] crate::govern::GovernError),
 }
 
 /// Serves until SIGINT/SIGTERM. The port is bound before models load: `/health` answers at
@@ -33,8 +35,11 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             addr: addr.clone(),
             source,
         })?;
-    let state = AppState::new(config);
-    tracing::info!(%addr, "listening; loading models");
+    let state = AppState::new(config)?;
+    if !state.config.auth.enabled {
+        tracing::warn!("auth is off: every request is served without an API key (set [auth] enabled = true for shared deployments)");
+    }
+    tracing::info!(%addr, storage = %state.governance.path.display(), "listening; loading models");
 
     let loader = {
         let st = state.clone();
@@ -53,6 +58,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let loaded = loader.await.map_err(|e| ServeError::Load(e.to_string()))?;
     if let Err(e) = loaded {
         let _ = tx.send(());
+        state.governance.audit.shutdown();
         return Err(ServeError::Load(e));
     }
     tracing::info!(%addr, "ready");
@@ -64,7 +70,14 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             loop {
                 tick.tick().await;
                 let st = st.clone();
-                let _ = tokio::task::spawn_blocking(move || st.reload_routers()).await;
+                let _ = tokio::task::spawn_blocking(move || {
+                    st.reload_routers();
+                    // Keys created or revoked by another process (the CLI).
+                    if let Err(e) = st.governance.keys.refresh() {
+                        tracing::warn!(error = %e, "cannot re-read API keys");
+                    }
+                })
+                .await;
             }
         });
     }
@@ -80,6 +93,10 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
         Err(_) => tracing::warn!("grace period over; closing remaining connections"),
     }
+    // Every answered request's entry is on disk before the process exits.
+    let st = state.clone();
+    let _ = tokio::task::spawn_blocking(move || st.governance.audit.shutdown()).await;
+    tracing::info!("audit log flushed");
     Ok(())
 }
 

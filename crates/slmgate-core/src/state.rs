@@ -10,6 +10,7 @@ use tokio::sync::Semaphore;
 use crate::api::error::ApiError;
 use crate::api::routing::router_text;
 use crate::config::Config;
+use crate::govern::{GovernError, Governance};
 use crate::observe::metrics::Metrics;
 use crate::providers::Provider;
 use crate::route::domain::{DomainClassifier, DomainVerdict};
@@ -20,6 +21,8 @@ use crate::wire::openai::ChatRequest;
 pub struct AppState {
     pub config: Config,
     pub metrics: Arc<Metrics>,
+    /// Keys, limits, PII, guard, audit log, review queue.
+    pub governance: Governance,
     gateway: OnceLock<Gateway>,
     embedder: OnceLock<Option<Embedder>>,
     /// Learned routers by route name.
@@ -35,15 +38,18 @@ pub struct Embedder {
 }
 
 impl AppState {
-    pub fn new(config: Config) -> Arc<Self> {
-        Arc::new(Self {
+    /// Opens the governance store (keys, audit log) and starts the audit writer.
+    pub fn new(config: Config) -> Result<Arc<Self>, GovernError> {
+        let governance = Governance::open(&config)?;
+        Ok(Arc::new(Self {
             config,
             metrics: Arc::new(Metrics::new()),
+            governance,
             gateway: OnceLock::new(),
             embedder: OnceLock::new(),
             routers: OnceLock::new(),
             domains: OnceLock::new(),
-        })
+        }))
     }
 
     /// Loads every model named in the config (blocking; seconds).
@@ -89,6 +95,14 @@ impl AppState {
         if let (true, Some(e)) = (uses_static, &embedder) {
             // Map the token table now, not on the first request.
             e.model.embed_static("warm up").map_err(|e| e.to_string())?;
+        }
+        if let Some(e) = &embedder {
+            let g = crate::govern::guard::Guard::with_embedder(&e.model)?;
+            *self
+                .governance
+                .guard
+                .write()
+                .unwrap_or_else(|p| p.into_inner()) = Arc::new(g);
         }
         let gateway = Gateway::build(&self.config, self.metrics.clone())?;
         let _ = self.domains.set(domains);

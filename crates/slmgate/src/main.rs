@@ -2,6 +2,7 @@
 
 mod cascade_cmd;
 mod cascade_signals;
+mod govern_cmd;
 mod route_cmd;
 mod router_cmd;
 
@@ -52,6 +53,15 @@ enum Command {
     /// The confidence cascade: evaluate its signals on labelled responses.
     #[command(subcommand)]
     Cascade(cascade_cmd::CascadeCmd),
+    /// Virtual API keys: create, list, revoke.
+    #[command(subcommand)]
+    Keys(govern_cmd::KeysCmd),
+    /// The hash-chained audit log: verify, export, forget a data subject.
+    #[command(subcommand)]
+    Audit(govern_cmd::AuditCmd),
+    /// The human-review queue: export verdicts as router training data.
+    #[command(subcommand)]
+    Review(govern_cmd::ReviewCmd),
 }
 
 /// The config file given, or the embedded default.
@@ -170,6 +180,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Router(cmd) => router_cmd::run(cmd),
         Command::Route(cmd) => route_cmd::run(cmd),
         Command::Cascade(cmd) => cascade_cmd::run(cmd),
+        Command::Keys(cmd) => govern_cmd::keys(cmd),
+        Command::Audit(cmd) => govern_cmd::audit(cmd),
+        Command::Review(cmd) => govern_cmd::review(cmd),
         Command::DefaultConfig => {
             print!("{}", slmgate_core::config::DEFAULT_CONFIG);
             Ok(())

@@ -9,12 +9,16 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::StreamExt;
 
+use super::audit::Ticket;
 use super::error::ApiError;
 use super::extract::JsonBody;
+use super::govern::{admit, Admission};
 use super::middleware::RequestId;
 use super::respond::{set_served_headers, sse, sse_data, Record};
-use super::routing::{decide, set_route_headers};
-use crate::route::{Gateway, Plan, Served};
+use super::restore::{restore_response, restore_stream};
+use super::routing::{request_facts, set_route_headers};
+use crate::govern::Principal;
+use crate::route::{Gateway, Served};
 use crate::state::AppState;
 use crate::wire::openai::ChatRequest;
 
@@ -122,22 +126,47 @@ pub fn validate(req: &ChatRequest) -> Result<(), ApiError> {
 pub async fn handler(
     State(st): State<Arc<AppState>>,
     Extension(rid): Extension<RequestId>,
+    Extension(who): Extension<Principal>,
     headers: HeaderMap,
     JsonBody(req): JsonBody<ChatRequest>,
 ) -> Result<Response, ApiError> {
     let start = Instant::now();
+    let ticket = Ticket::new(
+        &st,
+        &rid.0,
+        "chat",
+        &who,
+        &req,
+        &request_facts(&req, &headers).tags,
+    );
+    let out = serve(&st, &who, &ticket, &headers, req, start).await;
+    if let Err(e) = &out {
+        ticket.finish(e.status.as_u16(), Some(e.code));
+    }
+    out
+}
+
+async fn serve(
+    st: &Arc<AppState>,
+    who: &Principal,
+    ticket: &Ticket,
+    headers: &HeaderMap,
+    req: ChatRequest,
+    start: Instant,
+) -> Result<Response, ApiError> {
     validate(&req)?;
     let gw = st.gateway()?;
-    let plan = decide(&st, &req, &headers).await?;
-    tracing::debug!(request_id = %rid.0, model = %req.model, stream = req.is_stream(), "chat request");
-    let mut resp = if req.is_stream() {
-        stream(st.clone(), gw, &plan, req, start).await?
+    let adm = admit(st, who, ticket, req, headers).await?;
+    tracing::debug!(model = %adm.req.model, stream = adm.req.is_stream(), "chat request");
+    let plan = adm.plan.clone();
+    let mut resp = if adm.req.is_stream() {
+        stream(st.clone(), gw, adm, ticket.clone(), start).await?
     } else {
-        complete(&st, gw, &plan, req, start).await?
+        complete(st, gw, adm, ticket, start).await?
     };
     let served = resp.extensions_mut().remove::<Served>();
     if let Some(served) = served {
-        set_route_headers(&st, &mut resp, &plan, &served);
+        set_route_headers(st, &mut resp, &plan, &served);
     }
     Ok(resp)
 }
@@ -145,14 +174,15 @@ pub async fn handler(
 async fn complete(
     st: &AppState,
     gw: &Gateway,
-    plan: &Plan,
-    req: ChatRequest,
+    mut adm: Admission,
+    ticket: &Ticket,
     start: Instant,
 ) -> Result<Response, ApiError> {
-    let (resp, served) = gw
-        .complete(plan, &req)
-        .await
-        .map_err(|(e, a)| Record::failed(&st.metrics, &req.model, &a, start, e))?;
+    let req = &adm.req;
+    let (mut resp, served) = gw.complete(&adm.plan, req).await.map_err(|(e, a)| {
+        ticket.attempts(&a);
+        Record::failed(&st.metrics, &req.model, &a, start, e)
+    })?;
     Record::completed(
         &st.metrics,
         &req.model,
@@ -160,6 +190,12 @@ async fn complete(
         start,
         resp.usage,
     );
+    restore_response(&mut resp, adm.redactions.as_ref(), ticket);
+    let u = resp.usage.unwrap_or_default();
+    let cost = adm.settle(st, &served, u.prompt_tokens, u.completion_tokens);
+    ticket.served(&served);
+    ticket.usage(u.prompt_tokens, u.completion_tokens, cost);
+    ticket.finish(200, None);
     let mut out = Json(resp).into_response();
     set_served_headers(&mut out, &served);
     out.extensions_mut().insert(served);
@@ -169,17 +205,20 @@ async fn complete(
 async fn stream(
     st: Arc<AppState>,
     gw: &Gateway,
-    plan: &Plan,
-    req: ChatRequest,
+    mut adm: Admission,
+    ticket: Ticket,
     start: Instant,
 ) -> Result<Response, ApiError> {
-    let (mut chunks, served) = gw
-        .stream(plan, &req)
-        .await
-        .map_err(|(e, a)| Record::failed(&st.metrics, &req.model, &a, start, e))?;
-    let include_usage = req.include_usage();
+    let (chunks, served) = gw.stream(&adm.plan, &adm.req).await.map_err(|(e, a)| {
+        ticket.attempts(&a);
+        Record::failed(&st.metrics, &adm.req.model, &a, start, e)
+    })?;
+    ticket.served(&served);
+    let mut chunks = restore_stream(chunks, adm.redactions.take(), ticket.clone());
+    let include_usage = adm.req.include_usage();
     let deployment = served.deployment.name.clone();
-    let mut rec = Record::new(st.metrics.clone(), &req.model, &deployment, start);
+    let mut rec = Record::new(st.metrics.clone(), &adm.req.model, &deployment, start);
+    let s = served.clone();
     let body = async_stream::stream! {
         while let Some(item) = chunks.next().await {
             match item {
@@ -203,16 +242,33 @@ async fn stream(
                     let err = e.to_api_error(&deployment);
                     tracing::warn!(deployment = %deployment, error = %e, "stream failed after it started");
                     rec.finish(err.status.as_u16());
+                    settle_stream(&st, &mut adm, &s, &ticket, rec.usage);
+                    ticket.finish(err.status.as_u16(), Some(err.code));
                     yield Ok(sse_data(&err.body()));
                     return;
                 }
             }
         }
         rec.finish(200);
+        settle_stream(&st, &mut adm, &s, &ticket, rec.usage);
+        ticket.finish(200, None);
         yield Ok(axum::body::Bytes::from_static(b"data: [DONE]\n\n"));
     };
     let mut resp = sse(body);
     set_served_headers(&mut resp, &served);
     resp.extensions_mut().insert(served);
     Ok(resp)
+}
+
+/// Charges a finished (or failed) stream's usage to the key and the audit entry.
+pub fn settle_stream(
+    st: &AppState,
+    adm: &mut Admission,
+    served: &Served,
+    ticket: &Ticket,
+    usage: Option<crate::wire::openai::Usage>,
+) {
+    let u = usage.unwrap_or_default();
+    let cost = adm.settle(st, served, u.prompt_tokens, u.completion_tokens);
+    ticket.usage(u.prompt_tokens, u.completion_tokens, cost);
 }

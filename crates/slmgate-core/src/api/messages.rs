@@ -9,44 +9,73 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::StreamExt;
 
-use super::chat::validate;
+use super::audit::Ticket;
+use super::chat::{settle_stream, validate};
 use super::error::ApiError;
 use super::extract::JsonBody;
+use super::govern::admit;
 use super::middleware::RequestId;
 use super::respond::{set_served_headers, sse, sse_event, Record};
-use super::routing::{decide, set_route_headers};
+use super::restore::restore_response;
+use super::restore::restore_stream;
+use super::routing::{request_facts, set_route_headers};
+use crate::govern::Principal;
 use crate::state::AppState;
 use crate::wire::anthropic::{events, stop_reason, MessagesRequest, MessagesResponse};
+use crate::wire::openai::ChatRequest;
 
 pub async fn handler(
     State(st): State<Arc<AppState>>,
-    Extension(_rid): Extension<RequestId>,
+    Extension(rid): Extension<RequestId>,
+    Extension(who): Extension<Principal>,
     headers: HeaderMap,
     body: Result<JsonBody<MessagesRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
     let start = Instant::now();
     let JsonBody(areq) = body.map_err(ApiError::anthropic)?;
+    let req = areq.to_openai();
+    let ticket = Ticket::new(
+        &st,
+        &rid.0,
+        "messages",
+        &who,
+        &req,
+        &request_facts(&req, &headers).tags,
+    );
+    let out = serve(&st, &who, &ticket, &headers, &areq, req, start).await;
+    if let Err(e) = &out {
+        ticket.finish(e.status.as_u16(), Some(e.code));
+    }
+    out.map_err(ApiError::anthropic)
+}
+
+async fn serve(
+    st: &Arc<AppState>,
+    who: &Principal,
+    ticket: &Ticket,
+    headers: &HeaderMap,
+    areq: &MessagesRequest,
+    req: ChatRequest,
+    start: Instant,
+) -> Result<Response, ApiError> {
     for (i, m) in areq.messages.iter().enumerate() {
         if m.role != "user" && m.role != "assistant" {
             return Err(ApiError::invalid_param(
                 &format!("messages[{i}].role"),
                 "role must be `user` or `assistant`",
-            )
-            .anthropic());
+            ));
         }
     }
-    let req = areq.to_openai();
-    validate(&req).map_err(ApiError::anthropic)?;
-    let gw = st.gateway().map_err(ApiError::anthropic)?;
-    let plan = decide(&st, &req, &headers)
-        .await
-        .map_err(ApiError::anthropic)?;
-    let route = req.model.clone();
+    validate(&req)?;
+    let gw = st.gateway()?;
+    let mut adm = admit(st, who, ticket, req, headers).await?;
+    let route = adm.req.model.clone();
     let fail = |(e, a): (ApiError, Vec<crate::route::Attempt>)| {
-        Record::failed(&st.metrics, &route, &a, start, e).anthropic()
+        ticket.attempts(&a);
+        Record::failed(&st.metrics, &route, &a, start, e)
     };
-    if !req.is_stream() {
-        let (resp, served) = gw.complete(&plan, &req).await.map_err(fail)?;
+    if !adm.req.is_stream() {
+        let (mut resp, served) = gw.complete(&adm.plan, &adm.req).await.map_err(fail)?;
         Record::completed(
             &st.metrics,
             &route,
@@ -54,17 +83,27 @@ pub async fn handler(
             start,
             resp.usage,
         );
+        restore_response(&mut resp, adm.redactions.as_ref(), ticket);
+        let u = resp.usage.unwrap_or_default();
+        let cost = adm.settle(st, &served, u.prompt_tokens, u.completion_tokens);
+        ticket.served(&served);
+        ticket.usage(u.prompt_tokens, u.completion_tokens, cost);
+        ticket.finish(200, None);
         let mut out = Json(MessagesResponse::from_openai(&resp, &route)).into_response();
         set_served_headers(&mut out, &served);
-        set_route_headers(&st, &mut out, &plan, &served);
+        set_route_headers(st, &mut out, &adm.plan, &served);
         return Ok(out);
     }
 
-    let (mut chunks, served) = gw.stream(&plan, &req).await.map_err(fail)?;
+    let (chunks, served) = gw.stream(&adm.plan, &adm.req).await.map_err(fail)?;
+    ticket.served(&served);
+    let mut chunks = restore_stream(chunks, adm.redactions.take(), ticket.clone());
     let deployment = served.deployment.name.clone();
     let mut rec = Record::new(st.metrics.clone(), &route, &deployment, start);
     let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
     let model = route.clone();
+    let plan = adm.plan.clone();
+    let (st2, ticket, s) = (st.clone(), ticket.clone(), served.clone());
     let body = async_stream::stream! {
         yield Ok(sse_event("message_start", &events::message_start(&id, &model, 0)));
         yield Ok(sse_event("content_block_start", &events::block_start()));
@@ -88,6 +127,8 @@ pub async fn handler(
                 Err(e) => {
                     let err = e.to_api_error(&deployment).anthropic();
                     rec.finish(err.status.as_u16());
+                    settle_stream(&st2, &mut adm, &s, &ticket, rec.usage);
+                    ticket.finish(err.status.as_u16(), Some(err.code));
                     yield Ok(sse_event("error", &err.body()));
                     return;
                 }
@@ -96,11 +137,13 @@ pub async fn handler(
         yield Ok(sse_event("content_block_stop", &events::block_stop()));
         let out = rec.usage.map(|u| u.completion_tokens).unwrap_or(0);
         yield Ok(sse_event("message_delta", &events::message_delta(stop_reason(finish.as_deref()).or(Some("end_turn".into())), out)));
-        yield Ok(sse_event("message_stop", &events::message_stop()));
         rec.finish(200);
+        settle_stream(&st2, &mut adm, &s, &ticket, rec.usage);
+        ticket.finish(200, None);
+        yield Ok(sse_event("message_stop", &events::message_stop()));
     };
     let mut resp = sse(body);
     set_served_headers(&mut resp, &served);
-    set_route_headers(&st, &mut resp, &plan, &served);
+    set_route_headers(st, &mut resp, &plan, &served);
     Ok(resp)
 }

@@ -1,21 +1,25 @@
 //! The HTTP API: OpenAI-compatible `/v1/chat/completions`, `/v1/embeddings`, `/v1/models`;
 //! Anthropic-compatible `/v1/messages`; `/health`, `/ready`, `/metrics`.
 
+pub mod admin;
+pub mod audit;
 pub mod chat;
 pub mod embeddings;
 pub mod error;
 pub mod extract;
+pub mod govern;
 pub mod messages;
 pub mod middleware;
 pub mod models;
 pub mod ops;
 pub mod respond;
+pub mod restore;
 pub mod routing;
 
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 
 use crate::state::AppState;
@@ -23,12 +27,28 @@ use error::ApiError;
 
 pub fn router(state: Arc<AppState>) -> Router {
     let limit = state.config.server.max_body_bytes;
-    Router::new()
+    let v1 = Router::new()
         .route("/v1/chat/completions", post(chat::handler))
         .route("/v1/messages", post(messages::handler))
         .route("/v1/embeddings", post(embeddings::handler))
         .route("/v1/models", get(models::list))
         .route("/v1/models/{*id}", get(models::get))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            govern::authenticate,
+        ));
+    let admin = Router::new()
+        .route("/admin/keys", post(admin::create_key).get(admin::list_keys))
+        .route("/admin/keys/{id}", delete(admin::revoke_key))
+        .route("/admin/reviews", get(admin::list_reviews))
+        .route("/admin/reviews/{id}", post(admin::review))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            govern::require_admin,
+        ));
+    Router::new()
+        .merge(v1)
+        .merge(admin)
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))

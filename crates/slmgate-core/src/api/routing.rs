@@ -64,9 +64,8 @@ pub fn router_text(req: &ChatRequest) -> Option<String> {
 pub async fn decide(
     st: &AppState,
     req: &ChatRequest,
-    headers: &HeaderMap,
+    facts: RequestFacts,
 ) -> Result<Plan, ApiError> {
-    let facts = request_facts(req, headers);
     let verdict = st.router_verdict(&req.model, req, &facts).await;
     let domain = st.domain_verdict(&req.model, req).await;
     let p = plan(&st.config, &req.model, &facts, verdict, domain).map_err(plan_error)?;

@@ -313,6 +313,15 @@ impl Config {
     }
 }
 
+impl Config {
+    /// A name clients may send as `model`: a deployment, an alias or a route.
+    pub fn is_public_name(&self, name: &str) -> bool {
+        self.models.contains_key(name)
+            || self.aliases.contains_key(name)
+            || self.routes.contains_key(name)
+    }
+}
+
 impl ModelConfig {
     /// Where the deployment sends data: `on_prem` for local models.
     pub fn residency(&self) -> &str {

@@ -71,10 +71,8 @@ CREATE TABLE IF NOT EXISTS reviews (
 /// Opens (creating if needed) the governance database.
 pub fn open(path: &Path) -> Result<Connection, GovernError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| GovernError::Store(format!(
-            "cannot create {}: {e}",
-            dir.display()
-        )))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| GovernError::Store(format!("cannot create {}: {e}", dir.display())))?;
     }
     let conn = Connection::open(path)
         .map_err(|e| GovernError::Store(format!("cannot open {}: {e}", path.display())))?;
@@ -122,6 +120,9 @@ mod tests {
     #[test]
     fn rfc3339_known_instants() {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(super::rfc3339(1_709_251_199_123), "2024-02-29T23:59:59.123Z");
+        assert_eq!(
+            super::rfc3339(1_709_251_199_123),
+            "2024-02-29T23:59:59.123Z"
+        );
     }
 }

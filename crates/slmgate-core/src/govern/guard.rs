@@ -59,7 +59,11 @@ impl Guard {
     /// Heuristics plus similarity to the bundled attacks, embedded with `e`'s static vectors.
     pub fn with_embedder(e: &SentenceEmbedder) -> Result<Self, String> {
         let mut attacks = Vec::new();
-        for line in ATTACKS.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        for line in ATTACKS
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
             let v = e.embed_static(line).map_err(|e| e.to_string())?;
             attacks.push((line.to_string(), v));
         }

@@ -165,7 +165,12 @@ fn join(v: &Option<Vec<String>>) -> Option<String> {
 }
 
 fn split(s: Option<String>) -> Option<Vec<String>> {
-    s.map(|s| s.split(',').filter(|x| !x.is_empty()).map(String::from).collect())
+    s.map(|s| {
+        s.split(',')
+            .filter(|x| !x.is_empty())
+            .map(String::from)
+            .collect()
+    })
 }
 
 /// Stores a new key; returns its record and the plaintext (shown once, never stored).
@@ -360,9 +365,18 @@ mod tests {
     fn periods() {
         // 2024-02-29T15:00:00Z, a Thursday.
         let t = 1_709_218_800_000;
-        assert_eq!(db::rfc3339(Period::Day.start_ms(t)), "2024-02-29T00:00:00.000Z");
-        assert_eq!(db::rfc3339(Period::Week.start_ms(t)), "2024-02-26T00:00:00.000Z");
-        assert_eq!(db::rfc3339(Period::Month.start_ms(t)), "2024-02-01T00:00:00.000Z");
+        assert_eq!(
+            db::rfc3339(Period::Day.start_ms(t)),
+            "2024-02-29T00:00:00.000Z"
+        );
+        assert_eq!(
+            db::rfc3339(Period::Week.start_ms(t)),
+            "2024-02-26T00:00:00.000Z"
+        );
+        assert_eq!(
+            db::rfc3339(Period::Month.start_ms(t)),
+            "2024-02-01T00:00:00.000Z"
+        );
         assert_eq!(
             db::rfc3339(Period::Month.end_ms(t).unwrap()),
             "2024-03-01T00:00:00.000Z"

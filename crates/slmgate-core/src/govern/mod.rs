@@ -3,6 +3,7 @@
 //! review queue).
 
 pub mod audit;
+pub mod cost;
 pub mod db;
 pub mod guard;
 pub mod keys;
@@ -90,9 +91,6 @@ impl Governance {
     }
 
     pub fn guard(&self) -> Arc<Guard> {
-        self.guard
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.guard.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }

@@ -67,7 +67,9 @@ pub fn list(conn: &Connection, pending: bool, limit: u32) -> Result<Vec<Review>,
             tags: serde_json::from_str(&tags).unwrap_or_default(),
             prompt: r.get(8)?,
             answer: r.get(9)?,
-            verdict: r.get::<_, Option<String>>(10)?.and_then(|v| Verdict::parse(&v)),
+            verdict: r
+                .get::<_, Option<String>>(10)?
+                .and_then(|v| Verdict::parse(&v)),
             note: r.get(11)?,
         })
     })?;
@@ -89,11 +91,7 @@ pub fn set_verdict(
 
 /// What a verdict says about the weak and the strong tier, as outcome scores (1 good,
 /// 0 bad), or None when it says nothing about which tier should have answered.
-pub fn outcomes(
-    verdict: Verdict,
-    served_by_strong: bool,
-    escalated: bool,
-) -> Option<(f64, f64)> {
+pub fn outcomes(verdict: Verdict, served_by_strong: bool, escalated: bool) -> Option<(f64, f64)> {
     match (verdict, served_by_strong) {
         // The weak tier's answer was fine: the weak tier suffices.
         (Verdict::Good, false) => Some((1.0, 1.0)),

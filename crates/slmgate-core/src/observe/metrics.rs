@@ -32,6 +32,8 @@ pub struct Metrics {
     pub served_tier: IntCounterVec,
     /// Learned-router scores.
     pub router_score: HistogramVec,
+    pub pii_findings: IntCounterVec,
+    pub guard_hits: IntCounterVec,
     /// Streams the client abandoned before the end.
     pub cancelled: IntCounterVec,
     pub queue_depth: IntGaugeVec,
@@ -128,6 +130,16 @@ impl Metrics {
                 "slmgate_served_tier_total",
                 "Answers by the tier that gave them",
                 &["route", "tier"],
+            ),
+            pii_findings: counter(
+                "slmgate_pii_findings_total",
+                "Requests with PII, by type and the policy applied",
+                &["type", "policy"],
+            ),
+            guard_hits: counter(
+                "slmgate_guard_hits_total",
+                "Requests the injection guard scored as attacks, by action",
+                &["action"],
             ),
             router_score: {
                 let h = HistogramVec::new(

@@ -14,7 +14,7 @@ pub mod tiers;
 pub mod verifier;
 
 pub use executor::{Attempt, Escalation, Gateway, Served};
-pub use plan::{plan, Plan, PlanError, RequestFacts, RouterVerdict};
+pub use plan::{plan, Plan, PlanError, RequestFacts, RouterVerdict, DEFAULT_MAX_TOKENS_FOR_COST};
 
 #[cfg(test)]
 mod plan_tests;

@@ -37,7 +37,16 @@ pub fn append(conn: &mut Connection, records: &[Record]) -> Result<i64, GovernEr
         tx.execute(
             "INSERT INTO audit (seq, id, ts_ms, key_id, entry, content_hash, prev_hash, hash)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![seq, e.id, e.ts_ms, e.key_id, entry_json, content_hash, prev, hash],
+            params![
+                seq,
+                e.id,
+                e.ts_ms,
+                e.key_id,
+                entry_json,
+                content_hash,
+                prev,
+                hash
+            ],
         )?;
         if let Some(c) = content_json {
             tx.execute(

@@ -73,8 +73,14 @@ fn deletion_is_caught_with_its_place() {
     let (conn, _) = log_with(10);
     conn.execute("DELETE FROM audit WHERE seq = 5", []).unwrap();
     let p = problems(&conn);
-    assert!(p.iter().any(|p| p.contains("entries 5..5 are missing")), "{p:?}");
-    assert!(p.iter().any(|p| p.starts_with("entry 6: does not follow")), "{p:?}");
+    assert!(
+        p.iter().any(|p| p.contains("entries 5..5 are missing")),
+        "{p:?}"
+    );
+    assert!(
+        p.iter().any(|p| p.starts_with("entry 6: does not follow")),
+        "{p:?}"
+    );
 }
 
 #[test]

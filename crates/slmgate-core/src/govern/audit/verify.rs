@@ -110,9 +110,9 @@ pub fn verify(conn: &Connection) -> Result<Verification, GovernError> {
         (Some((hs, hh)), Some((ls, lh))) if hs != ls || hh != lh => v.problems.push(format!(
             "the log ends at entry {ls} but its head records entry {hs}: truncated or rewritten"
         )),
-        (Some((hs, _)), None) if *hs > 0 => v
-            .problems
-            .push(format!("the log is empty but its head records entry {hs}: truncated")),
+        (Some((hs, _)), None) if *hs > 0 => v.problems.push(format!(
+            "the log is empty but its head records entry {hs}: truncated"
+        )),
         (None, Some((ls, _))) => v
             .problems
             .push(format!("the head is missing (log ends at entry {ls})")),

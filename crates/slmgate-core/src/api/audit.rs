@@ -1,0 +1,232 @@
+//! The audit ticket of one request: filled in as the request goes (plan, attempts, usage,
+//! cost, PII, guard), written exactly once when the last holder lets go — the handler for a
+//! plain answer, the stream for a streamed one, or a client disconnect (status 499).
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use crate::config::AuditContent;
+use crate::govern::audit::{
+    AttemptSummary, Entry, GuardSummary, PlanSummary, Record, ReviewItem, ServedSummary,
+    StoredContent,
+};
+use crate::govern::guard::GuardVerdict;
+use crate::govern::pii::PiiReport;
+use crate::govern::{db, Principal};
+use crate::route::{Attempt, Plan, Served};
+use crate::state::AppState;
+use crate::wire::openai::ChatRequest;
+
+#[derive(Clone)]
+pub struct Ticket(Arc<Mutex<Draft>>);
+
+struct Draft {
+    st: Arc<AppState>,
+    entry: Entry,
+    start: Instant,
+    status: Option<u16>,
+    /// The messages as the client sent them (stored per `[audit] content`).
+    messages: Option<serde_json::Value>,
+    answer: String,
+    /// Sampled for human review (kept only if the request succeeds).
+    review: bool,
+    prompt: String,
+    tags: String,
+}
+
+impl Ticket {
+    pub fn new(
+        st: &Arc<AppState>,
+        request_id: &str,
+        endpoint: &'static str,
+        who: &Principal,
+        req: &ChatRequest,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> Self {
+        let key = who.key();
+        let keep = st.config.audit.content != AuditContent::None;
+        let review =
+            st.config.review.sample > 0.0 && rand::random::<f64>() < st.config.review.sample;
+        let user = req
+            .extra
+            .get("user")
+            .and_then(|v| v.as_str())
+            .or_else(|| tags.get("user_id").map(String::as_str))
+            .map(String::from);
+        Self(Arc::new(Mutex::new(Draft {
+            st: st.clone(),
+            entry: Entry {
+                kind: "request",
+                id: request_id.to_string(),
+                ts_ms: db::now_ms(),
+                endpoint,
+                key_id: key.map(|k| k.id.clone()),
+                team: key.and_then(|k| k.spec.team.clone()),
+                user,
+                model: req.model.clone(),
+                stream: req.is_stream(),
+                ..Default::default()
+            },
+            start: Instant::now(),
+            status: None,
+            messages: if keep || review {
+                serde_json::to_value(&req.messages).ok()
+            } else {
+                None
+            },
+            answer: String::new(),
+            review,
+            prompt: crate::api::routing::router_text(req).unwrap_or_default(),
+            tags: serde_json::to_string(tags).unwrap_or_else(|_| "{}".into()),
+        })))
+    }
+
+    fn with(&self, f: impl FnOnce(&mut Draft)) {
+        f(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    pub fn plan(&self, p: &Plan) {
+        self.with(|d| {
+            d.entry.plan = Some(PlanSummary {
+                tiers: p.tiers.iter().map(|t| t.name.clone()).collect(),
+                rule: p.rule.clone(),
+                router_score: p.router.map(|v| v.score),
+                reasons: p.reasons.clone(),
+            })
+        });
+    }
+
+    pub fn pii(&self, report: &PiiReport, action: Option<&'static str>) {
+        self.with(|d| {
+            d.entry.pii.types = report.types.clone();
+            d.entry.pii.action = action;
+        });
+    }
+
+    pub fn guard(&self, v: &GuardVerdict, action: &'static str) {
+        self.with(|d| {
+            d.entry.guard = Some(GuardSummary {
+                score: v.score,
+                matched: v.matched.clone(),
+                action,
+            })
+        });
+    }
+
+    pub fn attempts(&self, attempts: &[Attempt]) {
+        self.with(|d| {
+            d.entry.attempts.extend(attempts.iter().map(|a| {
+                AttemptSummary {
+                    deployment: a.deployment.clone(),
+                    outcome: a
+                        .error
+                        .as_ref()
+                        .map(|e| e.kind.as_str().to_string())
+                        .unwrap_or_else(|| "ok".into()),
+                }
+            }))
+        });
+    }
+
+    pub fn served(&self, s: &Served) {
+        self.attempts(&s.attempts);
+        self.with(|d| {
+            d.entry.attempts.push(AttemptSummary {
+                deployment: s.deployment.name.clone(),
+                outcome: "ok".into(),
+            });
+            d.entry.served = Some(ServedSummary {
+                tier: s.tier.clone(),
+                deployment: s.deployment.name.clone(),
+                confidence: s.confidence,
+            });
+            d.entry.escalations = s.escalations.clone();
+        });
+    }
+
+    pub fn usage(&self, prompt: u32, completion: u32, cost_usd: f64) {
+        self.with(|d| {
+            d.entry.prompt_tokens = prompt;
+            d.entry.completion_tokens = completion;
+            d.entry.cost_usd = cost_usd;
+        });
+    }
+
+    pub fn answer(&self, text: &str) {
+        self.with(|d| {
+            if d.messages.is_some() {
+                d.answer.push_str(text)
+            }
+        });
+    }
+
+    pub fn finish(&self, status: u16, error: Option<&str>) {
+        self.with(|d| {
+            if d.status.is_none() {
+                d.status = Some(status);
+                d.entry.error = error.map(String::from);
+            }
+        });
+    }
+}
+
+impl Drop for Draft {
+    fn drop(&mut self) {
+        let mut entry = std::mem::take(&mut self.entry);
+        entry.status = self.status.unwrap_or(499);
+        if self.status.is_none() {
+            entry.error = Some("client_closed_request".into());
+        }
+        entry.latency_ms = self.start.elapsed().as_millis() as u64;
+        let g = &self.st.governance;
+        let mode = self.st.config.audit.content;
+        let mask = |t: &str| match mode {
+            AuditContent::Full => t.to_string(),
+            _ => g.pii.mask(t),
+        };
+        let review = (self.review && entry.status == 200).then(|| {
+            let served = entry.served.clone();
+            ReviewItem {
+                id: format!("rev_{}", uuid::Uuid::new_v4().simple()),
+                route: entry.model.clone(),
+                tier: served.as_ref().map(|s| s.tier.clone()).unwrap_or_default(),
+                model: served.map(|s| s.deployment).unwrap_or_default(),
+                escalated_from: entry.escalations.first().map(|e| e.from_tier.clone()),
+                tags: self.tags.clone(),
+                prompt: mask(&self.prompt),
+                answer: mask(&self.answer),
+            }
+        });
+        entry.reviewed = review.is_some();
+        let content = match (mode, self.messages.take()) {
+            (AuditContent::None, _) | (_, None) => None,
+            (AuditContent::Full, Some(m)) => Some(StoredContent {
+                messages: m,
+                answer: std::mem::take(&mut self.answer),
+            }),
+            (AuditContent::Redacted, Some(m)) => Some(StoredContent {
+                messages: mask_json(m, &|t| g.pii.mask(t)),
+                answer: g.pii.mask(&self.answer),
+            }),
+        };
+        g.audit.submit(Record {
+            entry,
+            content,
+            review,
+        });
+    }
+}
+
+fn mask_json(v: serde_json::Value, mask: &dyn Fn(&str) -> String) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => Value::String(mask(&s)),
+        Value::Array(a) => Value::Array(a.into_iter().map(|x| mask_json(x, mask)).collect()),
+        Value::Object(o) => Value::Object(
+            o.into_iter()
+                .map(|(k, x)| (k, mask_json(x, mask)))
+                .collect(),
+        ),
+        other => other,
+    }
+}

@@ -1,0 +1,233 @@
+//! `slmgate keys | audit | review`: governance from the command line, on the same SQLite
+//! file the server uses (`[storage] path`); safe while the server runs.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use slmgate_core::govern::keys::{Budget, KeySpec};
+use slmgate_core::govern::{audit, db, keys, review};
+
+#[derive(Args)]
+pub struct Store {
+    /// Config file whose `[storage] path` holds the data (default: the embedded config).
+    #[arg(long, short, env = "SLMGATE_CONFIG")]
+    config: Option<PathBuf>,
+    /// The SQLite file itself (overrides the config).
+    #[arg(long)]
+    db: Option<PathBuf>,
+}
+
+impl Store {
+    fn open(&self) -> anyhow::Result<rusqlite::Connection> {
+        let path = match &self.db {
+            Some(p) => p.clone(),
+            None => PathBuf::from(crate::load(self.config.as_ref())?.storage.path),
+        };
+        db::open(&path).with_context(|| format!("opening {}", path.display()))
+    }
+}
+
+#[derive(Subcommand)]
+pub enum KeysCmd {
+    /// Create a virtual key; its plaintext is printed once.
+    Create {
+        #[command(flatten)]
+        store: Store,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        team: Option<String>,
+        /// USD per period: `50/day`, `200/month`, `10/week`, `5` (total).
+        #[arg(long = "budget-usd")]
+        budget: Option<Budget>,
+        /// Requests per minute.
+        #[arg(long)]
+        rpm: Option<u32>,
+        /// Tokens per minute.
+        #[arg(long)]
+        tpm: Option<u32>,
+        /// Model or route names the key may use, comma-separated (default: all).
+        #[arg(long, value_delimiter = ',')]
+        models: Option<Vec<String>>,
+        /// Residency labels the key's data may go to, comma-separated (default: anywhere).
+        #[arg(long, value_delimiter = ',')]
+        residency: Option<Vec<String>>,
+    },
+    /// List keys (never their plaintext).
+    List {
+        #[command(flatten)]
+        store: Store,
+    },
+    /// Revoke a key by id; the server refuses it within 2 seconds.
+    Revoke {
+        #[command(flatten)]
+        store: Store,
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AuditCmd {
+    /// Recompute the hash chain; exit 1 and say where if any entry was edited, deleted,
+    /// reordered or the log truncated.
+    Verify {
+        #[command(flatten)]
+        store: Store,
+    },
+    /// Write the log as JSON lines.
+    Export {
+        #[command(flatten)]
+        store: Store,
+        /// Output file (default: stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Include stored content (per `[audit] content`).
+        #[arg(long)]
+        with_content: bool,
+        /// Only entries newer than this many days.
+        #[arg(long)]
+        since_days: Option<u32>,
+    },
+    /// Erase the stored content of a data subject (an API key id or a request `user`); the
+    /// chain still verifies.
+    Forget {
+        #[command(flatten)]
+        store: Store,
+        #[arg(long)]
+        subject: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ReviewCmd {
+    /// Write reviewed answers as labelled outcomes for `slmgate router train`.
+    Export {
+        #[command(flatten)]
+        store: Store,
+        /// The weak (cheap) tier's name.
+        #[arg(long)]
+        weak: String,
+        /// The strong tier's name.
+        #[arg(long)]
+        strong: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+fn output(out: &Option<PathBuf>) -> anyhow::Result<Box<dyn Write>> {
+    Ok(match out {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
+        None => Box::new(std::io::stdout().lock()),
+    })
+}
+
+pub fn keys(cmd: KeysCmd) -> anyhow::Result<()> {
+    match cmd {
+        KeysCmd::Create {
+            store,
+            name,
+            team,
+            budget,
+            rpm,
+            tpm,
+            models,
+            residency,
+        } => {
+            let conn = store.open()?;
+            let spec = KeySpec {
+                name,
+                team,
+                budget,
+                rpm,
+                tpm,
+                models,
+                residency,
+            };
+            let (rec, plain) = keys::create(&conn, spec)?;
+            eprintln!(
+                "created {} (team {}); the key is shown once:",
+                rec.id,
+                rec.spec.team.as_deref().unwrap_or("-")
+            );
+            println!("{plain}");
+        }
+        KeysCmd::List { store } => {
+            for k in keys::list(&store.open()?)? {
+                println!("{}", serde_json::to_string(&k)?);
+            }
+        }
+        KeysCmd::Revoke { store, id } => {
+            if !keys::revoke(&store.open()?, &id)? {
+                anyhow::bail!("no key `{id}`");
+            }
+            eprintln!("revoked {id}");
+        }
+    }
+    Ok(())
+}
+
+pub fn audit(cmd: AuditCmd) -> anyhow::Result<()> {
+    match cmd {
+        AuditCmd::Verify { store } => {
+            let v = audit::verify(&store.open()?)?;
+            let (seq, hash) = v.head.clone().unwrap_or((0, audit::chain::GENESIS.into()));
+            if v.ok() {
+                println!(
+                    "audit log ok: {} entries, chain intact ({} with erased content); head {seq} {hash}",
+                    v.entries, v.erased
+                );
+                Ok(())
+            } else {
+                for p in &v.problems {
+                    println!("BROKEN: {p}");
+                }
+                anyhow::bail!(
+                    "audit log does not verify: {} problems in {} entries",
+                    v.problems.len(),
+                    v.entries
+                )
+            }
+        }
+        AuditCmd::Export {
+            store,
+            out,
+            with_content,
+            since_days,
+        } => {
+            let since = since_days
+                .map(|d| db::now_ms() - d as i64 * 86_400_000)
+                .unwrap_or(0);
+            let mut w = output(&out)?;
+            let n = audit::export(&store.open()?, with_content, since, &mut w)?;
+            w.flush()?;
+            eprintln!("exported {n} entries");
+            Ok(())
+        }
+        AuditCmd::Forget { store, subject } => {
+            let n = audit::forget(&mut store.open()?, &subject)?;
+            println!("erased the content of {n} entries; the erasure is itself logged");
+            Ok(())
+        }
+    }
+}
+
+pub fn review(cmd: ReviewCmd) -> anyhow::Result<()> {
+    let ReviewCmd::Export {
+        store,
+        weak,
+        strong,
+        out,
+    } = cmd;
+    let mut w = output(&out)?;
+    let (n, skipped) = review::export(&store.open()?, &weak, &strong, &mut w)?;
+    w.flush()?;
+    eprintln!(
+        "exported {n} labelled outcomes ({skipped} verdicts say nothing about {weak} vs {strong})"
+    );
+    Ok(())
+}
