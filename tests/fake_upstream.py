@@ -12,6 +12,7 @@ at its own script (e.g. http://127.0.0.1:PORT/timeout/v1):
   truncated  SSE that stops before any content and without [DONE]
   midstream  SSE that sends some content, then stops without [DONE]
   gemini     the Gemini generateContent shape (records the request body)
+  echo       answers "You said: " + the last user message (streamed 3 characters per chunk)
 
 Every request is recorded; GET /_log returns them, POST /_reset clears them.
 """
@@ -92,6 +93,7 @@ class Handler(BaseHTTPRequestHandler):
             body = None
         with LOCK:
             LOG.append({"mode": mode, "path": self.path, "body": body, "t": time.time(),
+                        "raw": raw.decode("utf-8", errors="replace"),
                         "headers": {k.lower(): v for k, v in self.headers.items()}})
             count = SEEN.get(mode, 0)
             SEEN[mode] = count + 1
@@ -139,6 +141,22 @@ class Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 return
             return self._json(200, resp)
+        if mode == "echo":
+            user = [m for m in (body or {}).get("messages", []) if m.get("role") == "user"]
+            text = "You said: " + (user[-1].get("content") if user else "")
+            if stream:
+                self._sse_start()
+                self._sse(chunk(role="assistant", content=""))
+                for i in range(0, len(text), 3):
+                    self._sse(chunk(content=text[i:i + 3]))
+                self._sse(chunk(finish="stop"))
+                self._sse({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1, "model": "fake",
+                           "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6}})
+                self._sse("[DONE]")
+                self.close_connection = True
+                return
+            return self._json(200, COMPLETION | {"choices": [{"index": 0, "finish_reason": "stop",
+                                                               "message": {"role": "assistant", "content": text}}]})
         # ok (and 429once after the first call)
         if stream:
             self._sse_start()

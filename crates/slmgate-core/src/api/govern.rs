@@ -154,14 +154,16 @@ pub async fn admit(
         }
         facts.pii = report.names();
         match policy {
-            PiiPolicy::Block => return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "pii_blocked",
-                format!(
+            PiiPolicy::Block => {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "pii_blocked",
+                    format!(
                     "The request contains personal data ({}) and this model's policy blocks it.",
                     report.names().join(", ")
                 ),
-            )),
+                ))
+            }
             PiiPolicy::ForceLocal => {
                 facts.force_local = Some(format!("pii policy ({})", report.names().join(",")))
             }
