@@ -36,6 +36,13 @@ def test_valid_config(tmp_path):
     (LOCAL + '[models.r]\ntype = "remote"\nwire = "openai"\nbase_url = "http://x"\nmodel = "g"\napi_key = "${NO_SUCH_KEY_VAR}"\n', ["models.r.api_key", "NO_SUCH_KEY_VAR"]),
     (LOCAL + '[server]\nlisten = "localhost"\n', ["server.listen"]),
     ("[models]\n", ["no models"]),
+    (LOCAL + "[auth]\nenabled = true\n", ["auth.admin_key", "SLMGATE_ADMIN_KEY"]),
+    (LOCAL + '[auth]\nadmin_key = "short"\n', ["auth.admin_key", "16 characters"]),
+    (LOCAL + "[review]\nsample = 5\n", ["review.sample", "between 0 and 1"]),
+    (LOCAL + '[pii]\ntypes = ["email", "dna"]\n', ["pii.types", "dna", "known: email"]),
+    (LOCAL + '[pii]\npolicy = "hide"\n', ["hide", "redact"]),
+    (LOCAL + "[guard]\nthreshold = 1.5\n", ["guard.threshold"]),
+    (LOCAL + '[audit]\ncontent = "some"\n', ["some", "redacted"]),
 ])
 def test_invalid_config_names_the_field(tmp_path, text, needles):
     code, out = check(tmp_path, text)

@@ -117,6 +117,46 @@ pub enum ReviewCmd {
     },
 }
 
+#[derive(Subcommand)]
+pub enum PiiCmd {
+    /// Precision and recall of the PII detector on a labelled corpus.
+    Eval {
+        #[arg(long, default_value = "data/pii/corpus.jsonl")]
+        data: PathBuf,
+        /// Print this many misses and false alarms.
+        #[arg(long, default_value_t = 10)]
+        show_errors: usize,
+    },
+}
+
+pub fn pii(cmd: PiiCmd) -> anyhow::Result<()> {
+    use slmgate_core::govern::pii::{eval, PiiScanner};
+    let PiiCmd::Eval { data, show_errors } = cmd;
+    let text = std::fs::read_to_string(&data).with_context(|| format!("reading {}", data.display()))?;
+    let rows: Vec<eval::LabelledText> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("{}:{}", data.display(), i + 1)))
+        .collect::<anyhow::Result<_>>()?;
+    let e = eval::evaluate(&rows, &PiiScanner::new(None));
+    println!("{:<8} {:>5} {:>5} {:>5} {:>9} {:>7}", "type", "tp", "fp", "fn", "precision", "recall");
+    for (t, c) in e.by_type.iter().chain([(&"all".to_string(), &e.total)]) {
+        println!("{t:<8} {:>5} {:>5} {:>5} {:>9.3} {:>7.3}", c.tp, c.fp, c.fn_, c.precision(), c.recall());
+    }
+    println!(
+        "{} texts; {} of {} hard negatives flagged",
+        rows.len(),
+        e.flagged_negatives,
+        e.negatives
+    );
+    for (text, what) in e.errors.iter().take(show_errors) {
+        let short: String = text.chars().take(90).collect();
+        println!("  {what}  in  {short:?}");
+    }
+    Ok(())
+}
+
 fn output(out: &Option<PathBuf>) -> anyhow::Result<Box<dyn Write>> {
     Ok(match out {
         Some(p) => Box::new(std::io::BufWriter::new(

@@ -62,6 +62,9 @@ enum Command {
     /// The human-review queue: export verdicts as router training data.
     #[command(subcommand)]
     Review(govern_cmd::ReviewCmd),
+    /// The PII detector: measure it on a labelled corpus.
+    #[command(subcommand)]
+    Pii(govern_cmd::PiiCmd),
 }
 
 /// The config file given, or the embedded default.
@@ -183,6 +186,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(cmd) => govern_cmd::keys(cmd),
         Command::Audit(cmd) => govern_cmd::audit(cmd),
         Command::Review(cmd) => govern_cmd::review(cmd),
+        Command::Pii(cmd) => govern_cmd::pii(cmd),
         Command::DefaultConfig => {
             print!("{}", slmgate_core::config::DEFAULT_CONFIG);
             Ok(())

@@ -162,7 +162,46 @@ pub(crate) fn validate(cfg: &Config) -> Result<(), Invalid> {
             return Err(bad("embeddings.concurrency", "must be at least 1"));
         }
     }
+    validate_governance(cfg)
+}
+
+fn validate_governance(cfg: &Config) -> Result<(), Invalid> {
+    if cfg.auth.enabled && cfg.auth.admin_key.is_none() {
+        return Err(bad(
+            "auth.admin_key",
+            "auth is enabled but there is no admin key to create API keys with; set admin_key = \"${SLMGATE_ADMIN_KEY}\"",
+        ));
+    }
+    if cfg.auth.admin_key.as_ref().is_some_and(|k| k.len() < 16) {
+        return Err(bad("auth.admin_key", "must be at least 16 characters"));
+    }
+    if cfg.storage.path.trim().is_empty() {
+        return Err(bad("storage.path", "must name a file"));
+    }
+    if cfg.audit.flush_interval_ms == 0 || cfg.audit.flush_interval_ms > 60_000 {
+        return Err(bad("audit.flush_interval_ms", "must be between 1 and 60000"));
+    }
+    if let Some(types) = &cfg.pii.types {
+        check_pii_types("pii.types", types)?;
+    }
+    if !(0.0..=1.0).contains(&cfg.guard.threshold) {
+        return Err(bad("guard.threshold", "must be between 0 and 1"));
+    }
+    if !(0.0..=1.0).contains(&cfg.review.sample) {
+        return Err(bad("review.sample", "must be between 0 and 1 (a share, e.g. 0.05)"));
+    }
     Ok(())
+}
+
+pub(crate) fn check_pii_types(field: &str, types: &[String]) -> Result<(), Invalid> {
+    let known = crate::govern::pii::TYPES;
+    match types.iter().find(|t| t.as_str() != "*" && !known.contains(&t.as_str())) {
+        Some(t) => Err(bad(
+            field,
+            format!("unknown PII type {t:?}; known: {}", known.join(", ")),
+        )),
+        None => Ok(()),
+    }
 }
 
 fn check_name(field: &str, name: &str) -> Result<(), Invalid> {

@@ -54,6 +54,7 @@ pub(crate) fn validate_route(cfg: &Config, name: &str, r: &RouteConfig) -> Resul
                 ));
             }
         }
+        super::validate::check_pii_types(&rf("match.pii"), &rule.when.pii)?;
         if let Some(m) = &rule.pin_model {
             if !cfg.models.contains_key(m) {
                 return Err(bad(rf("pin_model"), format!("unknown model {m:?}")));

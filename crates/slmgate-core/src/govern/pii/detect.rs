@@ -162,13 +162,15 @@ pub fn ssn_ok(s: &str) -> bool {
     area != "000" && area != "666" && !area.starts_with('9') && group != "00" && serial != "0000"
 }
 
+/// Loopback and "this host" addresses identify no one.
 fn ipv4_ok(s: &str) -> bool {
-    // 1.2.3.4-style version strings are indistinguishable; skip the all-single-digit form
-    // only when it is 0.x.x.x (never a routable host).
-    !s.starts_with("0.")
+    !s.starts_with("0.") && !s.starts_with("127.")
 }
 
 fn ipv6_ok(s: &str) -> bool {
+    if s == "::1" || s == "::" {
+        return false;
+    }
     let hex = s.chars().filter(|c| c.is_ascii_hexdigit()).count();
     hex >= 3
         && (s.contains("::") || s.matches(':').count() == 7)
@@ -177,6 +179,20 @@ fn ipv6_ok(s: &str) -> bool {
 
 fn phone_ok(s: &str) -> bool {
     (8..=15).contains(&digits(s).len())
+}
+
+/// Four dotted numbers after "version", "release", "build" or "firmware" are a version.
+fn looks_like_version(before: &str) -> bool {
+    let from = before
+        .char_indices()
+        .rev()
+        .nth(29)
+        .map(|(i, _)| i)
+        .unwrap_or(0);
+    let w = before[from..].to_ascii_lowercase();
+    ["version", "release", "build", "firmware"]
+        .iter()
+        .any(|k| w.contains(k))
 }
 
 /// Finds PII in `text`, keeping the first of overlapping findings (patterns are ordered by
@@ -192,7 +208,19 @@ pub fn detect(text: &str, enabled: &[&'static str]) -> Vec<Finding> {
             if !(p.valid)(m.as_str()) {
                 continue;
             }
-            let (start, end) = (m.start(), m.end());
+            let start = m.start();
+            // Secrets end at a word character: "token=abc123." keeps its full stop.
+            let end = if p.kind == "secret" {
+                start
+                    + m.as_str()
+                        .trim_end_matches(['.', ',', ';', ':', '!', '?', ')', ']'])
+                        .len()
+            } else {
+                m.end()
+            };
+            if p.kind == "ipv4" && looks_like_version(&text[..start]) {
+                continue;
+            }
             if found.iter().any(|f| start < f.end && f.start < end) {
                 continue;
             }

@@ -3,6 +3,7 @@
 //! policy allows; the audit log and the logs only ever see the types.
 
 pub mod detect;
+pub mod eval;
 pub mod redact;
 
 use std::collections::BTreeMap;
