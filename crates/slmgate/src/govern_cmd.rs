@@ -132,17 +132,30 @@ pub enum PiiCmd {
 pub fn pii(cmd: PiiCmd) -> anyhow::Result<()> {
     use slmgate_core::govern::pii::{eval, PiiScanner};
     let PiiCmd::Eval { data, show_errors } = cmd;
-    let text = std::fs::read_to_string(&data).with_context(|| format!("reading {}", data.display()))?;
+    let text =
+        std::fs::read_to_string(&data).with_context(|| format!("reading {}", data.display()))?;
     let rows: Vec<eval::LabelledText> = text
         .lines()
         .filter(|l| !l.trim().is_empty())
         .enumerate()
-        .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("{}:{}", data.display(), i + 1)))
+        .map(|(i, l)| {
+            serde_json::from_str(l).with_context(|| format!("{}:{}", data.display(), i + 1))
+        })
         .collect::<anyhow::Result<_>>()?;
     let e = eval::evaluate(&rows, &PiiScanner::new(None));
-    println!("{:<8} {:>5} {:>5} {:>5} {:>9} {:>7}", "type", "tp", "fp", "fn", "precision", "recall");
+    println!(
+        "{:<8} {:>5} {:>5} {:>5} {:>9} {:>7}",
+        "type", "tp", "fp", "fn", "precision", "recall"
+    );
     for (t, c) in e.by_type.iter().chain([(&"all".to_string(), &e.total)]) {
-        println!("{t:<8} {:>5} {:>5} {:>5} {:>9.3} {:>7.3}", c.tp, c.fp, c.fn_, c.precision(), c.recall());
+        println!(
+            "{t:<8} {:>5} {:>5} {:>5} {:>9.3} {:>7.3}",
+            c.tp,
+            c.fp,
+            c.fn_,
+            c.precision(),
+            c.recall()
+        );
     }
     println!(
         "{} texts; {} of {} hard negatives flagged",

@@ -3,6 +3,7 @@
 mod cascade_cmd;
 mod cascade_signals;
 mod govern_cmd;
+mod guard_cmd;
 mod route_cmd;
 mod router_cmd;
 
@@ -62,6 +63,9 @@ enum Command {
     /// The human-review queue: export verdicts as router training data.
     #[command(subcommand)]
     Review(govern_cmd::ReviewCmd),
+    /// The injection guard: measure it on a labelled set.
+    #[command(subcommand)]
+    Guard(guard_cmd::GuardCmd),
     /// The PII detector: measure it on a labelled corpus.
     #[command(subcommand)]
     Pii(govern_cmd::PiiCmd),
@@ -187,6 +191,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(cmd) => govern_cmd::audit(cmd),
         Command::Review(cmd) => govern_cmd::review(cmd),
         Command::Pii(cmd) => govern_cmd::pii(cmd),
+        Command::Guard(cmd) => guard_cmd::run(cmd),
         Command::DefaultConfig => {
             print!("{}", slmgate_core::config::DEFAULT_CONFIG);
             Ok(())

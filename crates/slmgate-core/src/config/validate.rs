@@ -179,7 +179,10 @@ fn validate_governance(cfg: &Config) -> Result<(), Invalid> {
         return Err(bad("storage.path", "must name a file"));
     }
     if cfg.audit.flush_interval_ms == 0 || cfg.audit.flush_interval_ms > 60_000 {
-        return Err(bad("audit.flush_interval_ms", "must be between 1 and 60000"));
+        return Err(bad(
+            "audit.flush_interval_ms",
+            "must be between 1 and 60000",
+        ));
     }
     if let Some(types) = &cfg.pii.types {
         check_pii_types("pii.types", types)?;
@@ -188,14 +191,20 @@ fn validate_governance(cfg: &Config) -> Result<(), Invalid> {
         return Err(bad("guard.threshold", "must be between 0 and 1"));
     }
     if !(0.0..=1.0).contains(&cfg.review.sample) {
-        return Err(bad("review.sample", "must be between 0 and 1 (a share, e.g. 0.05)"));
+        return Err(bad(
+            "review.sample",
+            "must be between 0 and 1 (a share, e.g. 0.05)",
+        ));
     }
     Ok(())
 }
 
 pub(crate) fn check_pii_types(field: &str, types: &[String]) -> Result<(), Invalid> {
     let known = crate::govern::pii::TYPES;
-    match types.iter().find(|t| t.as_str() != "*" && !known.contains(&t.as_str())) {
+    match types
+        .iter()
+        .find(|t| t.as_str() != "*" && !known.contains(&t.as_str()))
+    {
         Some(t) => Err(bad(
             field,
             format!("unknown PII type {t:?}; known: {}", known.join(", ")),

@@ -65,11 +65,10 @@ pub fn evaluate(rows: &[LabelledText], scanner: &PiiScanner) -> Evaluation {
         let mut matched = vec![false; row.pii.len()];
         for f in &found {
             let text = &row.text[f.start..f.end];
-            let hit = row
-                .pii
-                .iter()
-                .enumerate()
-                .find(|(i, l)| !matched[*i] && l.kind == f.kind && l.value.trim() == text.trim());
+            let hit =
+                row.pii.iter().enumerate().find(|(i, l)| {
+                    !matched[*i] && l.kind == f.kind && l.value.trim() == text.trim()
+                });
             match hit {
                 Some((i, _)) => {
                     matched[i] = true;
@@ -84,7 +83,10 @@ pub fn evaluate(rows: &[LabelledText], scanner: &PiiScanner) -> Evaluation {
         for (l, m) in row.pii.iter().zip(&matched) {
             if !m {
                 by_type.entry(l.kind.clone()).or_default().fn_ += 1;
-                errors.push((row.text.clone(), format!("missed {}: {:?}", l.kind, l.value)));
+                errors.push((
+                    row.text.clone(),
+                    format!("missed {}: {:?}", l.kind, l.value),
+                ));
             }
         }
     }
@@ -117,7 +119,11 @@ mod tests {
             .collect();
         let e = evaluate(&rows, &PiiScanner::new(None));
         assert!(e.total.recall() >= 0.95, "recall {}", e.total.recall());
-        assert!(e.total.precision() >= 0.95, "precision {}", e.total.precision());
+        assert!(
+            e.total.precision() >= 0.95,
+            "precision {}",
+            e.total.precision()
+        );
         for (t, c) in &e.by_type {
             assert!(c.recall() >= 0.8, "{t} recall {}", c.recall());
         }
