@@ -97,7 +97,7 @@ impl AppState {
             e.model.embed_static("warm up").map_err(|e| e.to_string())?;
         }
         if let Some(e) = &embedder {
-            let g = crate::govern::guard::Guard::with_embedder(&e.model)?;
+            let g = crate::govern::guard::Guard::with_embedder(&e.model, None)?;
             *self
                 .governance
                 .guard

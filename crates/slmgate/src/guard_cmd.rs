@@ -1,5 +1,7 @@
 //! `slmgate guard eval`: detection and false-positive rates of the injection guard on a
-//! labelled set, heuristics alone and with embedding similarity, over a threshold sweep.
+//! labelled set, heuristics alone and with the embedding classifier, over a threshold sweep.
+//! The classifier trains on the bundled `data/guard/labelled.jsonl`: measure it on
+//! `data/guard/heldout.jsonl`, which it never sees.
 
 use std::path::{Path, PathBuf};
 
@@ -54,8 +56,8 @@ pub fn run(cmd: GuardCmd) -> anyhow::Result<()> {
         vec![("heuristics", heuristic, None)];
     if let Some(e) = &cfg.embeddings {
         let emb = SentenceEmbedder::load(Path::new(&e.path))?;
-        let g = Guard::with_embedder(&emb).map_err(anyhow::Error::msg)?;
-        variants.push(("heuristics+similarity", g, Some(emb)));
+        let g = Guard::with_embedder(&emb, None).map_err(anyhow::Error::msg)?;
+        variants.push(("heuristics+classifier", g, Some(emb)));
     }
     println!(
         "{:<22} {:>9} {:>10} {:>8}",

@@ -169,7 +169,7 @@ fn default_guard_action() -> GuardAction {
     GuardAction::Flag
 }
 fn default_guard_threshold() -> f32 {
-    0.5
+    0.8
 }
 
 #[derive(Debug, Clone, Deserialize)]

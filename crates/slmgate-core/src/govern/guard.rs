@@ -1,19 +1,39 @@
 //! Prompt-injection / jailbreak guard: weighted heuristics (instruction override, role
 //! hijack, prompt extraction, known jailbreak personas, encoded payloads) and, when the
-//! embedding model is loaded, cosine similarity to a bundled set of known attack prompts.
-//! The score is the larger of the two, in 0..1.
+//! embedding model is loaded, a logistic classifier over the prompt's static MiniLM vector,
+//! trained at start on the bundled examples (known attacks and benign look-alikes). The
+//! score is the larger of the two, in 0..1; both cost microseconds.
 
 use std::sync::OnceLock;
 
 use regex::Regex;
 use slmgate_engine::SentenceEmbedder;
 
-/// Known attack prompts (one per line), embedded at start.
-pub const ATTACKS: &str = include_str!("guard_attacks.txt");
+use crate::route::router::model::{Learner, RouterModel};
+use crate::route::router::train::{train, TrainOptions};
 
-/// Cosine similarities mapped to 0..1 between these two values.
-const SIM_LOW: f32 = 0.65;
-const SIM_HIGH: f32 = 0.9;
+/// Known attack prompts (one per line): training examples of the classifier.
+pub const ATTACKS: &str = include_str!("guard_attacks.txt");
+/// Labelled attacks and benign look-alikes (`{"text", "attack"}` lines): training examples.
+pub const LABELLED: &str = include_str!("../../../../data/guard/labelled.jsonl");
+
+/// The classifier's training set: the bundled attacks and the labelled examples.
+pub fn training_set() -> Vec<(String, bool)> {
+    let mut out: Vec<(String, bool)> = ATTACKS
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| (l.to_string(), true))
+        .collect();
+    for line in LABELLED.lines().filter(|l| !l.trim().is_empty()) {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
+            if let (Some(t), Some(a)) = (v["text"].as_str(), v["attack"].as_bool()) {
+                out.push((t.to_string(), a));
+            }
+        }
+    }
+    out
+}
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct GuardVerdict {
@@ -52,34 +72,37 @@ fn heuristics() -> &'static [(Regex, f32, &'static str)] {
 }
 
 pub struct Guard {
-    /// Attack prompts' static embeddings (unit length), when an embedder is loaded.
-    attacks: Vec<(String, Vec<f32>)>,
+    /// Logistic regression over static embeddings, when an embedder is loaded.
+    classifier: Option<RouterModel>,
 }
 
 impl Guard {
     /// Heuristics only.
     pub fn heuristic() -> Self {
-        Self {
-            attacks: Vec::new(),
-        }
+        Self { classifier: None }
     }
 
-    /// Heuristics plus similarity to the bundled attacks, embedded with `e`'s static vectors.
-    pub fn with_embedder(e: &SentenceEmbedder) -> Result<Self, String> {
-        let mut attacks = Vec::new();
-        for line in ATTACKS
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        {
-            let v = e.embed_static(line).map_err(|e| e.to_string())?;
-            attacks.push((line.to_string(), v));
+    /// Heuristics plus a classifier trained on `examples` (default: [`training_set`]),
+    /// embedded with `e`'s static vectors. Takes well under a second.
+    pub fn with_embedder(
+        e: &SentenceEmbedder,
+        examples: Option<Vec<(String, bool)>>,
+    ) -> Result<Self, String> {
+        let examples = examples.unwrap_or_else(training_set);
+        let mut x = Vec::with_capacity(examples.len());
+        for (t, _) in &examples {
+            x.push(e.embed_static(t).map_err(|e| e.to_string())?);
         }
-        Ok(Self { attacks })
+        let y: Vec<bool> = examples.iter().map(|(_, a)| *a).collect();
+        let model =
+            train(&x, &y, &TrainOptions::new(Learner::Logistic)).map_err(|e| e.to_string())?;
+        Ok(Self {
+            classifier: Some(model),
+        })
     }
 
     pub fn uses_embeddings(&self) -> bool {
-        !self.attacks.is_empty()
+        self.classifier.is_some()
     }
 
     /// Scores a text (the request's user and system messages joined).
@@ -96,18 +119,14 @@ impl Guard {
                 };
             }
         }
-        if let (Some(e), false) = (e, self.attacks.is_empty()) {
+        if let (Some(e), Some(m)) = (e, &self.classifier) {
             if let Ok(v) = e.embed_static(text) {
-                for (attack, a) in &self.attacks {
-                    let cos: f32 = v.iter().zip(a).map(|(x, y)| x * y).sum();
-                    let s = ((cos - SIM_LOW) / (SIM_HIGH - SIM_LOW)).clamp(0.0, 1.0);
-                    if s > best.score {
-                        let short: String = attack.chars().take(60).collect();
-                        best = GuardVerdict {
-                            score: s,
-                            matched: Some(format!("similar to: {short}")),
-                        };
-                    }
+                let s = m.score(&v);
+                if s > best.score {
+                    best = GuardVerdict {
+                        score: s,
+                        matched: Some("classifier".into()),
+                    };
                 }
             }
         }
