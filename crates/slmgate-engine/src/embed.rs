@@ -127,7 +127,7 @@ impl SentenceEmbedder {
             .map_err(|e| EmbedError::Compute(e.clone()))?;
         let enc = self
             .truncating
-            .encode(text, false)
+            .encode_fast(text, false)
             .map_err(|e| EmbedError::Compute(e.to_string()))?;
         let d = self.dims;
         let mut v = vec![0f32; d];

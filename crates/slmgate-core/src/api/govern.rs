@@ -104,6 +104,25 @@ fn refused(r: Refusal) -> ApiError {
     }
 }
 
+/// Records the guard's verdict; true when it is an attack.
+fn record_guard(
+    st: &AppState,
+    ticket: &Ticket,
+    v: &crate::govern::guard::GuardVerdict,
+    threshold: f32,
+    action: GuardAction,
+) -> bool {
+    let hit = v.score >= threshold;
+    ticket.guard(v, if hit { action.as_str() } else { "pass" });
+    if hit {
+        st.metrics
+            .guard_hits
+            .with_label_values(&[action.as_str()])
+            .inc();
+    }
+    hit
+}
+
 fn texts(req: &ChatRequest, roles: &[&str]) -> String {
     req.messages
         .iter()
@@ -171,22 +190,35 @@ pub async fn admit(
         }
     }
 
-    // Injection guard on what the user wrote.
+    // Injection guard on what the user wrote. With `flag` only the rules run here; the
+    // classifier runs beside the model call and its verdict lands in the audit entry.
     let action = route
         .and_then(|r| r.guard)
         .unwrap_or(st.config.guard.action);
-    if action != GuardAction::Off {
-        let emb = st.embedder().ok().flatten().map(|e| e.model.clone());
-        let v = g.guard().score(&texts(&req, &["user"]), emb.as_deref());
-        let hit = v.score >= st.config.guard.threshold;
-        ticket.guard(&v, if hit { action.as_str() } else { "pass" });
-        if hit {
-            st.metrics
-                .guard_hits
-                .with_label_values(&[action.as_str()])
-                .inc();
-            match action {
-                GuardAction::Block => {
+    let threshold = st.config.guard.threshold;
+    let guard = g.guard();
+    let user_text = texts(&req, &["user"]);
+    let emb = st.embedder().ok().flatten().map(|e| e.model.clone());
+    match action {
+        GuardAction::Off => {}
+        GuardAction::Flag => {
+            let rules = guard.score(&user_text, None);
+            record_guard(st, ticket, &rules, threshold, action);
+            if rules.score < threshold && guard.uses_embeddings() {
+                let (t, m) = (ticket.clone(), st.metrics.clone());
+                tokio::task::spawn_blocking(move || {
+                    let v = guard.score(&user_text, emb.as_deref());
+                    if v.score >= threshold {
+                        m.guard_hits.with_label_values(&[action.as_str()]).inc();
+                    }
+                    t.guard(&v, if v.score >= threshold { "flag" } else { "pass" });
+                });
+            }
+        }
+        GuardAction::Block | GuardAction::ForceLocal => {
+            let v = guard.score(&user_text, emb.as_deref());
+            if record_guard(st, ticket, &v, threshold, action) {
+                if action == GuardAction::Block {
                     return Err(ApiError::new(
                         StatusCode::FORBIDDEN,
                         "prompt_injection",
@@ -194,12 +226,11 @@ pub async fn admit(
                             "The request looks like a prompt-injection attempt (score {:.2}).",
                             v.score
                         ),
-                    ))
+                    ));
                 }
-                GuardAction::ForceLocal if facts.force_local.is_none() => {
-                    facts.force_local = Some(format!("guard (score {:.2})", v.score))
+                if facts.force_local.is_none() {
+                    facts.force_local = Some(format!("guard (score {:.2})", v.score));
                 }
-                _ => {}
             }
         }
     }
