@@ -78,7 +78,7 @@ max_retries = 0
 """)
     p = subprocess.Popen(["taskset", "-c", "1", str(binary), "serve", "--config", str(cfg)],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         env={**os.environ, "SLMGATE_LOG": "warn"})
+                         env={**os.environ, "SLMGATE_LOG": "warn", "SLMGATE_DATA_DIR": str(tmp / f"data{port}")})
     wait_http(f"http://127.0.0.1:{port}/ready", timeout=120)
     return p
 

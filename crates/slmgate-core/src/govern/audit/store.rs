@@ -12,9 +12,8 @@ use crate::govern::GovernError;
 pub fn append(conn: &mut Connection, records: &[Record]) -> Result<i64, GovernError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let (mut seq, mut prev): (i64, String) = tx
-        .query_row("SELECT seq, hash FROM audit_head WHERE one = 1", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .prepare_cached("SELECT seq, hash FROM audit_head WHERE one = 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?
         .unwrap_or((0, GENESIS.to_string()));
     for rec in records {
@@ -49,10 +48,10 @@ pub fn append(conn: &mut Connection, records: &[Record]) -> Result<i64, GovernEr
             ],
         )?;
         if let Some(c) = content_json {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO audit_content (seq, ts_ms, key_id, user_id, content) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![seq, e.ts_ms, e.key_id, e.user, c],
-            )?;
+            )?
+            .execute(params![seq, e.ts_ms, e.key_id, e.user, c])?;
         }
         if let Some(r) = &rec.review {
             tx.execute(
@@ -66,11 +65,11 @@ pub fn append(conn: &mut Connection, records: &[Record]) -> Result<i64, GovernEr
         }
         prev = hash;
     }
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO audit_head (one, seq, hash) VALUES (1, ?1, ?2)
          ON CONFLICT(one) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-        params![seq, prev],
-    )?;
+    )?
+    .execute(params![seq, prev])?;
     tx.commit()?;
     Ok(seq)
 }
