@@ -329,3 +329,19 @@ def test_forget_erases_content_and_chain_still_verifies(gov):
     entries = audit_entries(gov, key_id=k["id"], wait=False)
     assert entries and all(e["_content"] is None for e in entries)
     assert "chain intact" in cli("audit", "verify", "--db", str(gov.db)).stdout
+
+
+def test_anthropic_sdk_keys_and_redaction(gov, fake_upstream):
+    import anthropic
+    k = new_key(gov)
+    client = anthropic.Anthropic(base_url=gov.url, api_key=k["key"])
+    fake_upstream.reset()
+    with client.messages.stream(model="redacting", max_tokens=16,
+                                messages=[{"role": "user", "content": PII_TEXT}]) as s:
+        text = "".join(s.text_stream)
+    assert text == "You said: " + PII_TEXT
+    raw = "".join(x["raw"] for x in fake_upstream.log())
+    assert not any(v in raw for v in PII.values())
+    bad = anthropic.Anthropic(base_url=gov.url, api_key="sk-slm-wrong")
+    with pytest.raises(anthropic.AuthenticationError):
+        bad.messages.create(model="redacting", max_tokens=4, messages=[{"role": "user", "content": "hi"}])

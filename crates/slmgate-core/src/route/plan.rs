@@ -249,7 +249,7 @@ fn constrain(
     }
     for (whose, allowed) in limits {
         keep_models(plan, |m| {
-            residency_of(m).is_some_and(|r| allowed.iter().any(|a| *a == r))
+            residency_of(m).is_some_and(|r| allowed.contains(&r))
         });
         if plan.tiers.is_empty() {
             return Err(PlanError::NothingAllowed {

@@ -109,7 +109,7 @@ pub fn card_ok(s: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    matches!(sum % 10, 0)
 }
 
 /// IBAN: country length table and ISO 7064 mod-97 = 1.
