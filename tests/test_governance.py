@@ -11,7 +11,7 @@ import httpx
 import openai
 import pytest
 
-from conftest import BIN, Gateway, smol
+from conftest import BIN, MINILM, Gateway, smol
 
 ADMIN = "adm-test-secret-123"
 PII = {
@@ -53,6 +53,9 @@ flush_interval_ms = 100
 
 [review]
 sample = 1.0
+
+[embeddings]
+path = "{MINILM}"
 
 {smol(context=512, parallel=2)}
 {remote("echo", fake + "/echo/v1", residency="us")}
@@ -345,3 +348,20 @@ def test_anthropic_sdk_keys_and_redaction(gov, fake_upstream):
     bad = anthropic.Anthropic(base_url=gov.url, api_key="sk-slm-wrong")
     with pytest.raises(anthropic.AuthenticationError):
         bad.messages.create(model="redacting", max_tokens=4, messages=[{"role": "user", "content": "hi"}])
+
+
+def test_embeddings_are_keyed_limited_and_audited(gov):
+    k = new_key(gov, models=["all-minilm-l6-v2"], rpm=1)
+    h = {"authorization": f"Bearer {k['key']}"}
+    body = {"model": "all-minilm-l6-v2", "input": "hello"}
+    r = httpx.post(gov.url + "/v1/embeddings", json=body, headers=h)
+    assert r.status_code == 200 and len(r.json()["data"][0]["embedding"]) == 384
+    r2 = httpx.post(gov.url + "/v1/embeddings", json=body, headers=h)
+    assert r2.status_code == 429
+    other = new_key(gov, models=["smollm2"])
+    r3 = httpx.post(gov.url + "/v1/embeddings", json=body, headers={"authorization": f"Bearer {other['key']}"})
+    assert r3.status_code == 403
+    entries = {e["id"]: e for e in audit_entries(gov)}
+    e = entries[r.headers["x-request-id"]]
+    assert e["endpoint"] == "embeddings" and e["key_id"] == k["id"] and e["prompt_tokens"] > 0
+    assert entries[r2.headers["x-request-id"]]["status"] == 429

@@ -81,6 +81,38 @@ impl Ticket {
         })))
     }
 
+    /// A `/v1/embeddings` request (no messages, no routing; content is never stored).
+    pub fn embeddings(
+        st: &Arc<AppState>,
+        request_id: &str,
+        who: &Principal,
+        model: &str,
+        user: Option<&str>,
+    ) -> Self {
+        let key = who.key();
+        Self(Arc::new(Mutex::new(Draft {
+            st: st.clone(),
+            entry: Entry {
+                kind: "request",
+                id: request_id.to_string(),
+                ts_ms: db::now_ms(),
+                endpoint: "embeddings",
+                key_id: key.map(|k| k.id.clone()),
+                team: key.and_then(|k| k.spec.team.clone()),
+                user: user.map(String::from),
+                model: model.to_string(),
+                ..Default::default()
+            },
+            start: Instant::now(),
+            status: None,
+            messages: None,
+            answer: String::new(),
+            review: false,
+            prompt: String::new(),
+            tags: "{}".into(),
+        })))
+    }
+
     fn with(&self, f: impl FnOnce(&mut Draft)) {
         f(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()));
     }

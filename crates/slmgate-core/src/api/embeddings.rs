@@ -2,15 +2,18 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use axum::Json;
 use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::audit::Ticket;
 use super::error::ApiError;
 use super::extract::JsonBody;
+use super::middleware::RequestId;
+use crate::govern::Principal;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -38,8 +41,43 @@ const MAX_INPUTS: usize = 2048;
 
 pub async fn handler(
     State(st): State<Arc<AppState>>,
+    Extension(rid): Extension<RequestId>,
+    Extension(who): Extension<Principal>,
     JsonBody(req): JsonBody<EmbeddingsRequest>,
 ) -> Result<Json<Value>, ApiError> {
+    let ticket = Ticket::embeddings(&st, &rid.0, &who, &req.model, req.user.as_deref());
+    let out = serve(&st, &who, &ticket, req).await;
+    match &out {
+        Ok(_) => ticket.finish(200, None),
+        Err(e) => ticket.finish(e.status.as_u16(), Some(e.code)),
+    }
+    out
+}
+
+async fn serve(
+    st: &AppState,
+    who: &Principal,
+    ticket: &Ticket,
+    req: EmbeddingsRequest,
+) -> Result<Json<Value>, ApiError> {
+    if let Some(k) = who.key() {
+        if !k.may_use(&req.model) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "model_not_allowed",
+                format!("This API key may not use model `{}`.", req.model),
+            ));
+        }
+        let chars: usize = match &req.input {
+            Input::One(s) => s.len(),
+            Input::Many(v) => v.iter().map(String::len).sum(),
+            _ => 0,
+        };
+        st.governance
+            .limits
+            .admit(k, (chars / 4) as u32 + 1)
+            .map_err(super::govern::refused)?;
+    }
     let emb = match st.embedder()? {
         Some(e) if e.name == req.model => e,
         _ => return Err(ApiError::model_not_found(&req.model)),
@@ -137,6 +175,7 @@ pub async fn handler(
             json!({"object": "embedding", "index": i, "embedding": embedding})
         })
         .collect();
+    ticket.usage(tokens as u32, 0, 0.0);
     Ok(Json(json!({
         "object": "list",
         "data": data,

@@ -96,7 +96,7 @@ pub struct Admission {
     pub est_tokens: u32,
 }
 
-fn refused(r: Refusal) -> ApiError {
+pub fn refused(r: Refusal) -> ApiError {
     let e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, r.code, r.message);
     match r.retry_after_secs {
         Some(s) => e.with_retry_after(s),

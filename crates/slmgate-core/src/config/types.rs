@@ -314,11 +314,13 @@ impl Config {
 }
 
 impl Config {
-    /// A name clients may send as `model`: a deployment, an alias or a route.
+    /// A name clients may send as `model`: a deployment, an alias, a route or the
+    /// embedding model.
     pub fn is_public_name(&self, name: &str) -> bool {
         self.models.contains_key(name)
             || self.aliases.contains_key(name)
             || self.routes.contains_key(name)
+            || self.embeddings.as_ref().is_some_and(|e| e.name == name)
     }
 }
 
