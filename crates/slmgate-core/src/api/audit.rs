@@ -43,7 +43,6 @@ impl Ticket {
         req: &ChatRequest,
         tags: &std::collections::BTreeMap<String, String>,
     ) -> Self {
-        let key = who.key();
         let keep = st.config.audit.content != AuditContent::None;
         let review =
             st.config.review.sample > 0.0 && rand::random::<f64>() < st.config.review.sample;
@@ -51,34 +50,16 @@ impl Ticket {
             .extra
             .get("user")
             .and_then(|v| v.as_str())
-            .or_else(|| tags.get("user_id").map(String::as_str))
-            .map(String::from);
-        Self(Arc::new(Mutex::new(Draft {
-            st: st.clone(),
-            entry: Entry {
-                kind: "request",
-                id: request_id.to_string(),
-                ts_ms: db::now_ms(),
-                endpoint,
-                key_id: key.map(|k| k.id.clone()),
-                team: key.and_then(|k| k.spec.team.clone()),
-                user,
-                model: req.model.clone(),
-                stream: req.is_stream(),
-                ..Default::default()
-            },
-            start: Instant::now(),
-            status: None,
-            messages: if keep || review {
-                serde_json::to_value(&req.messages).ok()
-            } else {
-                None
-            },
-            answer: String::new(),
-            review,
-            prompt: crate::api::routing::router_text(req).unwrap_or_default(),
-            tags: serde_json::to_string(tags).unwrap_or_else(|_| "{}".into()),
-        })))
+            .or_else(|| tags.get("user_id").map(String::as_str));
+        let mut d = Draft::open(st, request_id, endpoint, who, &req.model, user);
+        d.entry.stream = req.is_stream();
+        if keep || review {
+            d.messages = serde_json::to_value(&req.messages).ok();
+        }
+        d.review = review;
+        d.prompt = crate::api::routing::router_text(req).unwrap_or_default();
+        d.tags = serde_json::to_string(tags).unwrap_or_else(|_| "{}".into());
+        Self(Arc::new(Mutex::new(d)))
     }
 
     /// A `/v1/embeddings` request (no messages, no routing; content is never stored).
@@ -89,28 +70,8 @@ impl Ticket {
         model: &str,
         user: Option<&str>,
     ) -> Self {
-        let key = who.key();
-        Self(Arc::new(Mutex::new(Draft {
-            st: st.clone(),
-            entry: Entry {
-                kind: "request",
-                id: request_id.to_string(),
-                ts_ms: db::now_ms(),
-                endpoint: "embeddings",
-                key_id: key.map(|k| k.id.clone()),
-                team: key.and_then(|k| k.spec.team.clone()),
-                user: user.map(String::from),
-                model: model.to_string(),
-                ..Default::default()
-            },
-            start: Instant::now(),
-            status: None,
-            messages: None,
-            answer: String::new(),
-            review: false,
-            prompt: String::new(),
-            tags: "{}".into(),
-        })))
+        let d = Draft::open(st, request_id, "embeddings", who, model, user);
+        Self(Arc::new(Mutex::new(d)))
     }
 
     fn with(&self, f: impl FnOnce(&mut Draft)) {
@@ -199,6 +160,40 @@ impl Ticket {
                 d.entry.error = error.map(String::from);
             }
         });
+    }
+}
+
+impl Draft {
+    fn open(
+        st: &Arc<AppState>,
+        request_id: &str,
+        endpoint: &'static str,
+        who: &Principal,
+        model: &str,
+        user: Option<&str>,
+    ) -> Self {
+        let key = who.key();
+        Draft {
+            st: st.clone(),
+            entry: Entry {
+                kind: "request",
+                id: request_id.to_string(),
+                ts_ms: db::now_ms(),
+                endpoint,
+                key_id: key.map(|k| k.id.clone()),
+                team: key.and_then(|k| k.spec.team.clone()),
+                user: user.map(String::from),
+                model: model.to_string(),
+                ..Default::default()
+            },
+            start: Instant::now(),
+            status: None,
+            messages: None,
+            answer: String::new(),
+            review: false,
+            prompt: String::new(),
+            tags: "{}".into(),
+        }
     }
 }
 

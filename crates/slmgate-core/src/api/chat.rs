@@ -15,7 +15,7 @@ use super::extract::JsonBody;
 use super::govern::{admit, Admission};
 use super::middleware::RequestId;
 use super::respond::{set_served_headers, sse, sse_data, Record};
-use super::restore::{restore_response, restore_stream};
+use super::restore::restore_stream;
 use super::routing::{request_facts, set_route_headers};
 use crate::govern::Principal;
 use crate::route::{Gateway, Served};
@@ -190,12 +190,7 @@ async fn complete(
         start,
         resp.usage,
     );
-    restore_response(&mut resp, adm.redactions.as_ref(), ticket);
-    let u = resp.usage.unwrap_or_default();
-    let cost = adm.settle(st, &served, u.prompt_tokens, u.completion_tokens);
-    ticket.served(&served);
-    ticket.usage(u.prompt_tokens, u.completion_tokens, cost);
-    ticket.finish(200, None);
+    adm.close_completion(st, ticket, &served, &mut resp);
     let mut out = Json(resp).into_response();
     set_served_headers(&mut out, &served);
     out.extensions_mut().insert(served);
@@ -242,7 +237,7 @@ async fn stream(
                     let err = e.to_api_error(&deployment);
                     tracing::warn!(deployment = %deployment, error = %e, "stream failed after it started");
                     rec.finish(err.status.as_u16());
-                    settle_stream(&st, &mut adm, &s, &ticket, rec.usage);
+                    adm.close_stream(&st, &ticket, &s, rec.usage);
                     ticket.finish(err.status.as_u16(), Some(err.code));
                     yield Ok(sse_data(&err.body()));
                     return;
@@ -250,7 +245,7 @@ async fn stream(
             }
         }
         rec.finish(200);
-        settle_stream(&st, &mut adm, &s, &ticket, rec.usage);
+        adm.close_stream(&st, &ticket, &s, rec.usage);
         ticket.finish(200, None);
         yield Ok(axum::body::Bytes::from_static(b"data: [DONE]\n\n"));
     };
@@ -258,17 +253,4 @@ async fn stream(
     set_served_headers(&mut resp, &served);
     resp.extensions_mut().insert(served);
     Ok(resp)
-}
-
-/// Charges a finished (or failed) stream's usage to the key and the audit entry.
-pub fn settle_stream(
-    st: &AppState,
-    adm: &mut Admission,
-    served: &Served,
-    ticket: &Ticket,
-    usage: Option<crate::wire::openai::Usage>,
-) {
-    let u = usage.unwrap_or_default();
-    let cost = adm.settle(st, served, u.prompt_tokens, u.completion_tokens);
-    ticket.usage(u.prompt_tokens, u.completion_tokens, cost);
 }

@@ -282,6 +282,33 @@ pub async fn admit(
 }
 
 impl Admission {
+    /// A plain answer: restores redacted PII, charges the key, completes the audit entry.
+    pub fn close_completion(
+        &mut self,
+        st: &AppState,
+        ticket: &Ticket,
+        served: &crate::route::Served,
+        resp: &mut crate::wire::openai::ChatResponse,
+    ) {
+        super::restore::restore_response(resp, self.redactions.as_ref(), ticket);
+        ticket.served(served);
+        self.close_stream(st, ticket, served, resp.usage);
+        ticket.finish(200, None);
+    }
+
+    /// A finished (or failed) stream: charges its usage to the key and the audit entry.
+    pub fn close_stream(
+        &mut self,
+        st: &AppState,
+        ticket: &Ticket,
+        served: &crate::route::Served,
+        usage: Option<crate::wire::openai::Usage>,
+    ) {
+        let u = usage.unwrap_or_default();
+        let cost = self.settle(st, served, u.prompt_tokens, u.completion_tokens);
+        ticket.usage(u.prompt_tokens, u.completion_tokens, cost);
+    }
+
     /// Charges the real cost to the key's budget and tokens to its tpm; returns the cost.
     pub fn settle(
         &mut self,

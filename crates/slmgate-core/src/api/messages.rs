@@ -10,13 +10,12 @@ use axum::Json;
 use futures::StreamExt;
 
 use super::audit::Ticket;
-use super::chat::{settle_stream, validate};
+use super::chat::validate;
 use super::error::ApiError;
 use super::extract::JsonBody;
 use super::govern::admit;
 use super::middleware::RequestId;
 use super::respond::{set_served_headers, sse, sse_event, Record};
-use super::restore::restore_response;
 use super::restore::restore_stream;
 use super::routing::{request_facts, set_route_headers};
 use crate::govern::Principal;
@@ -83,12 +82,7 @@ async fn serve(
             start,
             resp.usage,
         );
-        restore_response(&mut resp, adm.redactions.as_ref(), ticket);
-        let u = resp.usage.unwrap_or_default();
-        let cost = adm.settle(st, &served, u.prompt_tokens, u.completion_tokens);
-        ticket.served(&served);
-        ticket.usage(u.prompt_tokens, u.completion_tokens, cost);
-        ticket.finish(200, None);
+        adm.close_completion(st, ticket, &served, &mut resp);
         let mut out = Json(MessagesResponse::from_openai(&resp, &route)).into_response();
         set_served_headers(&mut out, &served);
         set_route_headers(st, &mut out, &adm.plan, &served);
@@ -127,7 +121,7 @@ async fn serve(
                 Err(e) => {
                     let err = e.to_api_error(&deployment).anthropic();
                     rec.finish(err.status.as_u16());
-                    settle_stream(&st2, &mut adm, &s, &ticket, rec.usage);
+                    adm.close_stream(&st2, &ticket, &s, rec.usage);
                     ticket.finish(err.status.as_u16(), Some(err.code));
                     yield Ok(sse_event("error", &err.body()));
                     return;
@@ -138,7 +132,7 @@ async fn serve(
         let out = rec.usage.map(|u| u.completion_tokens).unwrap_or(0);
         yield Ok(sse_event("message_delta", &events::message_delta(stop_reason(finish.as_deref()).or(Some("end_turn".into())), out)));
         rec.finish(200);
-        settle_stream(&st2, &mut adm, &s, &ticket, rec.usage);
+        adm.close_stream(&st2, &ticket, &s, rec.usage);
         ticket.finish(200, None);
         yield Ok(sse_event("message_stop", &events::message_stop()));
     };
