@@ -329,3 +329,58 @@ domains = { floor = 0.4, classes = [
     assert_eq!(tiers(&p), vec![t("general", &["frontier"])]);
     assert!(p.reason_header().contains("0.20 < 0.40"));
 }
+
+#[test]
+fn pii_force_local_and_key_residency_constrain_every_plan() {
+    let c = cfg();
+    // PII policy force_local: only on-prem models, whatever the rules said.
+    let mut f = facts(&[], 10, None);
+    f.force_local = Some("pii policy (email)".into());
+    let p = plan(&c, "auto", &f, None, None).unwrap();
+    assert_eq!(
+        tiers(&p),
+        vec![t("local", &["slm"]), t("mid", &["onprem-llm"])]
+    );
+    assert!(p
+        .reasons
+        .iter()
+        .any(|r| r == "pii policy (email): on-prem only"));
+    // Even a pinned model cannot escape it.
+    let mut f = facts(&[("tier", "premium")], 10, None);
+    f.force_local = Some("guard (score 0.91)".into());
+    assert!(matches!(
+        plan(&c, "auto", &f, None, None),
+        Err(PlanError::NothingAllowed { .. })
+    ));
+    // A key allowed only on_prem: plain model names are constrained too.
+    let mut f = facts(&[], 10, None);
+    f.residency = Some(vec!["on_prem".into()]);
+    let p = plan(&c, "cheap", &f, None, None).unwrap();
+    assert_eq!(tiers(&p), vec![t("cheap", &["slm"])]);
+    assert!(plan(&c, "mini", &f, None, None).is_err());
+}
+
+#[test]
+fn rules_match_keys_teams_and_pii_types() {
+    let mut c = cfg();
+    let r = c.routes.get_mut("auto").unwrap();
+    r.rules.insert(
+        0,
+        toml::from_str(
+            r#"name = "support-pii"
+               match = { teams = ["support"], pii = ["card", "iban"] }
+               allow_tiers = ["local"]"#,
+        )
+        .unwrap(),
+    );
+    let mut f = facts(&[], 10, None);
+    f.team = Some("support".into());
+    f.pii = vec!["email".into()];
+    assert_eq!(plan(&c, "auto", &f, None, None).unwrap().rule, None);
+    f.pii = vec!["email".into(), "card".into()];
+    let p = plan(&c, "auto", &f, None, None).unwrap();
+    assert_eq!(p.rule.as_deref(), Some("support-pii"));
+    assert_eq!(tiers(&p), vec![t("local", &["slm"])]);
+    f.team = Some("sales".into());
+    assert_eq!(plan(&c, "auto", &f, None, None).unwrap().rule, None);
+}
