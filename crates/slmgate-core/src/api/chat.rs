@@ -178,14 +178,17 @@ async fn complete(
     ticket: &Ticket,
     start: Instant,
 ) -> Result<Response, ApiError> {
-    let req = &adm.req;
-    let (mut resp, served) = gw.complete(&adm.plan, req).await.map_err(|(e, a)| {
-        ticket.attempts(&a);
-        Record::failed(&st.metrics, &req.model, &a, start, e)
-    })?;
+    adm.answering();
+    let out = gw.complete(&adm.plan, &adm.req).await;
+    let (mut resp, served) = out
+        .map_err(|(e, a)| {
+            ticket.attempts(&a);
+            Record::failed(&st.metrics, &adm.req.model, &a, start, e)
+        })
+        .inspect_err(|_| adm.nothing_answered())?;
     Record::completed(
         &st.metrics,
-        &req.model,
+        &adm.req.model,
         &served.deployment.name,
         start,
         resp.usage,
@@ -204,10 +207,14 @@ async fn stream(
     ticket: Ticket,
     start: Instant,
 ) -> Result<Response, ApiError> {
-    let (chunks, served) = gw.stream(&adm.plan, &adm.req).await.map_err(|(e, a)| {
-        ticket.attempts(&a);
-        Record::failed(&st.metrics, &adm.req.model, &a, start, e)
-    })?;
+    adm.answering();
+    let out = gw.stream(&adm.plan, &adm.req).await;
+    let (chunks, served) = out
+        .map_err(|(e, a)| {
+            ticket.attempts(&a);
+            Record::failed(&st.metrics, &adm.req.model, &a, start, e)
+        })
+        .inspect_err(|_| adm.nothing_answered())?;
     ticket.served(&served);
     let mut chunks = restore_stream(chunks, adm.redactions.take(), ticket.clone());
     let include_usage = adm.req.include_usage();

@@ -282,6 +282,21 @@ pub async fn admit(
 }
 
 impl Admission {
+    /// Models are about to be called: from now on a request the client abandons is charged
+    /// its whole reservation (its real usage is unknown).
+    pub fn answering(&mut self) {
+        if let Some(r) = self.reservation.as_mut() {
+            r.answering();
+        }
+    }
+
+    /// No model answered (every deployment failed): nothing is charged.
+    pub fn nothing_answered(&mut self) {
+        if let Some(r) = self.reservation.take() {
+            r.reconcile(0.0, 0);
+        }
+    }
+
     /// A plain answer: restores redacted PII, charges the key, completes the audit entry.
     pub fn close_completion(
         &mut self,

@@ -74,7 +74,9 @@ async fn serve(
         Record::failed(&st.metrics, &route, &a, start, e)
     };
     if !adm.req.is_stream() {
-        let (mut resp, served) = gw.complete(&adm.plan, &adm.req).await.map_err(fail)?;
+        adm.answering();
+        let out = gw.complete(&adm.plan, &adm.req).await;
+        let (mut resp, served) = out.map_err(fail).inspect_err(|_| adm.nothing_answered())?;
         Record::completed(
             &st.metrics,
             &route,
@@ -89,7 +91,9 @@ async fn serve(
         return Ok(out);
     }
 
-    let (chunks, served) = gw.stream(&adm.plan, &adm.req).await.map_err(fail)?;
+    adm.answering();
+    let out = gw.stream(&adm.plan, &adm.req).await;
+    let (chunks, served) = out.map_err(fail).inspect_err(|_| adm.nothing_answered())?;
     ticket.served(&served);
     let mut chunks = restore_stream(chunks, adm.redactions.take(), ticket.clone());
     let deployment = served.deployment.name.clone();

@@ -86,6 +86,8 @@ pub struct Reservation {
     period_start: i64,
     tokens: f64,
     done: bool,
+    /// Charge the whole reservation if dropped unreconciled (an answer had started).
+    charge_on_drop: bool,
 }
 
 impl Limits {
@@ -168,6 +170,7 @@ impl Limits {
             period_start: start,
             tokens: est_tokens as f64,
             done: false,
+            charge_on_drop: false,
         })
     }
 
@@ -188,6 +191,12 @@ impl Limits {
 }
 
 impl Reservation {
+    /// A model has started answering: if the request is abandoned now (the client leaves a
+    /// stream), its usage is unknown, so the whole reservation is charged.
+    pub fn answering(&mut self) {
+        self.charge_on_drop = true;
+    }
+
     /// Replaces the reservation with the request's real cost and token count.
     pub fn reconcile(mut self, actual_usd: f64, actual_tokens: u32) {
         self.settle(actual_usd);
@@ -212,8 +221,14 @@ impl Reservation {
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        // Not reconciled: the request failed before any model answered.
-        self.settle(0.0);
+        // Not reconciled: the request failed before any model answered (nothing to charge),
+        // or was abandoned mid-answer (charge the worst case: the real usage is unknown).
+        let charge = if self.charge_on_drop {
+            self.amount
+        } else {
+            0.0
+        };
+        self.settle(charge);
     }
 }
 
@@ -250,6 +265,13 @@ mod tests {
         assert!((limits.ledger("key_t").unwrap().0 - 0.3).abs() < 1e-9);
         // After reconciliation the unused reservation is free again.
         assert!(limits.reserve(&k, budget, 0.6, 10, |_| 0.0).is_ok());
+        // Failed before answering: nothing charged; abandoned mid-answer: all of it.
+        drop(limits.reserve(&k, budget, 0.2, 10, |_| 0.0).unwrap());
+        assert!((limits.ledger("key_t").unwrap().0 - 0.3).abs() < 1e-9);
+        let mut r = limits.reserve(&k, budget, 0.2, 10, |_| 0.0).unwrap();
+        r.answering();
+        drop(r);
+        assert!((limits.ledger("key_t").unwrap().0 - 0.5).abs() < 1e-9);
     }
 
     #[test]
