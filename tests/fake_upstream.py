@@ -72,6 +72,18 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(f"data: {data}\n\n".encode())
         self.wfile.flush()
 
+    def _stream_text(self, pieces):
+        """A complete OpenAI stream: role, the pieces, finish, usage, [DONE]."""
+        self._sse_start()
+        self._sse(chunk(role="assistant", content=""))
+        for piece in pieces:
+            self._sse(chunk(content=piece))
+        self._sse(chunk(finish="stop"))
+        self._sse({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1, "model": "fake",
+                   "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6}})
+        self._sse("[DONE]")
+        self.close_connection = True
+
     def do_GET(self):
         if self.path == "/_log":
             with LOCK:
@@ -145,30 +157,12 @@ class Handler(BaseHTTPRequestHandler):
             user = [m for m in (body or {}).get("messages", []) if m.get("role") == "user"]
             text = "You said: " + (user[-1].get("content") if user else "")
             if stream:
-                self._sse_start()
-                self._sse(chunk(role="assistant", content=""))
-                for i in range(0, len(text), 3):
-                    self._sse(chunk(content=text[i:i + 3]))
-                self._sse(chunk(finish="stop"))
-                self._sse({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1, "model": "fake",
-                           "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6}})
-                self._sse("[DONE]")
-                self.close_connection = True
-                return
+                return self._stream_text([text[i:i + 3] for i in range(0, len(text), 3)])
             return self._json(200, COMPLETION | {"choices": [{"index": 0, "finish_reason": "stop",
                                                                "message": {"role": "assistant", "content": text}}]})
         # ok (and 429once after the first call)
         if stream:
-            self._sse_start()
-            self._sse(chunk(role="assistant", content=""))
-            for word in ["fake ", "upstream ", "answer"]:
-                self._sse(chunk(content=word))
-            self._sse(chunk(finish="stop"))
-            self._sse({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1, "model": "fake",
-                       "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6}})
-            self._sse("[DONE]")
-            self.close_connection = True
-            return
+            return self._stream_text(["fake ", "upstream ", "answer"])
         self._json(200, COMPLETION)
 
 

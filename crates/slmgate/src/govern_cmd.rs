@@ -29,31 +29,52 @@ impl Store {
     }
 }
 
+/// What a new key may do (the CLI's form of [`KeySpec`]).
+#[derive(Args)]
+pub struct KeyArgs {
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(long)]
+    team: Option<String>,
+    /// USD per period: `50/day`, `200/month`, `10/week`, `5` (total).
+    #[arg(long = "budget-usd")]
+    budget: Option<Budget>,
+    /// Requests per minute.
+    #[arg(long)]
+    rpm: Option<u32>,
+    /// Tokens per minute.
+    #[arg(long)]
+    tpm: Option<u32>,
+    /// Model or route names the key may use, comma-separated (default: all).
+    #[arg(long, value_delimiter = ',')]
+    models: Option<Vec<String>>,
+    /// Residency labels the key's data may go to, comma-separated (default: anywhere).
+    #[arg(long, value_delimiter = ',')]
+    residency: Option<Vec<String>>,
+}
+
+impl From<KeyArgs> for KeySpec {
+    fn from(a: KeyArgs) -> Self {
+        KeySpec {
+            name: a.name,
+            team: a.team,
+            budget: a.budget,
+            rpm: a.rpm,
+            tpm: a.tpm,
+            models: a.models,
+            residency: a.residency,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 pub enum KeysCmd {
     /// Create a virtual key; its plaintext is printed once.
     Create {
         #[command(flatten)]
         store: Store,
-        #[arg(long)]
-        name: Option<String>,
-        #[arg(long)]
-        team: Option<String>,
-        /// USD per period: `50/day`, `200/month`, `10/week`, `5` (total).
-        #[arg(long = "budget-usd")]
-        budget: Option<Budget>,
-        /// Requests per minute.
-        #[arg(long)]
-        rpm: Option<u32>,
-        /// Tokens per minute.
-        #[arg(long)]
-        tpm: Option<u32>,
-        /// Model or route names the key may use, comma-separated (default: all).
-        #[arg(long, value_delimiter = ',')]
-        models: Option<Vec<String>>,
-        /// Residency labels the key's data may go to, comma-separated (default: anywhere).
-        #[arg(long, value_delimiter = ',')]
-        residency: Option<Vec<String>>,
+        #[command(flatten)]
+        spec: KeyArgs,
     },
     /// List keys (never their plaintext).
     List {
@@ -181,27 +202,9 @@ fn output(out: &Option<PathBuf>) -> anyhow::Result<Box<dyn Write>> {
 
 pub fn keys(cmd: KeysCmd) -> anyhow::Result<()> {
     match cmd {
-        KeysCmd::Create {
-            store,
-            name,
-            team,
-            budget,
-            rpm,
-            tpm,
-            models,
-            residency,
-        } => {
+        KeysCmd::Create { store, spec } => {
             let conn = store.open()?;
-            let spec = KeySpec {
-                name,
-                team,
-                budget,
-                rpm,
-                tpm,
-                models,
-                residency,
-            };
-            let (rec, plain) = keys::create(&conn, spec)?;
+            let (rec, plain) = keys::create(&conn, spec.into())?;
             eprintln!(
                 "created {} (team {}); the key is shown once:",
                 rec.id,

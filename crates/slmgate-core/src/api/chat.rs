@@ -18,6 +18,7 @@ use super::respond::{set_served_headers, sse, sse_data, Record};
 use super::restore::restore_stream;
 use super::routing::{request_facts, set_route_headers};
 use crate::govern::Principal;
+use crate::route::RequestFacts;
 use crate::route::{Gateway, Served};
 use crate::state::AppState;
 use crate::wire::openai::ChatRequest;
@@ -131,15 +132,9 @@ pub async fn handler(
     JsonBody(req): JsonBody<ChatRequest>,
 ) -> Result<Response, ApiError> {
     let start = Instant::now();
-    let ticket = Ticket::new(
-        &st,
-        &rid.0,
-        "chat",
-        &who,
-        &req,
-        &request_facts(&req, &headers).tags,
-    );
-    let out = serve(&st, &who, &ticket, &headers, req, start).await;
+    let facts = request_facts(&req, &headers);
+    let ticket = Ticket::new(&st, &rid.0, "chat", &who, &req, &facts.tags);
+    let out = serve(&st, &who, &ticket, facts, req, start).await;
     if let Err(e) = &out {
         ticket.finish(e.status.as_u16(), Some(e.code));
     }
@@ -150,13 +145,13 @@ async fn serve(
     st: &Arc<AppState>,
     who: &Principal,
     ticket: &Ticket,
-    headers: &HeaderMap,
+    facts: RequestFacts,
     req: ChatRequest,
     start: Instant,
 ) -> Result<Response, ApiError> {
     validate(&req)?;
     let gw = st.gateway()?;
-    let adm = admit(st, who, ticket, req, headers).await?;
+    let adm = admit(st, who, ticket, req, facts).await?;
     tracing::debug!(model = %adm.req.model, stream = adm.req.is_stream(), "chat request");
     let plan = adm.plan.clone();
     let mut resp = if adm.req.is_stream() {

@@ -11,12 +11,12 @@ use axum::response::{IntoResponse, Response};
 
 use super::audit::Ticket;
 use super::error::ApiError;
-use super::routing::{decide, request_facts};
+use super::routing::decide;
 use crate::config::{GuardAction, PiiPolicy};
 use crate::govern::limits::{Refusal, Reservation};
 use crate::govern::pii::Redactions;
 use crate::govern::{cost, Principal};
-use crate::route::Plan;
+use crate::route::{Plan, RequestFacts};
 use crate::state::AppState;
 use crate::wire::openai::ChatRequest;
 
@@ -137,7 +137,7 @@ pub async fn admit(
     who: &Principal,
     ticket: &Ticket,
     mut req: ChatRequest,
-    headers: &HeaderMap,
+    mut facts: RequestFacts,
 ) -> Result<Admission, ApiError> {
     let g = &st.governance;
     let key = who.key();
@@ -150,7 +150,6 @@ pub async fn admit(
             ));
         }
     }
-    let mut facts = request_facts(&req, headers);
     let est_tokens = facts.prompt_tokens + req.max_output_tokens().unwrap_or(0);
     if let Some(k) = key {
         g.limits.admit(k, est_tokens).map_err(refused)?;

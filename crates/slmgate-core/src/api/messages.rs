@@ -19,6 +19,7 @@ use super::respond::{set_served_headers, sse, sse_event, Record};
 use super::restore::restore_stream;
 use super::routing::{request_facts, set_route_headers};
 use crate::govern::Principal;
+use crate::route::RequestFacts;
 use crate::state::AppState;
 use crate::wire::anthropic::{events, stop_reason, MessagesRequest, MessagesResponse};
 use crate::wire::openai::ChatRequest;
@@ -33,15 +34,9 @@ pub async fn handler(
     let start = Instant::now();
     let JsonBody(areq) = body.map_err(ApiError::anthropic)?;
     let req = areq.to_openai();
-    let ticket = Ticket::new(
-        &st,
-        &rid.0,
-        "messages",
-        &who,
-        &req,
-        &request_facts(&req, &headers).tags,
-    );
-    let out = serve(&st, &who, &ticket, &headers, &areq, req, start).await;
+    let facts = request_facts(&req, &headers);
+    let ticket = Ticket::new(&st, &rid.0, "messages", &who, &req, &facts.tags);
+    let out = serve(&st, &who, &ticket, facts, &areq, req, start).await;
     if let Err(e) = &out {
         ticket.finish(e.status.as_u16(), Some(e.code));
     }
@@ -52,7 +47,7 @@ async fn serve(
     st: &Arc<AppState>,
     who: &Principal,
     ticket: &Ticket,
-    headers: &HeaderMap,
+    facts: RequestFacts,
     areq: &MessagesRequest,
     req: ChatRequest,
     start: Instant,
@@ -67,7 +62,7 @@ async fn serve(
     }
     validate(&req)?;
     let gw = st.gateway()?;
-    let mut adm = admit(st, who, ticket, req, headers).await?;
+    let mut adm = admit(st, who, ticket, req, facts).await?;
     let route = adm.req.model.clone();
     let fail = |(e, a): (ApiError, Vec<crate::route::Attempt>)| {
         ticket.attempts(&a);
