@@ -10,12 +10,13 @@ use crate::govern::audit::{
     AttemptSummary, Entry, GuardSummary, PlanSummary, Record, ReviewItem, ServedSummary,
     StoredContent,
 };
+use crate::govern::cost::RequestCost;
 use crate::govern::guard::GuardVerdict;
 use crate::govern::pii::PiiReport;
 use crate::govern::{db, Principal};
 use crate::route::{Attempt, Plan, Served};
 use crate::state::AppState;
-use crate::wire::openai::ChatRequest;
+use crate::wire::openai::{ChatRequest, Usage};
 
 #[derive(Clone)]
 pub struct Ticket(Arc<Mutex<Draft>>);
@@ -137,11 +138,13 @@ impl Ticket {
         });
     }
 
-    pub fn usage(&self, prompt: u32, completion: u32, cost_usd: f64) {
+    pub fn usage(&self, u: &Usage, cost: RequestCost) {
         self.with(|d| {
-            d.entry.prompt_tokens = prompt;
-            d.entry.completion_tokens = completion;
-            d.entry.cost_usd = cost_usd;
+            d.entry.prompt_tokens = u.prompt_tokens;
+            d.entry.completion_tokens = u.completion_tokens;
+            d.entry.cached_tokens = u.cached_tokens();
+            d.entry.cost_usd = cost.actual;
+            d.entry.baseline_cost_usd = cost.baseline;
         });
     }
 

@@ -14,7 +14,7 @@ use super::error::ApiError;
 use super::extract::JsonBody;
 use super::govern::{admit, Admission};
 use super::middleware::RequestId;
-use super::respond::{set_served_headers, sse, sse_data, Record};
+use super::respond::{record_overhead, set_cost_headers, set_served_headers, sse, sse_data, Record};
 use super::restore::restore_stream;
 use super::routing::{request_facts, set_route_headers};
 use crate::govern::Principal;
@@ -162,6 +162,7 @@ async fn serve(
     let served = resp.extensions_mut().remove::<Served>();
     if let Some(served) = served {
         set_route_headers(st, &mut resp, &plan, &served);
+        record_overhead(&st.metrics, &plan.route, start, &served);
     }
     Ok(resp)
 }
@@ -188,9 +189,10 @@ async fn complete(
         start,
         resp.usage,
     );
-    adm.close_completion(st, ticket, &served, &mut resp);
+    let cost = adm.close_completion(st, ticket, &served, &mut resp);
     let mut out = Json(resp).into_response();
     set_served_headers(&mut out, &served);
+    set_cost_headers(&mut out, &cost);
     out.extensions_mut().insert(served);
     Ok(out)
 }

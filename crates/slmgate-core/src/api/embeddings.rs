@@ -175,7 +175,10 @@ async fn serve(
             json!({"object": "embedding", "index": i, "embedding": embedding})
         })
         .collect();
-    ticket.usage(tokens as u32, 0, 0.0);
+    ticket.usage(
+        &crate::wire::openai::Usage::new(tokens as u32, 0),
+        Default::default(),
+    );
     Ok(Json(json!({
         "object": "list",
         "data": data,

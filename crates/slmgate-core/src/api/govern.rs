@@ -15,10 +15,12 @@ use super::routing::decide;
 use crate::config::{GuardAction, PiiPolicy};
 use crate::govern::limits::{Refusal, Reservation};
 use crate::govern::pii::Redactions;
+use crate::govern::cost::RequestCost;
 use crate::govern::{cost, Principal};
+use crate::observe::metrics::Ledger;
 use crate::route::{Plan, RequestFacts};
 use crate::state::AppState;
-use crate::wire::openai::ChatRequest;
+use crate::wire::openai::{ChatRequest, Usage};
 
 /// The presented key: `Authorization: Bearer KEY` (OpenAI) or `x-api-key: KEY` (Anthropic).
 fn presented_key(h: &HeaderMap) -> Option<&str> {
@@ -296,52 +298,60 @@ impl Admission {
         }
     }
 
-    /// A plain answer: restores redacted PII, charges the key, completes the audit entry.
+    /// A plain answer: restores redacted PII, charges the key, completes the audit entry;
+    /// returns what it cost.
     pub fn close_completion(
         &mut self,
         st: &AppState,
         ticket: &Ticket,
         served: &crate::route::Served,
         resp: &mut crate::wire::openai::ChatResponse,
-    ) {
+    ) -> RequestCost {
         super::restore::restore_response(resp, self.redactions.as_ref(), ticket);
         ticket.served(served);
-        self.close_stream(st, ticket, served, resp.usage);
+        let c = self.close_stream(st, ticket, served, resp.usage);
         ticket.finish(200, None);
+        c
     }
 
-    /// A finished (or failed) stream: charges its usage to the key and the audit entry.
+    /// A finished (or failed) stream: charges its usage to the key, the ledger metrics and
+    /// the audit entry.
     pub fn close_stream(
         &mut self,
         st: &AppState,
         ticket: &Ticket,
         served: &crate::route::Served,
-        usage: Option<crate::wire::openai::Usage>,
-    ) {
+        usage: Option<Usage>,
+    ) -> RequestCost {
         let u = usage.unwrap_or_default();
-        let cost = self.settle(st, served, u.prompt_tokens, u.completion_tokens);
-        ticket.usage(u.prompt_tokens, u.completion_tokens, cost);
+        let c = self.settle(st, served, &u);
+        ticket.usage(&u, c);
+        st.metrics.ledger(
+            &Ledger {
+                route: &self.req.model,
+                model: &served.deployment.name,
+                tier: &served.tier,
+                key: self.key_id.as_deref().unwrap_or("anonymous"),
+            },
+            &c,
+        );
+        c
     }
 
     /// Charges the real cost to the key's budget and tokens to its tpm; returns the cost.
-    pub fn settle(
-        &mut self,
-        st: &AppState,
-        served: &crate::route::Served,
-        prompt: u32,
-        completion: u32,
-    ) -> f64 {
-        let usd = cost::actual(&st.config, served, prompt, completion);
+    pub fn settle(&mut self, st: &AppState, served: &crate::route::Served, u: &Usage) -> RequestCost {
+        let c = cost::request_cost(&st.config, &served.deployment.name, &served.escalations, u);
+        let tokens = u.prompt_tokens + u.completion_tokens;
         match self.reservation.take() {
-            Some(r) => r.reconcile(usd, prompt + completion),
+            Some(r) => r.reconcile(c.actual, tokens),
             None => {
                 if let Some(k) = &self.key_id {
                     st.governance
                         .limits
-                        .settle_tokens(k, self.est_tokens, prompt + completion);
+                        .settle_tokens(k, self.est_tokens, tokens);
                 }
             }
         }
-        usd
+        c
     }
 }

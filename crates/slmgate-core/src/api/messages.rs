@@ -15,7 +15,7 @@ use super::error::ApiError;
 use super::extract::JsonBody;
 use super::govern::admit;
 use super::middleware::RequestId;
-use super::respond::{set_served_headers, sse, sse_event, Record};
+use super::respond::{record_overhead, set_cost_headers, set_served_headers, sse, sse_event, Record};
 use super::restore::restore_stream;
 use super::routing::{request_facts, set_route_headers};
 use crate::govern::Principal;
@@ -79,10 +79,12 @@ async fn serve(
             start,
             resp.usage,
         );
-        adm.close_completion(st, ticket, &served, &mut resp);
+        let cost = adm.close_completion(st, ticket, &served, &mut resp);
         let mut out = Json(MessagesResponse::from_openai(&resp, &route)).into_response();
         set_served_headers(&mut out, &served);
+        set_cost_headers(&mut out, &cost);
         set_route_headers(st, &mut out, &adm.plan, &served);
+        record_overhead(&st.metrics, &route, start, &served);
         return Ok(out);
     }
 
@@ -138,5 +140,6 @@ async fn serve(
     let mut resp = sse(body);
     set_served_headers(&mut resp, &served);
     set_route_headers(st, &mut resp, &plan, &served);
+    record_overhead(&st.metrics, &route, start, &served);
     Ok(resp)
 }

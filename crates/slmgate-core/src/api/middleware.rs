@@ -42,6 +42,9 @@ pub async fn request_context(
     st.metrics.in_flight.dec();
     if let Some(ErrorCode(code)) = resp.extensions().get::<ErrorCode>() {
         st.metrics.errors.with_label_values(&[code]).inc();
+        if let Some(kind) = crate::observe::metrics::rejection_kind(code) {
+            st.metrics.rejections.with_label_values(&[kind]).inc();
+        }
     }
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-request-id", v);

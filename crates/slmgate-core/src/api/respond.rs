@@ -11,6 +11,7 @@ use axum::response::Response;
 use futures::Stream;
 
 use super::error::ApiError;
+use crate::govern::cost::RequestCost;
 use crate::observe::metrics::Metrics;
 use crate::route::Served;
 use crate::wire::openai::Usage;
@@ -33,6 +34,29 @@ pub fn set_served_headers(resp: &mut Response, served: &Served) {
             h.insert("x-slmgate-fallback-from", v);
         }
     }
+}
+
+/// What a plain answer cost, and what the baseline would have (a stream's cost is known only
+/// at its end: it is in the audit log and the metrics).
+pub fn set_cost_headers(resp: &mut Response, c: &RequestCost) {
+    let h = resp.headers_mut();
+    let usd = |v: f64| HeaderValue::from_str(&format!("{v:.9}")).ok();
+    if let Some(v) = usd(c.actual) {
+        h.insert("x-slmgate-cost-usd", v);
+    }
+    if let Some(v) = c.baseline.and_then(usd) {
+        h.insert("x-slmgate-baseline-cost-usd", v);
+    }
+}
+
+/// The gateway's own time on a request: from the handler's start until the response leaves
+/// it, minus the time spent waiting on models (for a stream: until its first chunk).
+pub fn record_overhead(metrics: &Metrics, route: &str, start: Instant, served: &Served) {
+    let own = start.elapsed().saturating_sub(served.upstream);
+    metrics
+        .overhead
+        .with_label_values(&[route])
+        .observe(own.as_secs_f64());
 }
 
 pub fn sse(stream: impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static) -> Response {

@@ -4,6 +4,7 @@
 //! field and says how to fix it. Strings may reference the environment: `${VAR}` or
 //! `${VAR:-default}`; paths may start with `~/`.
 
+mod cost;
 mod env;
 mod govern;
 mod routes;
@@ -11,6 +12,7 @@ mod types;
 mod validate;
 mod validate_routes;
 
+pub use cost::*;
 pub use env::interpolate;
 pub use govern::*;
 pub use routes::*;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::cost::CostConfig;
 use super::env::{expand_home, resolve};
 use super::govern::{AuditConfig, AuthConfig, GuardConfig, PiiConfig, ReviewConfig, StorageConfig};
 use super::routes::RouteConfig;
@@ -41,6 +42,9 @@ pub struct Config {
     pub guard: GuardConfig,
     #[serde(default)]
     pub review: ReviewConfig,
+    /// Price catalog and the LLM-only baseline.
+    #[serde(default)]
+    pub cost: CostConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -102,12 +106,19 @@ pub struct LocalModelConfig {
     /// KV cache element type: `f16`, `q8_0` (half the memory) or `q4_0`.
     #[serde(default = "defaults::kv_cache")]
     pub kv_cache: String,
-    /// Cost accounting: USD per million prompt tokens (e.g. amortised hardware).
+    /// Cost accounting: USD per million prompt tokens (explicit price).
     #[serde(default)]
     pub input_cost_per_mtok: f64,
     /// USD per million completion tokens.
     #[serde(default)]
     pub output_cost_per_mtok: f64,
+    /// Or: what the machine costs per hour (USD), from which per-token prices are derived
+    /// with the two throughputs below (docs/config.md#cost).
+    pub hardware_cost_per_hour: Option<f64>,
+    /// Prompt tokens per second the machine sustains (prefill, measured).
+    pub prompt_tokens_per_sec: Option<f64>,
+    /// Completion tokens per second the machine sustains (aggregate decode, measured).
+    pub completion_tokens_per_sec: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -173,6 +184,9 @@ pub struct RemoteModelConfig {
     /// USD per million completion tokens.
     #[serde(default)]
     pub output_cost_per_mtok: f64,
+    /// USD per million prompt tokens served from the provider's prompt cache (default: the
+    /// input price).
+    pub cached_input_cost_per_mtok: Option<f64>,
     /// Where the data goes: `on_prem` (your own servers: allowed by `force_local`), `eu`,
     /// `us`, … (free-form label; default `remote`).
     #[serde(default = "defaults::residency")]
@@ -341,10 +355,14 @@ impl ModelConfig {
         }
     }
 
-    /// (USD per million prompt tokens, USD per million completion tokens).
+    /// (USD per million prompt tokens, USD per million completion tokens); local models with
+    /// a hardware cost get derived prices.
     pub fn prices(&self) -> (f64, f64) {
         match self {
-            ModelConfig::Local(l) => (l.input_cost_per_mtok, l.output_cost_per_mtok),
+            ModelConfig::Local(l) => {
+                let p = l.price();
+                (p.input, p.output)
+            }
             ModelConfig::Remote(r) => (r.input_cost_per_mtok, r.output_cost_per_mtok),
         }
     }

@@ -162,7 +162,8 @@ pub(crate) fn validate(cfg: &Config) -> Result<(), Invalid> {
             return Err(bad("embeddings.concurrency", "must be at least 1"));
         }
     }
-    validate_governance(cfg)
+    validate_governance(cfg)?;
+    super::cost::validate_cost(cfg)
 }
 
 fn validate_governance(cfg: &Config) -> Result<(), Invalid> {

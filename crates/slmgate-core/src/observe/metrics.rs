@@ -2,9 +2,22 @@
 //! engine gauges (queue depth, active sequences) are sampled at scrape time.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    CounterVec, Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
+
+use crate::govern::cost::RequestCost;
+
+/// The labels of the cost ledger's series.
+pub struct Ledger<'a> {
+    /// The public name requested (route, alias or model).
+    pub route: &'a str,
+    /// The deployment that answered.
+    pub model: &'a str,
+    pub tier: &'a str,
+    /// The API key id (`anonymous` without one).
+    pub key: &'a str,
+}
 
 pub struct Metrics {
     registry: Registry,
@@ -36,6 +49,19 @@ pub struct Metrics {
     pub guard_hits: IntCounterVec,
     /// Streams the client abandoned before the end.
     pub cancelled: IntCounterVec,
+    /// Answered requests, their cost, their baseline cost and the savings, by route, model,
+    /// tier and key.
+    pub answers: IntCounterVec,
+    pub cost_usd: CounterVec,
+    pub baseline_cost_usd: CounterVec,
+    /// Baseline minus actual, summed (a gauge: an escalated request can cost more than the
+    /// baseline, so the sum may go down).
+    pub savings_usd: GaugeVec,
+    /// Request time minus time waiting on models, by route.
+    pub overhead: HistogramVec,
+    /// Requests refused before any model was called, by kind (auth, rate_limit, budget,
+    /// pii, guard, residency, policy, invalid_request, overload).
+    pub rejections: IntCounterVec,
     pub queue_depth: IntGaugeVec,
     pub active_sequences: IntGaugeVec,
     pub in_flight: IntGauge,
@@ -46,7 +72,46 @@ const LATENCY_BUCKETS: &[f64] = &[
     60.0, 120.0,
 ];
 
+const LEDGER_LABELS: &[&str] = &["route", "model", "tier", "key"];
+
+const OVERHEAD_BUCKETS: &[f64] = &[
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+
+/// The rejection kind of an error code, when the code is a refusal by policy or validation.
+pub fn rejection_kind(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "missing_api_key" | "invalid_api_key" | "revoked_api_key" | "model_not_allowed"
+        | "invalid_admin_key" => "auth",
+        "rate_limit_exceeded" => "rate_limit",
+        "budget_exceeded" => "budget",
+        "pii_blocked" => "pii",
+        "prompt_injection" => "guard",
+        "no_allowed_model" => "residency",
+        "route_denied" => "policy",
+        "model_overloaded" | "shutting_down" => "overload",
+        "invalid_request" | "invalid_json" | "invalid_body" | "invalid_value"
+        | "request_too_large" | "model_not_found" | "context_length_exceeded" => {
+            "invalid_request"
+        }
+        _ => return None,
+    })
+}
+
 impl Metrics {
+    /// Adds one answered request to the cost ledger series.
+    pub fn ledger(&self, l: &Ledger, c: &RequestCost) {
+        let labels = [l.route, l.model, l.tier, l.key];
+        self.answers.with_label_values(&labels).inc();
+        self.cost_usd.with_label_values(&labels).inc_by(c.actual);
+        if let Some(b) = c.baseline {
+            self.baseline_cost_usd.with_label_values(&labels).inc_by(b);
+            self.savings_usd
+                .with_label_values(&labels)
+                .add(b - c.actual);
+        }
+    }
+
     pub fn new() -> Self {
         let registry = Registry::new();
         let counter = |name: &str, help: &str, labels: &[&str]| {
@@ -74,6 +139,36 @@ impl Metrics {
                 .expect("unique metric");
             g
         };
+        let fcounter = |name: &str, help: &str| {
+            let c = CounterVec::new(Opts::new(name, help), LEDGER_LABELS).expect("valid metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
+            c
+        };
+        let savings_usd = GaugeVec::new(
+            Opts::new(
+                "slmgate_savings_usd",
+                "Baseline cost minus actual cost, summed since start (USD)",
+            ),
+            LEDGER_LABELS,
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(savings_usd.clone()))
+            .expect("unique metric");
+        let overhead = HistogramVec::new(
+            HistogramOpts::new(
+                "slmgate_gateway_overhead_seconds",
+                "Request time minus time waiting on models",
+            )
+            .buckets(OVERHEAD_BUCKETS.to_vec()),
+            &["route"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(overhead.clone()))
+            .expect("unique metric");
         let in_flight = IntGauge::new("slmgate_in_flight_requests", "Requests being served now")
             .expect("valid metric");
         registry
@@ -157,6 +252,23 @@ impl Metrics {
                 "slmgate_cancelled_total",
                 "Streams abandoned by the client",
                 &["deployment"],
+            ),
+            answers: counter(
+                "slmgate_answers_total",
+                "Answered requests in the cost ledger",
+                LEDGER_LABELS,
+            ),
+            cost_usd: fcounter("slmgate_cost_usd_total", "What requests cost (USD)"),
+            baseline_cost_usd: fcounter(
+                "slmgate_baseline_cost_usd_total",
+                "What the [cost] baseline model would have cost for the same tokens (USD)",
+            ),
+            savings_usd,
+            overhead,
+            rejections: counter(
+                "slmgate_rejections_total",
+                "Requests refused before any model was called, by kind",
+                &["kind"],
             ),
             queue_depth: gauge(
                 "slmgate_queue_depth",

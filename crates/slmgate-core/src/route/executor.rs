@@ -34,6 +34,9 @@ pub struct Served {
     pub escalations: Vec<Escalation>,
     /// The answering tier's confidence, when a cascade judged it.
     pub confidence: Option<f32>,
+    /// Time spent waiting on models (every tier tried; for a stream, until its first
+    /// visible chunk): the request's time minus this is the gateway's own overhead.
+    pub upstream: std::time::Duration,
 }
 
 impl Served {
@@ -45,6 +48,7 @@ impl Served {
             tier: String::new(),
             escalations: Vec::new(),
             confidence: None,
+            upstream: std::time::Duration::ZERO,
         }
     }
 }

@@ -29,7 +29,7 @@ impl Gateway {
     ) -> Result<(ChatResponse, Served), Failure> {
         match self.run(plan, req, false).await? {
             (Answer::Complete(resp), served) => Ok((resp, served)),
-            (Answer::Stream(s), served) => match collect(s).await {
+            (Answer::Stream(s), mut served) => match timed(&mut served.upstream, collect(s)).await {
                 Ok(resp) => Ok((resp, served)),
                 Err(e) => Err((e.to_api_error(&served.deployment.name), served.attempts)),
             },
@@ -59,7 +59,9 @@ impl Gateway {
         let mut escalations = Vec::new();
         let mut attempts = Vec::new();
         let mut last_err = None;
+        let mut upstream = std::time::Duration::ZERO;
         for (i, tier) in plan.tiers.iter().enumerate() {
+            let tier_start = std::time::Instant::now();
             let chain = self.resolve(&tier.models);
             let next = plan.tiers.get(i + 1).map(|t| t.name.clone());
             let judged = plan.cascade.as_ref().filter(|_| next.is_some());
@@ -87,13 +89,16 @@ impl Gateway {
                             conf.map(|c| (c, judged_tokens)),
                         );
                         attempts.extend(served.attempts);
+                        upstream += tier_start.elapsed();
                         continue;
                     }
                     Err(f) => Err(f),
                 },
             };
+            upstream += tier_start.elapsed();
             match result {
                 Ok((answer, mut served)) => {
+                    served.upstream = upstream;
                     attempts.append(&mut served.attempts);
                     served.attempts = attempts;
                     served.tier = tier.name.clone();
@@ -277,6 +282,14 @@ impl Gateway {
             Err(_) => None,
         }
     }
+}
+
+/// Awaits `f`, adding the time it took to `clock`.
+async fn timed<T>(clock: &mut std::time::Duration, f: impl std::future::Future<Output = T>) -> T {
+    let t = std::time::Instant::now();
+    let out = f.await;
+    *clock += t.elapsed();
+    out
 }
 
 /// What a tier produced: a whole response or a committed stream.

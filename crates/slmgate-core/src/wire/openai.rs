@@ -240,6 +240,15 @@ pub struct Usage {
     pub completion_tokens: u32,
     #[serde(default)]
     pub total_tokens: u32,
+    /// OpenAI: prompt tokens served from the provider's prompt cache (priced apart).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens_details: Option<PromptTokensDetails>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+pub struct PromptTokensDetails {
+    #[serde(default)]
+    pub cached_tokens: u32,
 }
 
 impl Usage {
@@ -248,7 +257,14 @@ impl Usage {
             prompt_tokens: prompt,
             completion_tokens: completion,
             total_tokens: prompt + completion,
+            prompt_tokens_details: None,
         }
+    }
+
+    pub fn cached_tokens(&self) -> u32 {
+        self.prompt_tokens_details
+            .map(|d| d.cached_tokens)
+            .unwrap_or(0)
     }
 }
 

@@ -30,11 +30,22 @@ pub struct Entry {
     pub escalations: Vec<Escalation>,
     pub prompt_tokens: u32,
     pub completion_tokens: u32,
+    /// Prompt tokens the provider served from its cache (priced apart).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub cached_tokens: u32,
+    /// What every call made cost (escalations included).
     pub cost_usd: f64,
+    /// Had the `[cost] baseline` model answered alone (absent without a baseline).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline_cost_usd: Option<f64>,
     pub latency_ms: u64,
     pub pii: PiiSummary,
     pub guard: Option<GuardSummary>,
     pub reviewed: bool,
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
 }
 
 #[derive(Debug, Clone, Serialize)]
