@@ -6,6 +6,7 @@
 //! [`observe`]. [`config`] is the typed, validated `slmgate.toml`; [`wire`] holds the wire
 //! formats and their translations; [`server`] binds and serves.
 
+pub mod advisor;
 pub mod api;
 pub mod config;
 pub mod govern;

@@ -13,14 +13,14 @@ use slmgate_core::govern::{audit, db, keys, review};
 pub struct Store {
     /// Config file whose `[storage] path` holds the data (default: the embedded config).
     #[arg(long, short, env = "SLMGATE_CONFIG")]
-    config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// The SQLite file itself (overrides the config).
     #[arg(long)]
     db: Option<PathBuf>,
 }
 
 impl Store {
-    fn open(&self) -> anyhow::Result<rusqlite::Connection> {
+    pub(crate) fn open(&self) -> anyhow::Result<rusqlite::Connection> {
         let path = match &self.db {
             Some(p) => p.clone(),
             None => PathBuf::from(crate::load(self.config.as_ref())?.storage.path),

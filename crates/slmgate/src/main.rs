@@ -4,6 +4,8 @@ mod cascade_cmd;
 mod cascade_signals;
 mod govern_cmd;
 mod guard_cmd;
+mod plan_cmd;
+mod report_cmd;
 mod route_cmd;
 mod router_cmd;
 
@@ -69,6 +71,10 @@ enum Command {
     /// The PII detector: measure it on a labelled corpus.
     #[command(subcommand)]
     Pii(govern_cmd::PiiCmd),
+    /// Cost, savings, escalation, latency and quality from the audit log.
+    Report(report_cmd::ReportArgs),
+    /// Which deployment pattern fits a workload, and what it costs a month.
+    Plan(plan_cmd::PlanArgs),
 }
 
 /// The config file given, or the embedded default.
@@ -192,6 +198,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Review(cmd) => govern_cmd::review(cmd),
         Command::Pii(cmd) => govern_cmd::pii(cmd),
         Command::Guard(cmd) => guard_cmd::run(cmd),
+        Command::Report(a) => report_cmd::run(a),
+        Command::Plan(a) => plan_cmd::run(a),
         Command::DefaultConfig => {
             print!("{}", slmgate_core::config::DEFAULT_CONFIG);
             Ok(())

@@ -14,7 +14,9 @@ use super::error::ApiError;
 use super::extract::JsonBody;
 use super::govern::{admit, Admission};
 use super::middleware::RequestId;
-use super::respond::{record_overhead, set_cost_headers, set_served_headers, sse, sse_data, Record};
+use super::respond::{
+    record_overhead, set_cost_headers, set_served_headers, sse, sse_data, Record,
+};
 use super::restore::restore_stream;
 use super::routing::{request_facts, set_route_headers};
 use crate::govern::Principal;

@@ -13,9 +13,9 @@ use super::audit::Ticket;
 use super::error::ApiError;
 use super::routing::decide;
 use crate::config::{GuardAction, PiiPolicy};
+use crate::govern::cost::RequestCost;
 use crate::govern::limits::{Refusal, Reservation};
 use crate::govern::pii::Redactions;
-use crate::govern::cost::RequestCost;
 use crate::govern::{cost, Principal};
 use crate::observe::metrics::Ledger;
 use crate::route::{Plan, RequestFacts};
@@ -339,7 +339,12 @@ impl Admission {
     }
 
     /// Charges the real cost to the key's budget and tokens to its tpm; returns the cost.
-    pub fn settle(&mut self, st: &AppState, served: &crate::route::Served, u: &Usage) -> RequestCost {
+    pub fn settle(
+        &mut self,
+        st: &AppState,
+        served: &crate::route::Served,
+        u: &Usage,
+    ) -> RequestCost {
         let c = cost::request_cost(&st.config, &served.deployment.name, &served.escalations, u);
         let tokens = u.prompt_tokens + u.completion_tokens;
         match self.reservation.take() {

@@ -85,7 +85,9 @@ impl Config {
             Some(ModelConfig::Remote(r)) => Some(Price {
                 input: r.input_cost_per_mtok,
                 output: r.output_cost_per_mtok,
-                cached_input: r.cached_input_cost_per_mtok.unwrap_or(r.input_cost_per_mtok),
+                cached_input: r
+                    .cached_input_cost_per_mtok
+                    .unwrap_or(r.input_cost_per_mtok),
             }),
             None => self.cost.prices.get(name).map(|p| Price::from(*p)),
         }

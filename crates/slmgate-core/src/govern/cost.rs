@@ -197,9 +197,8 @@ mod tests {
     #[test]
     fn cached_prompt_tokens_are_cheaper() {
         let mut u = usage(1000, 0);
-        u.prompt_tokens_details = Some(crate::wire::openai::PromptTokensDetails {
-            cached_tokens: 800,
-        });
+        u.prompt_tokens_details =
+            Some(crate::wire::openai::PromptTokensDetails { cached_tokens: 800 });
         // 200 × 3 + 800 × 0.3 = 840 µ$.
         let c = request_cost(&cfg(), "big", &[], &u);
         assert!(close(c.actual, 0.00084), "{c:?}");

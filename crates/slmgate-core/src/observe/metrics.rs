@@ -90,10 +90,13 @@ pub fn rejection_kind(code: &str) -> Option<&'static str> {
         "no_allowed_model" => "residency",
         "route_denied" => "policy",
         "model_overloaded" | "shutting_down" => "overload",
-        "invalid_request" | "invalid_json" | "invalid_body" | "invalid_value"
-        | "request_too_large" | "model_not_found" | "context_length_exceeded" => {
-            "invalid_request"
-        }
+        "invalid_request"
+        | "invalid_json"
+        | "invalid_body"
+        | "invalid_value"
+        | "request_too_large"
+        | "model_not_found"
+        | "context_length_exceeded" => "invalid_request",
         _ => return None,
     })
 }

@@ -1,3 +1,4 @@
-//! Observability: Prometheus metrics (and, later, cost ledger and traces).
+//! Observability: Prometheus metrics and the cost ledger read back from the audit log.
 
+pub mod ledger;
 pub mod metrics;

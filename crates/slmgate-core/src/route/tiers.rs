@@ -29,10 +29,12 @@ impl Gateway {
     ) -> Result<(ChatResponse, Served), Failure> {
         match self.run(plan, req, false).await? {
             (Answer::Complete(resp), served) => Ok((resp, served)),
-            (Answer::Stream(s), mut served) => match timed(&mut served.upstream, collect(s)).await {
-                Ok(resp) => Ok((resp, served)),
-                Err(e) => Err((e.to_api_error(&served.deployment.name), served.attempts)),
-            },
+            (Answer::Stream(s), mut served) => {
+                match timed(&mut served.upstream, collect(s)).await {
+                    Ok(resp) => Ok((resp, served)),
+                    Err(e) => Err((e.to_api_error(&served.deployment.name), served.attempts)),
+                }
+            }
         }
     }
 
