@@ -15,17 +15,20 @@ ifeq ($(CPU),v4)
 export RUSTFLAGS := -C target-cpu=x86-64-v4 -C target-feature=+avx512vnni,+avx512bf16,+avx512vbmi,+avxvnni,+f16c,+fma,+bmi2
 endif
 
-.PHONY: run test deps models build build-debug venv rust-test py-test bench fmt lint clean
+.PHONY: run test deps test-deps models build build-debug venv rust-test py-test bench fmt lint clean
 
 ## run: install what is missing, fetch the default models, build, start the gateway on 127.0.0.1:8080
 run: deps models build
 	./target/release/slmgate serve
 
 ## test: the whole suite (Rust unit + engine tests, then the real binary driven by the official SDKs)
-test: deps models build-debug venv rust-test py-test
+test: deps test-deps models build-debug venv rust-test py-test
 
 deps:
 	@scripts/install-deps.sh
+
+test-deps:
+	@scripts/install-test-deps.sh
 
 models:
 	@scripts/fetch-models.sh
@@ -62,4 +65,4 @@ lint:
 
 clean:
 	$(CARGO) clean
-	rm -rf $(VENV) tests/.logs
+	rm -rf $(VENV) tests/.logs tests/.artifacts tests/browser/node_modules

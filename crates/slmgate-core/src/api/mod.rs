@@ -1,9 +1,11 @@
 //! The HTTP API: OpenAI-compatible `/v1/chat/completions`, `/v1/embeddings`, `/v1/models`;
-//! Anthropic-compatible `/v1/messages`; `/health`, `/ready`, `/metrics`.
+//! Anthropic-compatible `/v1/messages`; `/health`, `/ready`, `/metrics`; the admin API and
+//! the `/dashboard`.
 
 pub mod admin;
 pub mod audit;
 pub mod chat;
+pub mod dashboard;
 pub mod embeddings;
 pub mod error;
 pub mod extract;
@@ -49,6 +51,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(v1)
         .merge(admin)
+        .merge(dashboard::routes())
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))

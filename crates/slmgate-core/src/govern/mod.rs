@@ -90,6 +90,34 @@ impl Governance {
         })
     }
 
+    /// A dashboard session token valid until `exp` (seconds since the epoch): the expiry and
+    /// a digest of it with the admin key's hash, so it cannot be forged without the key and
+    /// every session ends when the admin key changes. `None` without an admin key.
+    pub fn dashboard_token(&self, exp: i64) -> Option<String> {
+        let h = self.admin_hash.as_deref()?;
+        let sig = audit::chain::sha256_hex(format!("dashboard:{h}:{exp}").as_bytes());
+        Some(format!("{exp}.{sig}"))
+    }
+
+    /// Whether `token` is a live dashboard session.
+    pub fn dashboard_session_ok(&self, token: &str) -> bool {
+        let Some((exp, _)) = token.split_once('.') else {
+            return false;
+        };
+        let Ok(exp) = exp.parse::<i64>() else {
+            return false;
+        };
+        exp > db::now_ms() / 1000
+            && self.dashboard_token(exp).is_some_and(|want| {
+                want.len() == token.len()
+                    && want
+                        .bytes()
+                        .zip(token.bytes())
+                        .fold(0u8, |a, (x, y)| a | (x ^ y))
+                        == 0
+            })
+    }
+
     pub fn guard(&self) -> Arc<Guard> {
         self.guard.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
