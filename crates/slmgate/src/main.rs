@@ -106,17 +106,28 @@ pub(crate) fn local_model(
     Ok((n, provider))
 }
 
-fn init_logs(json: bool) {
+/// Logs to stderr (`SLMGATE_LOG` filter), and traces over OTLP when `[telemetry]` sets an
+/// endpoint; returns the trace pipeline to flush at exit.
+fn init_logs(
+    json: bool,
+    telemetry: &slmgate_core::config::TelemetryConfig,
+) -> anyhow::Result<Option<opentelemetry_sdk::trace::SdkTracerProvider>> {
+    use slmgate_core::observe::traces;
+    use tracing_subscriber::filter::{filter_fn, FilterExt};
+    use tracing_subscriber::prelude::*;
     let filter = tracing_subscriber::EnvFilter::try_from_env("SLMGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let b = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        b.json().init();
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = if json {
+        fmt.json().boxed()
     } else {
-        b.init();
-    }
+        fmt.boxed()
+    };
+    let logs = fmt.with_filter(filter.and(filter_fn(|m| !traces::is_trace_span(m))));
+    let provider = traces::provider(telemetry).map_err(anyhow::Error::msg)?;
+    let otel = provider.as_ref().map(traces::layer);
+    tracing_subscriber::registry().with(logs).with(otel).init();
+    Ok(provider)
 }
 
 fn main() -> std::process::ExitCode {
@@ -136,8 +147,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             listen,
             json_logs,
         } => {
-            init_logs(json_logs);
             let mut cfg = load(config.as_ref())?;
+            let traces = init_logs(json_logs, &cfg.telemetry)?;
+            if let Some(e) = cfg.telemetry.endpoint() {
+                tracing::info!(endpoint = %e, "exporting traces over OTLP/HTTP");
+            }
             if let Some(l) = listen {
                 cfg.server.listen = l;
             }
@@ -145,7 +159,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .enable_all()
                 .build()
                 .context("tokio runtime")?;
-            rt.block_on(slmgate_core::server::serve(cfg))?;
+            let served = rt.block_on(slmgate_core::server::serve(cfg));
+            if let Some(p) = traces {
+                // Flushes the spans still batched.
+                let _ = p.shutdown();
+            }
+            served?;
             Ok(())
         }
         Command::Check { config } => {

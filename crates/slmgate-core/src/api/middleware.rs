@@ -1,5 +1,5 @@
 //! Per-request context: the request id (client's `x-request-id` or a new one), a tracing
-//! span, the in-flight gauge, and error counting by code.
+//! span for logs and one for traces, the in-flight gauge, and error counting by code.
 
 use std::sync::Arc;
 
@@ -10,6 +10,7 @@ use axum::response::Response;
 use tracing::Instrument;
 
 use super::error::ErrorCode;
+use crate::observe::traces;
 use crate::state::AppState;
 
 #[derive(Debug, Clone)]
@@ -37,9 +38,19 @@ pub async fn request_context(
     req.extensions_mut().insert(RequestId(id.clone()));
     let span =
         tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path());
+    let trace = traces::server_span(req.method(), req.uri().path(), req.headers());
+    trace.record("slmgate.request_id", id.as_str());
     st.metrics.in_flight.inc();
-    let mut resp = next.run(req).instrument(span).await;
+    let mut resp = next
+        .run(req)
+        .instrument(span)
+        .instrument(trace.clone())
+        .await;
     st.metrics.in_flight.dec();
+    trace.record("http.response.status_code", resp.status().as_u16());
+    if resp.status().is_server_error() {
+        trace.record("otel.status_code", "ERROR");
+    }
     if let Some(ErrorCode(code)) = resp.extensions().get::<ErrorCode>() {
         st.metrics.errors.with_label_values(&[code]).inc();
         if let Some(kind) = crate::observe::metrics::rejection_kind(code) {

@@ -8,6 +8,7 @@ mod cost;
 mod env;
 mod govern;
 mod routes;
+mod telemetry;
 mod types;
 mod validate;
 mod validate_routes;
@@ -16,6 +17,7 @@ pub use cost::*;
 pub use env::interpolate;
 pub use govern::*;
 pub use routes::*;
+pub use telemetry::*;
 pub use types::*;
 
 use std::path::Path;

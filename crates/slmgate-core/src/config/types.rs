@@ -45,6 +45,9 @@ pub struct Config {
     /// Price catalog and the LLM-only baseline.
     #[serde(default)]
     pub cost: CostConfig,
+    /// OpenTelemetry traces (off by default).
+    #[serde(default)]
+    pub telemetry: super::telemetry::TelemetryConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -274,6 +277,9 @@ impl Config {
     pub(crate) fn resolve_env(&mut self) -> Result<(), (String, String)> {
         resolve("server.listen", &mut self.server.listen)?;
         resolve("storage.path", &mut self.storage.path)?;
+        if let Some(e) = self.telemetry.otlp_endpoint.as_mut() {
+            resolve("telemetry.otlp_endpoint", e)?;
+        }
         self.storage.path = expand_home(&self.storage.path);
         if let Some(k) = self.auth.admin_key.as_mut() {
             resolve("auth.admin_key", k)?;

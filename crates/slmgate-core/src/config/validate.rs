@@ -163,6 +163,18 @@ pub(crate) fn validate(cfg: &Config) -> Result<(), Invalid> {
         }
     }
     validate_governance(cfg)?;
+    if let Some(e) = cfg.telemetry.endpoint() {
+        let ok = reqwest::Url::parse(e).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+        if !ok {
+            return Err(bad(
+                "telemetry.otlp_endpoint",
+                format!("{e:?} is not an http(s) URL like http://127.0.0.1:4318"),
+            ));
+        }
+    }
+    if !(0.0..=1.0).contains(&cfg.telemetry.sample_ratio) {
+        return Err(bad("telemetry.sample_ratio", "must be between 0 and 1"));
+    }
     super::cost::validate_cost(cfg)
 }
 

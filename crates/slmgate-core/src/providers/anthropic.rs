@@ -14,7 +14,7 @@ use crate::wire::openai::{
 };
 
 pub struct AnthropicProvider {
-    http: RemoteHttp,
+    pub(crate) http: RemoteHttp,
     auth: HeaderMap,
 }
 

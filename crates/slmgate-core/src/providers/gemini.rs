@@ -13,7 +13,7 @@ use crate::wire::openai::{
 };
 
 pub struct GeminiProvider {
-    http: RemoteHttp,
+    pub(crate) http: RemoteHttp,
     auth: HeaderMap,
 }
 

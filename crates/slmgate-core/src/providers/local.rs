@@ -17,7 +17,7 @@ use crate::wire::openai::{
 
 pub struct LocalProvider {
     pub engine: LocalEngine,
-    name: String,
+    pub(crate) name: String,
 }
 
 impl LocalProvider {

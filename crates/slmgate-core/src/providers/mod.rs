@@ -35,6 +35,17 @@ pub enum Provider {
 }
 
 impl Provider {
+    /// The model name the provider is asked for (a local model: its deployment name) and the
+    /// server it runs on (`None` in-process).
+    pub fn upstream(&self) -> (&str, Option<&str>) {
+        match self {
+            Provider::Local(l) => (&l.name, None),
+            Provider::OpenAi(p) => (&p.http.cfg.model, Some(&p.http.cfg.base_url)),
+            Provider::Anthropic(p) => (&p.http.cfg.model, Some(&p.http.cfg.base_url)),
+            Provider::Gemini(p) => (&p.http.cfg.model, Some(&p.http.cfg.base_url)),
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Provider::Local(_) => "local",

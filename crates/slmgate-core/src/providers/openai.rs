@@ -11,7 +11,7 @@ use super::ChatStream;
 use crate::wire::openai::{ChatChunk, ChatRequest, ChatResponse, StreamOptions};
 
 pub struct OpenAiProvider {
-    http: RemoteHttp,
+    pub(crate) http: RemoteHttp,
     auth: HeaderMap,
 }
 

@@ -9,10 +9,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::StreamExt;
+use tracing::Instrument;
 
 use crate::api::error::ApiError;
 use crate::config::Config;
 use crate::observe::metrics::Metrics;
+use crate::observe::traces;
 use crate::providers::{ChatStream, Deployment, ProviderError};
 use crate::wire::openai::{ChatRequest, ChatResponse};
 
@@ -196,12 +198,15 @@ impl Gateway {
         let mut attempts = Vec::new();
         let mut last = None;
         for (i, d) in chain.iter().enumerate() {
-            match d.provider.complete(req).await {
+            let span = traces::model_span(d, req);
+            match d.provider.complete(req).instrument(span.clone()).await {
                 Ok(resp) => {
+                    traces::record_response(&span, &resp);
                     self.record_success(d);
                     return Ok((resp, Served::new(d.clone(), attempts)));
                 }
                 Err(e) => {
+                    traces::record_error(&span, &e);
                     self.record_failure(route, d, &e, chain.get(i + 1));
                     attempts.push(Attempt {
                         deployment: d.name.clone(),
@@ -229,7 +234,9 @@ impl Gateway {
         let mut attempts = Vec::new();
         let mut last = None;
         'chain: for (i, d) in chain.iter().enumerate() {
+            let span = traces::model_span(d, req);
             let failed = |e: ProviderError, attempts: &mut Vec<Attempt>| {
+                traces::record_error(&span, &e);
                 self.record_failure(route, d, &e, chain.get(i + 1));
                 attempts.push(Attempt {
                     deployment: d.name.clone(),
@@ -237,7 +244,7 @@ impl Gateway {
                 });
                 (d.name.clone(), e)
             };
-            let mut s = match d.provider.stream(req).await {
+            let mut s = match d.provider.stream(req).instrument(span.clone()).await {
                 Ok(s) => s,
                 Err(e) => {
                     let stop = !e.may_fall_back();
@@ -270,7 +277,18 @@ impl Gateway {
                 }
             }
             self.record_success(d);
-            let committed: ChatStream = Box::pin(futures::stream::iter(head).chain(s));
+            // The model span lives as long as the stream and gets its usage at the end.
+            let traced = span.clone();
+            let committed: ChatStream = Box::pin(futures::stream::iter(head).chain(s).inspect(
+                move |item| match item {
+                    Ok(c) => {
+                        if let Some(u) = &c.usage {
+                            traces::record_usage(&traced, u);
+                        }
+                    }
+                    Err(e) => traces::record_error(&traced, e),
+                },
+            ));
             return Ok((committed, Served::new(d.clone(), attempts)));
         }
         Err((Self::give_up(last), attempts))
