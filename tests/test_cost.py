@@ -7,13 +7,14 @@ after a scripted load."""
 import collections
 import json
 import sqlite3
+import subprocess
 import time
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import Gateway, smol
+from conftest import BIN, ROOT, Gateway, smol
 
 ADMIN = "adm-cost-secret-1234"
 # SmolLM2 at $0.36/h, 100 prompt tok/s, 10 completion tok/s: $1/Mtok in, $10/Mtok out.
@@ -201,3 +202,46 @@ def test_metrics_agree_with_the_audit_store_after_a_scripted_load(gw):
         overhead = m["slmgate_gateway_overhead_seconds_sum"][(("route", route),)]
         latency = sum(v for k, v in m["slmgate_request_duration_seconds_sum"].items() if ("route", route) in k)
         assert overhead < latency, (route, overhead, latency)
+
+
+def test_report_cli_reads_the_same_ledger(gw):
+    rows = [e for e in entries(gw, 0) if e["endpoint"] == "chat"]
+    out = subprocess.run([str(BIN), "report", "--db", str(gw.db), "--since", "1h", "--by", "route",
+                          "--format", "json"], capture_output=True, text=True, check=True).stdout
+    doc = json.loads(out)
+    assert doc["total"]["requests"] == len(rows)
+    assert doc["total"]["cost_usd"] == pytest.approx(sum(e["cost_usd"] for e in rows), rel=1e-9)
+    assert doc["total"]["baseline_usd"] == pytest.approx(
+        sum(e.get("baseline_cost_usd") or 0 for e in rows), rel=1e-9)
+    assert {g["name"] for g in doc["groups"]} == {e["model"] for e in rows}
+    csv = subprocess.run([str(BIN), "report", "--db", str(gw.db), "--by", "key", "--format", "csv"],
+                         capture_output=True, text=True, check=True).stdout.splitlines()
+    assert csv[0].startswith("name,requests,answered,errors,") and csv[-1].startswith("total,")
+    # The what-if at the logged threshold changes nothing; a higher one escalates more.
+    same = json.loads(subprocess.run(
+        [str(BIN), "report", "--config", str(gw.config_path), "--db", str(gw.db), "--since", "1h", "--format", "json",
+         "--what-if", "cascade.threshold=-0.6"], capture_output=True, text=True, check=True).stdout)
+    assert same["judged"] > 0
+    assert same["now_escalated"] == same["now_kept"] == 0
+    assert same["after"]["cost_usd"] == pytest.approx(same["before"]["cost_usd"], rel=1e-9)
+    more = json.loads(subprocess.run(
+        [str(BIN), "report", "--config", str(gw.config_path), "--db", str(gw.db), "--since", "1h", "--format", "json",
+         "--what-if", "cascade.threshold=0"], capture_output=True, text=True, check=True).stdout)
+    assert more["after"]["escalated"] >= more["before"]["escalated"]
+    assert more["now_escalated"] > 0 and more["after"]["cost_usd"] > more["before"]["cost_usd"]
+    bad = subprocess.run([str(BIN), "report", "--db", str(gw.db), "--what-if", "threshold=1"],
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and "cascade.threshold=NUMBER" in bad.stderr
+
+
+def test_plan_cli_matches_the_golden_scenario():
+    # The embedded config's catalog (gpt-4o baseline) and SmolLM2 machine price are the
+    # assumptions of the golden support scenario.
+    out = subprocess.run([str(BIN), "plan", "--monthly-tokens", "100M", "--routine", "0.85",
+                          "--io-ratio", "3:1", "--latency-ms", "2000"],
+                         capture_output=True, text=True, check=True).stdout
+    golden = ROOT / "crates" / "slmgate-core" / "src" / "advisor" / "testdata" / "support.txt"
+    assert out == golden.read_text()
+    bad = subprocess.run([str(BIN), "plan", "--monthly-tokens", "lots", "--routine", "0.5"],
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and "100M" in bad.stderr

@@ -54,6 +54,14 @@ pub struct PlanArgs {
     json: bool,
 }
 
+fn assumptions_without_config(a: &PlanArgs) -> anyhow::Result<Assumptions> {
+    anyhow::ensure!(
+        a.llm.is_none(),
+        "--llm needs a config whose price catalog names it (--config)"
+    );
+    overrides(Assumptions::default(), a)
+}
+
 /// The assumptions: defaults, then the config's catalog and local model, then the flags.
 fn assumptions(cfg: &Config, a: &PlanArgs) -> anyhow::Result<Assumptions> {
     let mut s = Assumptions::default();
@@ -75,6 +83,11 @@ fn assumptions(cfg: &Config, a: &PlanArgs) -> anyhow::Result<Assumptions> {
         s.node_prompt_tps = l.prompt_tokens_per_sec.unwrap_or(s.node_prompt_tps);
         s.node_completion_tps = l.completion_tokens_per_sec.unwrap_or(s.node_completion_tps);
     }
+    overrides(s, a)
+}
+
+/// The flags over `s`, checked.
+fn overrides(mut s: Assumptions, a: &PlanArgs) -> anyhow::Result<Assumptions> {
     let set = |v: Option<f64>, dst: &mut f64| {
         if let Some(v) = v {
             *dst = v;
@@ -103,8 +116,16 @@ pub fn run(a: PlanArgs) -> anyhow::Result<()> {
         (0.0..=1.0).contains(&a.routine),
         "--routine must be a share between 0 and 1 (e.g. 0.85)"
     );
-    let cfg = crate::load(a.config.as_ref())?;
-    let s = assumptions(&cfg, &a)?;
+    // `plan` needs prices, not models: when the embedded config cannot load (its model files
+    // are not fetched yet), the built-in assumptions are the same numbers.
+    let s = match crate::load(a.config.as_ref()) {
+        Ok(cfg) => assumptions(&cfg, &a)?,
+        Err(e) if a.config.is_none() => {
+            eprintln!("note: using built-in prices ({e:#})");
+            assumptions_without_config(&a)?
+        }
+        Err(e) => return Err(e),
+    };
     let w = Workload {
         monthly_tokens: a.monthly_tokens,
         input_share: a.io_ratio,
