@@ -176,17 +176,21 @@ def test_metrics_agree_with_the_audit_store_after_a_scripted_load(gw):
     rows = [e for e in entries(gw, 0) if e["status"] == 200]
     m = samples(gw)
 
-    want = collections.defaultdict(lambda: [0, 0.0, 0.0])
+    want = collections.defaultdict(lambda: [0, 0.0, 0.0, 0, 0])
     for e in rows:
         k = (("key", e["key_id"] or "anonymous"), ("model", e["served"]["deployment"]),
              ("route", e["model"]), ("tier", e["served"]["tier"]))
         want[k][0] += 1
         want[k][1] += e["cost_usd"]
         want[k][2] += e["baseline_cost_usd"]
+        want[k][3] += e["prompt_tokens"]
+        want[k][4] += e["completion_tokens"]
     assert any(dict(k)["key"] != "anonymous" for k in want), "the key's requests have their own series"
     assert set(m["slmgate_answers_total"]) == set(want)
-    for k, (n, cost, base) in want.items():
+    for k, (n, cost, base, prompt, completion) in want.items():
         assert m["slmgate_answers_total"][k] == n, k
+        assert m["slmgate_answer_tokens_total"][tuple(sorted(k + (("kind", "prompt"),)))] == prompt, k
+        assert m["slmgate_answer_tokens_total"][tuple(sorted(k + (("kind", "completion"),)))] == completion, k
         assert m["slmgate_cost_usd_total"][k] == pytest.approx(cost, rel=1e-9), k
         assert m["slmgate_baseline_cost_usd_total"][k] == pytest.approx(base, rel=1e-9), k
         assert m["slmgate_savings_usd"][k] == pytest.approx(base - cost, rel=1e-6, abs=1e-12), k

@@ -334,6 +334,7 @@ impl Admission {
                 key: self.key_id.as_deref().unwrap_or("anonymous"),
             },
             &c,
+            &u,
         );
         c
     }

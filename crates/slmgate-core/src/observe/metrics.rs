@@ -7,6 +7,7 @@ use prometheus::{
 };
 
 use crate::govern::cost::RequestCost;
+use crate::wire::openai::Usage;
 
 /// The labels of the cost ledger's series.
 pub struct Ledger<'a> {
@@ -52,6 +53,8 @@ pub struct Metrics {
     /// Answered requests, their cost, their baseline cost and the savings, by route, model,
     /// tier and key.
     pub answers: IntCounterVec,
+    /// Their tokens, by `kind` (prompt | completion) too.
+    pub answer_tokens: IntCounterVec,
     pub cost_usd: CounterVec,
     pub baseline_cost_usd: CounterVec,
     /// Baseline minus actual, summed (a gauge: an escalated request can cost more than the
@@ -103,9 +106,14 @@ pub fn rejection_kind(code: &str) -> Option<&'static str> {
 
 impl Metrics {
     /// Adds one answered request to the cost ledger series.
-    pub fn ledger(&self, l: &Ledger, c: &RequestCost) {
+    pub fn ledger(&self, l: &Ledger, c: &RequestCost, u: &Usage) {
         let labels = [l.route, l.model, l.tier, l.key];
         self.answers.with_label_values(&labels).inc();
+        for (kind, n) in [("prompt", u.prompt_tokens), ("completion", u.completion_tokens)] {
+            self.answer_tokens
+                .with_label_values(&[l.route, l.model, l.tier, l.key, kind])
+                .inc_by(n as u64);
+        }
         self.cost_usd.with_label_values(&labels).inc_by(c.actual);
         if let Some(b) = c.baseline {
             self.baseline_cost_usd.with_label_values(&labels).inc_by(b);
@@ -260,6 +268,11 @@ impl Metrics {
                 "slmgate_answers_total",
                 "Answered requests in the cost ledger",
                 LEDGER_LABELS,
+            ),
+            answer_tokens: counter(
+                "slmgate_answer_tokens_total",
+                "Tokens of answered requests in the cost ledger",
+                &["route", "model", "tier", "key", "kind"],
             ),
             cost_usd: fcounter("slmgate_cost_usd_total", "What requests cost (USD)"),
             baseline_cost_usd: fcounter(
