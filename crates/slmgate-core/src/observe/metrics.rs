@@ -109,7 +109,10 @@ impl Metrics {
     pub fn ledger(&self, l: &Ledger, c: &RequestCost, u: &Usage) {
         let labels = [l.route, l.model, l.tier, l.key];
         self.answers.with_label_values(&labels).inc();
-        for (kind, n) in [("prompt", u.prompt_tokens), ("completion", u.completion_tokens)] {
+        for (kind, n) in [
+            ("prompt", u.prompt_tokens),
+            ("completion", u.completion_tokens),
+        ] {
             self.answer_tokens
                 .with_label_values(&[l.route, l.model, l.tier, l.key, kind])
                 .inc_by(n as u64);
