@@ -24,6 +24,26 @@ GEMMA = MODELS / "gemma3-270m-q4_k_m.gguf"
 MINILM = MODELS / "all-MiniLM-L6-v2"
 
 
+# Prompts SmolLM2 answers with widely spread confidence: a cascade at mean logprob −0.6 keeps
+# some local and escalates others (tests of the cost ledger and the dashboard rely on both).
+CASCADE_PROMPTS = [
+    "Repeat exactly: the cat sat on the mat.",
+    "List the prime numbers below 20.",
+    "Write a haiku about quantum chromodynamics.",
+    "What is the capital of France?",
+    "Explain the Riemann hypothesis in detail.",
+    "Translate 'good morning' to German.",
+]
+
+
+def chat(gw, model, text, key=None, stream=False, max_tokens=24):
+    """One greedy chat request through `gw`, optionally with an API key; the httpx response."""
+    return httpx.post(gw.url + "/v1/chat/completions", timeout=120,
+                      headers={"authorization": f"Bearer {key}"} if key else {},
+                      json={"model": model, "max_tokens": max_tokens, "temperature": 0, "stream": stream,
+                            "messages": [{"role": "user", "content": text}]})
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -14,21 +14,13 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import BIN, ROOT, Gateway, smol
+from conftest import BIN, CASCADE_PROMPTS, ROOT, Gateway, chat, smol
 
 ADMIN = "adm-cost-secret-1234"
 # SmolLM2 at $0.36/h, 100 prompt tok/s, 10 completion tok/s: $1/Mtok in, $10/Mtok out.
 LOCAL = (1.0, 10.0)
 BIG = (3.0, 15.0)
 BASELINE = (2.5, 10.0)
-PROMPTS = [
-    "Repeat exactly: the cat sat on the mat.",
-    "List the prime numbers below 20.",
-    "Write a haiku about quantum chromodynamics.",
-    "What is the capital of France?",
-    "Explain the Riemann hypothesis in detail.",
-    "Translate 'good morning' to German.",
-]
 
 
 @pytest.fixture(scope="module")
@@ -87,12 +79,6 @@ def price(p, prompt, completion):
     return (prompt * p[0] + completion * p[1]) / 1e6
 
 
-def chat(gw, model, text, key=None, stream=False):
-    return httpx.post(gw.url + "/v1/chat/completions", timeout=120,
-                      headers={"authorization": f"Bearer {key}"} if key else {},
-                      json={"model": model, "max_tokens": 24, "temperature": 0, "stream": stream,
-                            "messages": [{"role": "user", "content": text}]})
-
 
 def entries(gw, wait_for):
     deadline = time.time() + 10
@@ -118,11 +104,11 @@ def expected_cost(entry):
 
 def test_cost_and_baseline_per_request_match_the_price_catalog(gw):
     seen = []
-    for text in PROMPTS:
+    for text in CASCADE_PROMPTS:
         r = chat(gw, "cascade", text)
         assert r.status_code == 200, r.text
         seen.append((r.headers["x-request-id"], r))
-    rows = {e["id"]: e for e in entries(gw, len(PROMPTS))}
+    rows = {e["id"]: e for e in entries(gw, len(CASCADE_PROMPTS))}
     tiers = collections.Counter()
     for rid, r in seen:
         e = rows[rid]
@@ -164,7 +150,7 @@ def samples(gw):
 def test_metrics_agree_with_the_audit_store_after_a_scripted_load(gw):
     key = httpx.post(gw.url + "/admin/keys", headers={"authorization": f"Bearer {ADMIN}"},
                      json={"team": "ledger", "models": ["cascade"]}).json()["key"]
-    for i, text in enumerate(PROMPTS[:4]):
+    for i, text in enumerate(CASCADE_PROMPTS[:4]):
         assert chat(gw, "cascade", text, key=key, stream=i % 2 == 1).status_code == 200
     assert chat(gw, "fallback", "Count to three.", key=None, stream=True).status_code == 200
     # Refusals: a bad parameter and a model the key may not use.

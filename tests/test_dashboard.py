@@ -13,19 +13,11 @@ import time
 import httpx
 import pytest
 
-from conftest import ROOT, Gateway, smol
+from conftest import CASCADE_PROMPTS, ROOT, Gateway, chat, smol
 
 ADMIN = "adm-dashboard-secret-99"
 BROWSER = ROOT / "tests" / "browser"
 ARTIFACTS = ROOT / "tests" / ".artifacts"
-PROMPTS = [
-    "Repeat exactly: the cat sat on the mat.",
-    "Write a haiku about quantum chromodynamics.",
-    "What is the capital of France?",
-    "Explain the Riemann hypothesis in detail.",
-    "List the prime numbers below 20.",
-    "Translate 'good morning' to German.",
-]
 
 
 @pytest.fixture(scope="module")
@@ -85,21 +77,15 @@ def admin(gw, method, path, **kw):
     return httpx.request(method, gw.url + path, headers={"authorization": f"Bearer {ADMIN}"}, timeout=30, **kw)
 
 
-def chat(gw, model, text, key=None):
-    return httpx.post(gw.url + "/v1/chat/completions", timeout=120,
-                      headers={"authorization": f"Bearer {key}"} if key else {},
-                      json={"model": model, "max_tokens": 24, "temperature": 0,
-                            "messages": [{"role": "user", "content": text}]})
-
 
 def traffic(gw):
     key = admin(gw, "POST", "/admin/keys", json={"name": "support-bot", "team": "support"}).json()
-    for i, p in enumerate(PROMPTS):
+    for i, p in enumerate(CASCADE_PROMPTS):
         assert chat(gw, "support", p, key=key["key"] if i % 2 else None).status_code == 200
     assert chat(gw, "flaky", "hello").status_code >= 500
     reviews = []
     deadline = time.time() + 10
-    while len(reviews) < len(PROMPTS) and time.time() < deadline:
+    while len(reviews) < len(CASCADE_PROMPTS) and time.time() < deadline:
         reviews = admin(gw, "GET", "/admin/reviews").json()["data"]
         time.sleep(0.1)
     for rev, verdict in zip(reviews, ["good", "bad", "good", "needless_escalation"]):
@@ -157,7 +143,7 @@ def test_dashboard_shows_what_the_store_holds(gw):
         shown, tol = money(k[field])
         assert abs(shown - want) <= tol, (field, k[field], want)
     assert percent(k["kpi-savings-pct"]) == pytest.approx((base - cost) / base * 100, abs=0.051)
-    assert int(k["kpi-requests"]) == len(rows) == len(PROMPTS) + 1
+    assert int(k["kpi-requests"]) == len(rows) == len(CASCADE_PROMPTS) + 1
     assert k["kpi-errors"] == "1 not answered"
     assert percent(k["kpi-escalation"]) == pytest.approx(escalated / len(answered) * 100, abs=0.051)
     assert percent(k["kpi-quality"]) == pytest.approx(good / len(verdicts) * 100, abs=0.051)
@@ -166,11 +152,11 @@ def test_dashboard_shows_what_the_store_holds(gw):
     assert k["baseline"] == "baseline: gpt-4o"
 
     routes = {r[0]: r for r in page["routes"]}
-    assert int(routes["support"][1]) == len(PROMPTS)
+    assert int(routes["support"][1]) == len(CASCADE_PROMPTS)
     assert int(routes["flaky"][1]) == 1
     keys = {r[0]: r for r in page["keys"]}
-    assert int(keys[key["id"]][1]) == len(PROMPTS) // 2
-    assert int(keys["anonymous"][1]) == len(PROMPTS) - len(PROMPTS) // 2 + 1
+    assert int(keys[key["id"]][1]) == len(CASCADE_PROMPTS) // 2
+    assert int(keys["anonymous"][1]) == len(CASCADE_PROMPTS) - len(CASCADE_PROMPTS) // 2 + 1
 
     tiers = {}
     for r in answered:

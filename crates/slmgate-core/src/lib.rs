@@ -16,3 +16,19 @@ pub mod route;
 pub mod server;
 pub mod state;
 pub mod wire;
+
+#[cfg(test)]
+pub(crate) mod golden {
+    /// Compares `got` with the golden file `dir/name` (relative to this crate);
+    /// `UPDATE_GOLDEN=1 cargo test` rewrites it instead (review the diff).
+    pub fn check(dir: &str, name: &str, got: &str) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(dir)
+            .join(name);
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::write(&path, got).expect("write golden file");
+        }
+        let want = std::fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(got, want, "{name} differs from its golden file");
+    }
+}

@@ -1,5 +1,4 @@
 //! The decision framework against hand-computed scenarios, and golden output.
-//! `UPDATE_GOLDEN=1 cargo test` rewrites the golden files (review the diff).
 
 use super::*;
 
@@ -32,14 +31,7 @@ fn close(a: f64, b: f64) -> bool {
 }
 
 fn golden(name: &str, got: &str) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("src/advisor/testdata")
-        .join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, got).unwrap();
-    }
-    let want = std::fs::read_to_string(&path).unwrap_or_default();
-    assert_eq!(got, want, "{name} differs from its golden file");
+    crate::golden::check("src/advisor/testdata", name, got);
 }
 
 #[test]

@@ -1,6 +1,5 @@
 //! Golden tests on fixed ledger rows: groups, the table/CSV/JSON renderings and the what-if
-//! replay, with the numbers that matter also checked by hand. `UPDATE_GOLDEN=1 cargo test`
-//! rewrites the golden files (review the diff).
+//! replay, with the numbers that matter also checked by hand.
 
 use super::*;
 use crate::config::Config;
@@ -86,14 +85,7 @@ fn rows() -> Vec<Row> {
 }
 
 fn golden(name: &str, got: &str) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("src/observe/ledger/testdata")
-        .join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, got).unwrap();
-    }
-    let want = std::fs::read_to_string(&path).unwrap_or_default();
-    assert_eq!(got, want, "{name} differs from its golden file");
+    crate::golden::check("src/observe/ledger/testdata", name, got);
 }
 
 #[test]
