@@ -112,6 +112,19 @@ parallel = {parallel}
 """
 
 
+def remote(name, base_url, model="fake", wire="openai", **fields):
+    """The `[models.NAME]` block of a remote deployment; extra keys as TOML values
+    (e.g. `max_retries=0`, `input_cost_per_mtok=3`, `residency="us"`)."""
+    extra = "".join(f'{k} = "{v}"\n' if isinstance(v, str) else f"{k} = {v}\n" for k, v in fields.items())
+    return f"""
+[models.{name}]
+type = "remote"
+wire = "{wire}"
+base_url = "{base_url}"
+model = "{model}"
+{extra}"""
+
+
 def local_config():
     return f"""
 [server]

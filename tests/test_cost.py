@@ -14,7 +14,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import BIN, CASCADE_PROMPTS, ROOT, Gateway, chat, smol
+from conftest import BIN, CASCADE_PROMPTS, ROOT, Gateway, chat, remote, smol
 
 ADMIN = "adm-cost-secret-1234"
 # SmolLM2 at $0.36/h, 100 prompt tok/s, 10 completion tok/s: $1/Mtok in, $10/Mtok out.
@@ -40,23 +40,8 @@ hardware_cost_per_hour = 0.36
 prompt_tokens_per_sec = 100
 completion_tokens_per_sec = 10
 
-[models.big]
-type = "remote"
-wire = "openai"
-base_url = "{gemma_upstream.url}/v1"
-model = "gemma3"
-input_cost_per_mtok = {BIG[0]}
-output_cost_per_mtok = {BIG[1]}
-
-[models.broken]
-type = "remote"
-wire = "openai"
-base_url = "{fake_upstream.url}/500/v1"
-model = "fake"
-max_retries = 0
-input_cost_per_mtok = 1000
-output_cost_per_mtok = 1000
-
+{remote("big", gemma_upstream.url + "/v1", "gemma3", input_cost_per_mtok=BIG[0], output_cost_per_mtok=BIG[1])}
+{remote("broken", fake_upstream.url + "/500/v1", max_retries=0, input_cost_per_mtok=1000, output_cost_per_mtok=1000)}
 [routes.cascade]
 tiers = [{{ name = "local", models = ["smollm2"] }}, {{ name = "strong", models = ["big"] }}]
 cascade = {{ signal = "mean_logprob", threshold = -0.6, first_tokens = 16 }}

@@ -13,7 +13,7 @@ import time
 import httpx
 import pytest
 
-from conftest import CASCADE_PROMPTS, ROOT, Gateway, chat, smol
+from conftest import CASCADE_PROMPTS, ROOT, Gateway, chat, remote, smol
 
 ADMIN = "adm-dashboard-secret-99"
 BROWSER = ROOT / "tests" / "browser"
@@ -40,21 +40,8 @@ hardware_cost_per_hour = 0.10
 prompt_tokens_per_sec = 290
 completion_tokens_per_sec = 190
 
-[models.gemma]
-type = "remote"
-wire = "openai"
-base_url = "{gemma_upstream.url}/v1"
-model = "gemma3"
-input_cost_per_mtok = 3
-output_cost_per_mtok = 15
-
-[models.broken]
-type = "remote"
-wire = "openai"
-base_url = "{fake_upstream.url}/500/v1"
-model = "fake"
-max_retries = 0
-
+{remote("gemma", gemma_upstream.url + "/v1", "gemma3", input_cost_per_mtok=3, output_cost_per_mtok=15)}
+{remote("broken", fake_upstream.url + "/500/v1", max_retries=0)}
 [routes.support]
 tiers = [{{ name = "local", models = ["smollm2"] }}, {{ name = "frontier", models = ["gemma"] }}]
 cascade = {{ signal = "mean_logprob", threshold = -0.6, first_tokens = 16 }}
@@ -193,12 +180,7 @@ def test_without_an_admin_key_the_dashboard_is_open_on_loopback_only(session_tmp
     cfg = f"""
 [server]
 listen = "127.0.0.1:@PORT@"
-[models.fake]
-type = "remote"
-wire = "openai"
-base_url = "{fake_upstream.url}/ok/v1"
-model = "fake"
-"""
+{remote("fake", fake_upstream.url + "/ok/v1")}"""
     g = Gateway("dashboard-open", cfg, session_tmp)
     try:
         r = httpx.get(g.url + "/dashboard")

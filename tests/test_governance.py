@@ -12,6 +12,7 @@ import openai
 import pytest
 
 from conftest import BIN, MINILM, Gateway, smol
+from conftest import remote as conftest_remote
 
 ADMIN = "adm-test-secret-123"
 PII = {
@@ -25,17 +26,8 @@ PII_TEXT = (f"My mail is {PII['email']}, card {PII['card']}, phone {PII['phone']
 
 
 def remote(name, base_url, residency="remote", price=0.0):
-    return f"""
-[models.{name}]
-type = "remote"
-wire = "openai"
-base_url = "{base_url}"
-model = "fake"
-max_retries = 0
-residency = "{residency}"
-input_cost_per_mtok = {price}
-output_cost_per_mtok = {price}
-"""
+    return conftest_remote(name, base_url, max_retries=0, residency=residency,
+                           input_cost_per_mtok=price, output_cost_per_mtok=price)
 
 
 def config(fake):

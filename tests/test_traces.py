@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from conftest import Gateway, free_port, smol
+from conftest import Gateway, free_port, remote, smol
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
@@ -65,13 +65,7 @@ service_name = "slmgate-test"
 
 {smol(context=512, parallel=2)}
 
-[models.broken]
-type = "remote"
-wire = "openai"
-base_url = "{fake_upstream.url}/500/v1"
-model = "upstream-model"
-max_retries = 0
-
+{remote("broken", fake_upstream.url + "/500/v1", "upstream-model", max_retries=0)}
 [aliases]
 chain = ["broken", "smollm2"]
 """

@@ -148,8 +148,11 @@ pub(crate) fn validate_cost(cfg: &Config) -> Result<(), (String, String)> {
                 }
             }
         }
-        let (pi, po) = m.prices();
-        if !(pi >= 0.0 && po >= 0.0 && pi.is_finite() && po.is_finite()) {
+        let p = m.price();
+        if ![p.input, p.output, p.cached_input]
+            .iter()
+            .all(|v| *v >= 0.0 && v.is_finite())
+        {
             return bad(f("input_cost_per_mtok"), "prices must be numbers >= 0");
         }
     }

@@ -361,15 +361,17 @@ impl ModelConfig {
         }
     }
 
-    /// (USD per million prompt tokens, USD per million completion tokens); local models with
-    /// a hardware cost get derived prices.
-    pub fn prices(&self) -> (f64, f64) {
+    /// What the deployment's tokens cost; local models with a hardware cost get derived prices.
+    pub fn price(&self) -> super::cost::Price {
         match self {
-            ModelConfig::Local(l) => {
-                let p = l.price();
-                (p.input, p.output)
-            }
-            ModelConfig::Remote(r) => (r.input_cost_per_mtok, r.output_cost_per_mtok),
+            ModelConfig::Local(l) => l.price(),
+            ModelConfig::Remote(r) => super::cost::Price {
+                input: r.input_cost_per_mtok,
+                output: r.output_cost_per_mtok,
+                cached_input: r
+                    .cached_input_cost_per_mtok
+                    .unwrap_or(r.input_cost_per_mtok),
+            },
         }
     }
 }

@@ -213,13 +213,12 @@ fn apply_rule(
         plan.reasons.push(format!("rule {name}: on-prem only"));
     }
     if let Some(cap) = rule.max_cost_usd {
-        let out = facts.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS_FOR_COST) as f64;
-        let input = facts.prompt_tokens as f64;
+        let out = facts.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS_FOR_COST) as u64;
+        let input = facts.prompt_tokens as u64;
         keep_models(plan, |m| {
-            cfg.models.get(m).is_some_and(|c| {
-                let (pi, po) = c.prices();
-                (input * pi + out * po) / 1e6 <= cap
-            })
+            cfg.models
+                .get(m)
+                .is_some_and(|c| c.price().cost(input, 0, out) <= cap)
         });
         if plan.tiers.is_empty() {
             return Err(nothing(&format!(
