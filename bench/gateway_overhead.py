@@ -8,8 +8,14 @@ open-loop fixed rates below saturation (latency-corrected) for honest tails. Als
 slmgate's RSS idle and after the load, and with SmolLM2 loaded under local load.
 
     python3 bench/gateway_overhead.py [--secs 10] [--bin target/release/slmgate]
+    python3 bench/gateway_overhead.py --before /tmp/slmgate-old   # before/after in one run
 
-Needs nginx (Debian) and oha (`cargo install oha`). Prints a markdown table.
+The gateway runs its default governance config: no key required, but the PII scan, the
+injection guard's rules, an audit entry per request (hash-chained, SQLite) and 5 % review
+sampling are on, and every request is priced against the baseline. With `--before`, each
+load point runs against the old binary and then the new one, one after the other, and the
+table shows both side by side. Needs nginx (Debian) and oha (`cargo install oha`). Prints
+markdown tables.
 """
 
 import argparse
@@ -58,6 +64,7 @@ def start_nginx(tmp):
 
 
 def start_gateway(binary, tmp, port, extra=""):
+    tmp.mkdir(parents=True, exist_ok=True)
     cfg = tmp / f"gw{port}.toml"
     cfg.write_text(f"""
 [server]
@@ -106,7 +113,11 @@ def main():
     ap.add_argument("--secs", type=int, default=10)
     ap.add_argument("--bin", default=str(ROOT / "target" / "release" / "slmgate"))
     ap.add_argument("--rates", default="1000,5000,10000")
+    ap.add_argument("--before", help="an older slmgate binary to measure in the same run")
+    ap.add_argument("--no-memory", action="store_true", help="skip the SmolLM2 memory run")
     args = ap.parse_args()
+    if args.before:
+        return compare(args)
     for tool in ["nginx", "oha", "taskset"]:
         if not shutil.which(tool):
             sys.exit(f"{tool} is required (nginx: apt-get install nginx; oha: cargo install oha)")
@@ -141,6 +152,58 @@ def main():
         gw.send_signal(signal.SIGTERM)
         gw.wait()
 
+    if not args.no_memory:
+        memory(args, tmp)
+    nginx.terminate()
+
+
+def compare(args):
+    """The same load points against two binaries, alternating, in one run."""
+    for tool in ["nginx", "oha", "taskset"]:
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is required (nginx: apt-get install nginx; oha: cargo install oha)")
+    tmp = Path(tempfile.mkdtemp())
+    nginx = start_nginx(tmp)
+    via = {"before": "http://127.0.0.1:18183/v1/chat/completions",
+           "after": "http://127.0.0.1:18184/v1/chat/completions"}
+    direct = "http://127.0.0.1:18080/v1/chat/completions"
+    points = [("c=1", BODY, {"conc": 1}), ("c=8", BODY, {"conc": 8}), ("c=32", BODY, {"conc": 32}),
+              ("c=64", BODY, {"conc": 64})]
+    points += [(f"{r}/s fixed", BODY, {"rate": r}) for r in [int(x) for x in args.rates.split(",")]]
+    points.append(("stream c=32", dict(BODY, model="mock-stream", stream=True), {"conc": 32}))
+    rows = []
+    try:
+        for label, body, how in points:
+            d = oha(direct, body, args.secs, **how) if body is BODY else None
+            row = {"label": label, "direct": d}
+            for name, binary, port in [("before", args.before, 18183), ("after", args.bin, 18184)]:
+                # A fresh gateway per point: the audit log starts empty for each (as a
+                # long-running server's does after its retention), and neither binary runs
+                # with the other's leftovers.
+                gw = start_gateway(binary, tmp / f"{name}-{len(rows)}", port)
+                try:
+                    time.sleep(1)
+                    row[name] = oha(via[name], body, args.secs, **how)
+                    row[name + "_rss"] = rss_mb(gw.pid)
+                finally:
+                    gw.send_signal(signal.SIGTERM)
+                    gw.wait()
+            rows.append(row)
+    finally:
+        nginx.terminate()
+    print("| load | direct p50 / p99 ms | before rps | before p50 / p99 ms | after rps | after p50 / p99 ms "
+          "| overhead p99 before → after ms | errors before / after |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        d, b, a = r["direct"], r["before"], r["after"]
+        dp = f"{d['p50']:.3f} / {d['p99']:.3f}" if d else "–"
+        ov = f"{b['p99'] - d['p99']:.3f} → {a['p99'] - d['p99']:.3f}" if d else "–"
+        print(f"| {r['label']} | {dp} | {b['rps']:.0f} | {b['p50']:.3f} / {b['p99']:.3f} | {a['rps']:.0f} | "
+              f"{a['p50']:.3f} / {a['p99']:.3f} | {ov} | {b['errors']} / {a['errors']} |")
+    print(f"\nRSS after the last point: before {rows[-1]['before_rss']:.1f} MB, after {rows[-1]['after_rss']:.1f} MB")
+
+
+def memory(args, tmp):
     # Memory with SmolLM2 loaded, idle and under 8 concurrent local streams.
     models = Path(os.environ.get("MODELS_DIR", Path.home() / ".cache/slmgate/models"))
     local = f"""
@@ -169,7 +232,6 @@ kv_cache = "q8_0"
     finally:
         gw.send_signal(signal.SIGTERM)
         gw.wait()
-        nginx.terminate()
 
 
 if __name__ == "__main__":

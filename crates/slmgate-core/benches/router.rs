@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use slmgate_core::route::router::model::{Learner, RouterModel, FORMAT};
+use slmgate_core::ml::model::{Learner, RouterModel, FORMAT};
 use slmgate_engine::SentenceEmbedder;
 
 fn router(learner: Learner, inputs: usize) -> RouterModel {

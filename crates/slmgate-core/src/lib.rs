@@ -1,15 +1,20 @@
 //! # slmgate-core
 //!
-//! The gateway: a request enters at [`api`] (OpenAI / Anthropic wire formats), is checked,
-//! resolved to a chain of deployments by [`route`], executed against [`providers`] (the
-//! in-process engine or remote wire clients) with retries and fallback, and recorded by
-//! [`observe`]. [`config`] is the typed, validated `slmgate.toml`; [`wire`] holds the wire
-//! formats and their translations; [`server`] binds and serves.
+//! The gateway: a request enters at [`api`] (OpenAI / Anthropic wire formats), which hands it
+//! to the [`exchange`]: governance ([`govern`]) admits it, [`route`] plans and executes it
+//! against [`providers`] (the in-process engine or remote wire clients) with fallback and the
+//! confidence cascade, and the exchange records it ([`observe`], the audit log). [`config`] is
+//! the typed, validated `slmgate.toml`; [`wire`] holds the wire formats and their
+//! translations; [`ml`] the models shared by the router, domains and guard; [`state`] the
+//! loaded parts; [`server`] binds and serves. Layers import only downwards
+//! (`scripts/layers.py` checks it).
 
 pub mod advisor;
 pub mod api;
 pub mod config;
+pub mod exchange;
 pub mod govern;
+pub mod ml;
 pub mod observe;
 pub mod providers;
 pub mod route;

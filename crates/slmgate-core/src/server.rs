@@ -1,6 +1,5 @@
 //! Bind, load models, serve, and shut down gracefully on SIGINT/SIGTERM.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use thiserror::Error;
@@ -114,9 +113,4 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-}
-
-/// For tests and embedding: the router over a state whose models are already loaded.
-pub fn app(state: Arc<AppState>) -> axum::Router {
-    api::router(state)
 }

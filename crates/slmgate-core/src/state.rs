@@ -1,40 +1,30 @@
-//! Shared server state. Models load after the port is bound, so `/health` answers at once and
-//! `/ready` turns 200 when every model is loaded.
+//! The server's parts. The config, its compiled route table, the metrics and governance
+//! (keys, limits, audit) exist from the start; models load after the port is bound, so
+//! `/health` answers at once and `/ready` turns 200 once [`Loaded`] is set.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
-use slmgate_engine::SentenceEmbedder;
-use tokio::sync::Semaphore;
-
-use crate::api::error::ApiError;
-use crate::api::routing::router_text;
 use crate::config::Config;
 use crate::govern::{GovernError, Governance};
 use crate::observe::metrics::Metrics;
 use crate::providers::Provider;
-use crate::route::domain::{DomainClassifier, DomainVerdict};
-use crate::route::router::{embed_one, Representation, RouterHandle, RouterModel};
-use crate::route::{Gateway, RequestFacts, RouterVerdict};
-use crate::wire::openai::ChatRequest;
+use crate::route::{Classifiers, Gateway, RouteTable};
 
 pub struct AppState {
     pub config: Config,
+    /// The routing config compiled once.
+    pub table: RouteTable,
     pub metrics: Arc<Metrics>,
     /// Keys, limits, PII, guard, audit log, review queue.
     pub governance: Governance,
-    gateway: OnceLock<Gateway>,
-    embedder: OnceLock<Option<Embedder>>,
-    /// Learned routers by route name.
-    routers: OnceLock<BTreeMap<String, RouterHandle>>,
-    /// Domain classifiers by route name.
-    domains: OnceLock<BTreeMap<String, Arc<DomainClassifier>>>,
+    loaded: OnceLock<Loaded>,
 }
 
-pub struct Embedder {
-    pub name: String,
-    pub model: Arc<SentenceEmbedder>,
-    pub permits: Semaphore,
+/// What loading the models made: the deployments, and the embedding model with the
+/// classifiers that run on it.
+pub struct Loaded {
+    pub gateway: Gateway,
+    pub classifiers: Classifiers,
 }
 
 impl AppState {
@@ -42,189 +32,71 @@ impl AppState {
     pub fn new(config: Config) -> Result<Arc<Self>, GovernError> {
         let governance = Governance::open(&config)?;
         Ok(Arc::new(Self {
+            table: RouteTable::compile(&config),
             config,
             metrics: Arc::new(Metrics::new()),
             governance,
-            gateway: OnceLock::new(),
-            embedder: OnceLock::new(),
-            routers: OnceLock::new(),
-            domains: OnceLock::new(),
+            loaded: OnceLock::new(),
         }))
     }
 
     /// Loads every model named in the config (blocking; seconds).
     pub fn load_models(&self) -> Result<(), String> {
-        let embedder = match &self.config.embeddings {
-            Some(e) => {
-                let model = SentenceEmbedder::load(std::path::Path::new(&e.path))
-                    .map_err(|e| e.to_string())?;
-                tracing::info!(name = %e.name, dims = model.dimensions(), "embedding model loaded");
-                Some(Embedder {
-                    name: e.name.clone(),
-                    model: Arc::new(model),
-                    permits: Semaphore::new(e.concurrency),
-                })
-            }
-            None => None,
-        };
-        let mut routers = BTreeMap::new();
-        for (route, r) in &self.config.routes {
-            if let (Some(rc), Some(e)) = (&r.router, &embedder) {
-                let h =
-                    RouterHandle::load(rc.path.clone().into(), rc.threshold, e.model.dimensions())
-                        .map_err(|e| format!("routes.{route}.router: {e}"))?;
-                tracing::info!(route = %route, path = %rc.path, "learned router loaded");
-                routers.insert(route.clone(), h);
-            }
-        }
-        let mut domains = BTreeMap::new();
-        for (route, r) in &self.config.routes {
-            if let (Some(d), Some(e)) = (&r.domains, &embedder) {
-                let c = DomainClassifier::build(&e.model, d)
-                    .map_err(|e| format!("routes.{route}.domains: {e}"))?;
-                tracing::info!(route = %route, domains = d.classes.len(), "domain classifier built");
-                domains.insert(route.clone(), Arc::new(c));
-            }
-        }
-        let uses_static = routers
-            .values()
-            .any(|h: &RouterHandle| h.current().representation == Representation::Static)
-            || domains
-                .values()
-                .any(|d| d.representation == Representation::Static);
-        if let (true, Some(e)) = (uses_static, &embedder) {
-            // Map the token table now, not on the first request.
-            e.model.embed_static("warm up").map_err(|e| e.to_string())?;
-        }
-        if let Some(e) = &embedder {
+        let classifiers = Classifiers::load(&self.config)?;
+        if let Some(e) = &classifiers.embedder {
             let g = crate::govern::guard::Guard::with_embedder(&e.model, None)?;
-            *self
-                .governance
-                .guard
-                .write()
-                .unwrap_or_else(|p| p.into_inner()) = Arc::new(g);
+            self.governance.set_guard(g);
         }
-        let gateway = Gateway::build(&self.config, self.metrics.clone())?;
-        let _ = self.domains.set(domains);
-        let _ = self.routers.set(routers);
-        let _ = self.embedder.set(embedder);
-        let _ = self.gateway.set(gateway);
+        let gateway = Gateway::build(&self.config, &self.table, self.metrics.clone())?;
+        self.install(Loaded {
+            gateway,
+            classifiers,
+        });
         Ok(())
     }
 
-    /// Re-reads router files that changed (called periodically by the server).
-    pub fn reload_routers(&self) {
-        let (Some(routers), Ok(Some(e))) = (self.routers.get(), self.embedder()) else {
-            return;
-        };
-        for (route, h) in routers {
-            match h.reload_if_changed(e.model.dimensions()) {
-                Ok(true) => {
-                    tracing::info!(route = %route, path = %h.path.display(), "learned router reloaded")
-                }
-                Ok(false) => {}
-                Err(err) => {
-                    tracing::warn!(route = %route, error = %err, "router file changed but cannot be loaded; keeping the previous one")
-                }
-            }
-        }
+    /// Makes loaded parts live (the server is ready from now on).
+    pub fn install(&self, loaded: Loaded) {
+        let _ = self.loaded.set(loaded);
     }
 
-    /// The learned router's verdict on a request, if its route has a router. A router that
-    /// cannot score (embedding failure) gives none: the plan then starts at the first tier.
-    pub async fn router_verdict(
-        &self,
-        route: &str,
-        req: &ChatRequest,
-        facts: &RequestFacts,
-    ) -> Option<RouterVerdict> {
-        let h = self.routers.get()?.get(route)?;
-        let emb = self.embedder().ok()??;
-        let text = router_text(req)?;
-        let model = h.current();
-        let chars = text.chars().count();
-        let _permit = emb.permits.acquire().await.ok()?;
-        let e = emb.model.clone();
-        let repr = model.representation;
-        let embedded = tokio::task::spawn_blocking(move || embed_one(&e, repr, &text)).await;
-        let v = match embedded {
-            Ok(Ok(v)) => v,
-            Ok(Err(err)) => {
-                tracing::warn!(error = %err, "router embedding failed");
-                return None;
-            }
-            Err(_) => return None,
-        };
-        let tags: Vec<String> = facts.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let x = RouterModel::features(&v, &model.tag_features, &tags, chars);
-        Some(RouterVerdict {
-            score: model.score(&x),
-            threshold: h.threshold(&model),
-        })
-    }
-
-    /// The domain classifier's verdict, if the route has domains.
-    pub async fn domain_verdict(&self, route: &str, req: &ChatRequest) -> Option<DomainVerdict> {
-        let c = self.domains.get()?.get(route)?.clone();
-        let emb = self.embedder().ok()??;
-        let text = router_text(req)?;
-        let _permit = emb.permits.acquire().await.ok()?;
-        let e = emb.model.clone();
-        match tokio::task::spawn_blocking(move || c.classify(&e, &text)).await {
-            Ok(Ok(v)) => v,
-            Ok(Err(err)) => {
-                tracing::warn!(error = %err, "domain classification failed");
-                None
-            }
-            Err(_) => None,
-        }
+    /// The loaded parts; `None` while models are loading.
+    pub fn loaded(&self) -> Option<&Loaded> {
+        self.loaded.get()
     }
 
     pub fn is_ready(&self) -> bool {
-        self.gateway.get().is_some()
+        self.loaded.get().is_some()
     }
 
-    pub fn gateway(&self) -> Result<&Gateway, ApiError> {
-        self.gateway.get().ok_or_else(not_ready)
-    }
-
-    pub fn embedder(&self) -> Result<Option<&Embedder>, ApiError> {
-        self.embedder
-            .get()
-            .map(Option::as_ref)
-            .ok_or_else(not_ready)
+    /// Re-reads router files that changed.
+    pub fn reload_routers(&self) {
+        if let Some(l) = self.loaded.get() {
+            l.classifiers.reload_routers();
+        }
     }
 
     /// Samples engine gauges into the metrics, then renders them.
     pub fn render_metrics(&self) -> String {
-        if let Some(g) = self.gateway.get() {
-            for (name, d) in &g.deployments {
-                if let Provider::Local(l) = &d.provider {
+        if let Some(l) = self.loaded.get() {
+            for d in &l.gateway.deployments {
+                if let Provider::Local(local) = &d.provider {
                     self.metrics
                         .queue_depth
-                        .with_label_values(&[name])
-                        .set(l.engine.queue_depth() as i64);
-                    let active = l
+                        .with_label_values(&[&d.name])
+                        .set(local.engine.queue_depth() as i64);
+                    let active = local
                         .engine
                         .stats()
                         .active
                         .load(std::sync::atomic::Ordering::Relaxed);
                     self.metrics
                         .active_sequences
-                        .with_label_values(&[name])
+                        .with_label_values(&[&d.name])
                         .set(active as i64);
                 }
             }
         }
         self.metrics.render()
     }
-}
-
-fn not_ready() -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::SERVICE_UNAVAILABLE,
-        "not_ready",
-        "Models are still loading; retry shortly (GET /ready turns 200 when done).",
-    )
-    .with_retry_after(2)
 }

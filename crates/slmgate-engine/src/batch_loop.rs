@@ -1,8 +1,12 @@
-//! The continuous-batching loop. One OS thread owns the llama.cpp context. Each step it
-//! (1) admits queued requests into free slots, reusing the longest cached prompt prefix,
-//! (2) drops requests whose client went away, (3) builds one batch from every decoding slot's
-//! next token plus prompt chunks of slots still prefilling, (4) decodes once, and (5) samples,
-//! detokenizes and streams each slot's next token.
+//! The continuous-batching loop. One OS thread owns the llama.cpp context; each step runs
+//! [`BatchLoop::step`]:
+//!
+//! 1. **admit** queued requests into free slots, reusing the longest cached prompt prefix;
+//! 2. **cancel** sequences whose client went away;
+//! 3. **build** one batch from every decoding slot's next token plus prompt chunks of slots
+//!    still prefilling;
+//! 4. **decode** it once;
+//! 5. **sample**, detokenize and stream each slot's next token.
 
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
@@ -16,32 +20,46 @@ use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 use tokio::sync::mpsc;
 
+use crate::backend::backend;
 use crate::detok::{Detokenizer, Pushed};
-use crate::engine::{
-    backend, EngineSettings, EngineStats, FinishReason, GenerationEvent, KvType, Usage,
-};
 use crate::logprobs::{log_sum_exp, top_k, TokenLogprob, TopLogprob};
-use crate::slot::{Active, Job, Slot};
+use crate::queue::Job;
+use crate::request::{FinishReason, GenerationEvent};
+use crate::settings::{EngineSettings, KvType};
+use crate::slot::{Active, Slot};
+use crate::stats::EngineStats;
 use crate::EngineError;
 
-/// The batch loop. Runs until every `LocalEngine` handle is dropped.
+/// Creates the context, reports readiness, and serves the queue until every `LocalEngine`
+/// handle is dropped.
 pub(crate) fn run(
     model: Arc<LlamaModel>,
     settings: EngineSettings,
-    mut rx: mpsc::UnboundedReceiver<Job>,
+    rx: mpsc::UnboundedReceiver<Job>,
     stats: Arc<EngineStats>,
     ready: std::sync::mpsc::Sender<Result<(), EngineError>>,
 ) {
-    let fail = |reason: String| EngineError::Load {
-        path: settings.path.display().to_string(),
-        reason,
-    };
-    let backend = match backend() {
-        Ok(b) => b,
+    let ctx = match context(&model, &settings) {
+        Ok(c) => c,
         Err(e) => {
             let _ = ready.send(Err(e));
             return;
         }
+    };
+    let _ = ready.send(Ok(()));
+    let mut lp = BatchLoop::new(&model, ctx, &settings, rx, stats.clone());
+    while lp.step() {}
+    stats.stopped.store(true, Ordering::Relaxed);
+}
+
+/// One context of `context × parallel` tokens, `parallel` sequences.
+fn context<'m>(
+    model: &'m LlamaModel,
+    settings: &EngineSettings,
+) -> Result<LlamaContext<'m>, EngineError> {
+    let fail = |reason: String| EngineError::Load {
+        path: settings.path.display().to_string(),
+        reason,
     };
     let n_ctx = settings.context.saturating_mul(settings.parallel);
     let params = LlamaContextParams::default()
@@ -65,63 +83,171 @@ pub(crate) fn run(
                 .with_flash_attention_policy(llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_ENABLED)
         }
     };
-    let mut ctx = match model.new_context(backend, params) {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = ready.send(Err(fail(format!(
-                "cannot create a context of {n_ctx} tokens: {e}"
-            ))));
-            return;
+    model
+        .new_context(backend()?, params)
+        .map_err(|e| fail(format!("cannot create a context of {n_ctx} tokens: {e}")))
+}
+
+struct BatchLoop<'m> {
+    model: &'m LlamaModel,
+    ctx: LlamaContext<'m>,
+    batch: LlamaBatch<'static>,
+    slots: Vec<Slot>,
+    rx: mpsc::UnboundedReceiver<Job>,
+    waiting: VecDeque<Job>,
+    stats: Arc<EngineStats>,
+    /// Steps so far (slots remember when they were last used).
+    clock: u64,
+    /// Most tokens per decode step.
+    batch_size: usize,
+    /// Context of one sequence.
+    slot_ctx: usize,
+    n_vocab: usize,
+    /// This step's batch: (slot index, tokens added).
+    in_batch: Vec<(usize, usize)>,
+}
+
+impl<'m> BatchLoop<'m> {
+    fn new(
+        model: &'m LlamaModel,
+        ctx: LlamaContext<'m>,
+        settings: &EngineSettings,
+        rx: mpsc::UnboundedReceiver<Job>,
+        stats: Arc<EngineStats>,
+    ) -> Self {
+        Self {
+            model,
+            ctx,
+            batch: LlamaBatch::new(settings.batch as usize, 1),
+            slots: (0..settings.parallel as i32).map(Slot::new).collect(),
+            rx,
+            waiting: VecDeque::new(),
+            stats,
+            clock: 0,
+            batch_size: settings.batch as usize,
+            slot_ctx: settings.context as usize,
+            n_vocab: model.n_vocab() as usize,
+            in_batch: Vec::new(),
         }
-    };
-    let _ = ready.send(Ok(()));
+    }
 
-    let mut batch = LlamaBatch::new(settings.batch as usize, 1);
-    let mut slots: Vec<Slot> = (0..settings.parallel as i32).map(Slot::new).collect();
-    let mut clock: u64 = 0;
-    let mut waiting: VecDeque<Job> = VecDeque::new();
-    let n_vocab = model.n_vocab() as usize;
-    let slot_ctx = settings.context as usize;
-
-    loop {
-        clock += 1;
-        // 1. Admit: block when idle; drop waiting jobs whose client left; fill free slots.
-        if waiting.is_empty() && slots.iter().all(|s| s.active.is_none()) {
-            match rx.blocking_recv() {
-                Some(job) => waiting.push_back(job),
-                None => break,
+    /// One step of the loop; false once every engine handle is gone.
+    fn step(&mut self) -> bool {
+        self.clock += 1;
+        if !self.admit() {
+            return false;
+        }
+        self.cancel_abandoned();
+        if self.build() {
+            match self.decode() {
+                Ok(()) => self.sample(),
+                Err(e) => self.fail_batch(&e),
             }
         }
-        while let Ok(job) = rx.try_recv() {
-            waiting.push_back(job);
+        true
+    }
+
+    /// Blocks while idle; takes what is queued, drops jobs whose client left, fills free
+    /// slots. False when the queue is closed and nothing is left to serve.
+    fn admit(&mut self) -> bool {
+        if self.waiting.is_empty() && self.slots.iter().all(Slot::is_free) {
+            match self.rx.blocking_recv() {
+                Some(job) => self.waiting.push_back(job),
+                None => return false,
+            }
+        }
+        while let Ok(job) = self.rx.try_recv() {
+            self.waiting.push_back(job);
         }
         // Cancelled while waiting: the dropped stream already released the queue place.
-        waiting.retain(|job| !job.place.is_cancelled());
-        while slots.iter().any(|s| s.active.is_none()) {
-            let Some(job) = waiting.pop_front() else {
+        self.waiting.retain(|job| !job.place.is_cancelled());
+        while self.slots.iter().any(Slot::is_free) {
+            let Some(job) = self.waiting.pop_front() else {
                 break;
             };
-            admit(&mut ctx, &mut slots, job, clock, &stats);
+            self.place(job);
         }
+        true
+    }
 
-        // 2. Cancel sequences whose client has gone.
-        for slot in slots.iter_mut() {
+    /// Puts a job into the free slot whose cache shares the longest prefix with its prompt
+    /// (least recently used on ties) and trims that cache to the shared prefix.
+    fn place(&mut self, job: Job) {
+        if !job.place.admit() {
+            return; // the client left between the prune and now
+        }
+        self.stats.queued.fetch_sub(1, Ordering::AcqRel);
+        let prompt = &job.req.tokens;
+        let Some(best) = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.is_free())
+            .max_by_key(|(_, s)| (s.reusable_prefix(prompt), u64::MAX - s.last_used))
+            .map(|(i, _)| i)
+        else {
+            return;
+        };
+        let slot = &mut self.slots[best];
+        let mut keep = slot.reusable_prefix(prompt);
+        if self
+            .ctx
+            .clear_kv_cache_seq(Some(slot.seq as u32), Some(keep as u32), None)
+            .ok()
+            != Some(true)
+        {
+            // This cache cannot drop a suffix (e.g. a recurrent model): start afresh.
+            let _ = self
+                .ctx
+                .clear_kv_cache_seq(Some(slot.seq as u32), None, None);
+            keep = 0;
+        }
+        slot.kv.truncate(keep);
+        slot.last_used = self.clock;
+        self.stats
+            .cached_tokens
+            .fetch_add(keep as u64, Ordering::Relaxed);
+        self.stats.active.fetch_add(1, Ordering::Relaxed);
+        tracing::trace!(
+            seq = slot.seq,
+            reused = keep,
+            waited_ms = job.enqueued.elapsed().as_millis() as u64,
+            "admitted"
+        );
+        let detok = Detokenizer::new(job.req.stops.clone());
+        slot.active = Some(Active {
+            job,
+            prompt_done: keep,
+            cached: keep,
+            pending: None,
+            generated: 0,
+            detok,
+            logits_at: None,
+        });
+    }
+
+    /// Frees the slots of requests whose client has gone.
+    fn cancel_abandoned(&mut self) {
+        for slot in self.slots.iter_mut() {
             if slot
                 .active
                 .as_ref()
                 .is_some_and(|a| a.job.events.is_closed())
             {
                 slot.active = None;
-                stats.cancelled.fetch_add(1, Ordering::Relaxed);
-                stats.active.fetch_sub(1, Ordering::Relaxed);
+                self.stats.cancelled.fetch_add(1, Ordering::Relaxed);
+                self.stats.active.fetch_sub(1, Ordering::Relaxed);
             }
         }
+    }
 
-        // 3. One batch: every decoding slot's pending token, then prompt chunks.
-        batch.clear();
-        let mut budget = settings.batch as usize;
-        let mut in_batch: Vec<(usize, usize)> = Vec::new(); // (slot index, tokens added)
-        for (i, slot) in slots.iter_mut().enumerate() {
+    /// Fills the batch: every decoding slot's pending token first, then prompt chunks while
+    /// the budget lasts. False when there is nothing to decode.
+    fn build(&mut self) -> bool {
+        self.batch.clear();
+        self.in_batch.clear();
+        let mut budget = self.batch_size;
+        for (i, slot) in self.slots.iter_mut().enumerate() {
             let pos = slot.n_past() as i32;
             let seq = slot.seq;
             let Some(a) = slot.active.as_mut() else {
@@ -129,14 +255,14 @@ pub(crate) fn run(
             };
             a.logits_at = None;
             if let Some(tok) = a.pending {
-                if batch.add(tok, pos, &[seq], true).is_ok() {
-                    a.logits_at = Some(batch.n_tokens() - 1);
+                if self.batch.add(tok, pos, &[seq], true).is_ok() {
+                    a.logits_at = Some(self.batch.n_tokens() - 1);
                     budget -= 1;
-                    in_batch.push((i, 1));
+                    self.in_batch.push((i, 1));
                 }
             }
         }
-        for (i, slot) in slots.iter_mut().enumerate() {
+        for (i, slot) in self.slots.iter_mut().enumerate() {
             if budget == 0 {
                 break;
             }
@@ -145,50 +271,41 @@ pub(crate) fn run(
             let Some(a) = slot.active.as_mut() else {
                 continue;
             };
-            if a.pending.is_some() || a.prompt_done >= a.job.tokens.len() {
+            if a.pending.is_some() || a.prefill_left() == 0 {
                 continue;
             }
-            let remaining = a.job.tokens.len() - a.prompt_done;
+            let remaining = a.prefill_left();
             let n = remaining.min(budget);
             let completes = n == remaining;
             let mut added = 0;
             for k in 0..n {
-                let tok = a.job.tokens[a.prompt_done + k];
+                let tok = a.prompt()[a.prompt_done + k];
                 let last = completes && k == n - 1;
-                if batch.add(tok, (start + k) as i32, &[seq], last).is_err() {
+                if self
+                    .batch
+                    .add(tok, (start + k) as i32, &[seq], last)
+                    .is_err()
+                {
                     break;
                 }
                 added += 1;
                 if last {
-                    a.logits_at = Some(batch.n_tokens() - 1);
+                    a.logits_at = Some(self.batch.n_tokens() - 1);
                 }
             }
             budget -= added;
-            in_batch.push((i, added));
+            self.in_batch.push((i, added));
         }
-        if batch.n_tokens() == 0 {
-            continue;
-        }
+        self.batch.n_tokens() > 0
+    }
 
-        // 4. Decode.
-        if let Err(e) = ctx.decode(&mut batch) {
-            tracing::error!(error = %e, "llama.cpp decode failed");
-            for &(i, _) in &in_batch {
-                let slot = &mut slots[i];
-                if let Some(a) = slot.active.take() {
-                    let _ = a
-                        .job
-                        .events
-                        .send(GenerationEvent::Error(EngineError::Decode(e.to_string())));
-                    stats.active.fetch_sub(1, Ordering::Relaxed);
-                }
-                let _ = ctx.clear_kv_cache_seq(Some(slot.seq as u32), None, None);
-                slot.kv.clear();
-            }
-            continue;
-        }
-        for &(i, added) in &in_batch {
-            let slot = &mut slots[i];
+    /// Decodes the batch and records what entered each slot's cache.
+    fn decode(&mut self) -> Result<(), String> {
+        self.ctx
+            .decode(&mut self.batch)
+            .map_err(|e| e.to_string())?;
+        for &(i, added) in &self.in_batch {
+            let slot = &mut self.slots[i];
             let Some(a) = slot.active.as_mut() else {
                 continue;
             };
@@ -196,168 +313,151 @@ pub(crate) fn run(
                 slot.kv.push(tok);
             } else {
                 slot.kv
-                    .extend_from_slice(&a.job.tokens[a.prompt_done..a.prompt_done + added]);
+                    .extend_from_slice(&a.job.req.tokens[a.prompt_done..a.prompt_done + added]);
                 a.prompt_done += added;
-                stats
+                self.stats
                     .prompt_tokens
                     .fetch_add(added as u64, Ordering::Relaxed);
             }
         }
+        Ok(())
+    }
 
-        // 5. Sample, detokenize, stream.
-        for slot in slots.iter_mut() {
+    /// A failed decode ends every request in the batch with the error; their caches are
+    /// cleared.
+    fn fail_batch(&mut self, e: &str) {
+        tracing::error!(error = %e, "llama.cpp decode failed");
+        for &(i, _) in &self.in_batch {
+            let slot = &mut self.slots[i];
+            if let Some(a) = slot.active.take() {
+                let _ = a
+                    .job
+                    .events
+                    .send(GenerationEvent::Error(EngineError::Decode(e.to_string())));
+                self.stats.active.fetch_sub(1, Ordering::Relaxed);
+            }
+            let _ = self
+                .ctx
+                .clear_kv_cache_seq(Some(slot.seq as u32), None, None);
+            slot.kv.clear();
+        }
+    }
+
+    /// Samples every slot that has fresh logits, streams the token, and frees finished slots.
+    fn sample(&mut self) {
+        for slot in self.slots.iter_mut() {
             let Some(a) = slot.active.as_mut() else {
                 continue;
             };
             let Some(idx) = a.logits_at else { continue };
-            let vocab = model.vocab();
-            let tok = a.job.sampler.0.sample(&ctx, idx);
+            let tok = a.job.req.sampler.0.sample(&self.ctx, idx);
             a.generated += 1;
-            stats.generated_tokens.fetch_add(1, Ordering::Relaxed);
-            let piece = |t: LlamaToken| vocab.token_to_piece(t, false, None);
+            self.stats.generated_tokens.fetch_add(1, Ordering::Relaxed);
             // Sampling only reads the logits, so they are still the raw distribution here.
-            let lp = if a.job.logprobs {
-                let logits = ctx.get_logits_ith(idx);
-                (logits.len() == n_vocab).then(|| {
-                    let lse = log_sum_exp(logits);
-                    let bytes = piece(tok);
-                    TokenLogprob {
-                        token: String::from_utf8_lossy(&bytes).into_owned(),
-                        logprob: logits
-                            .get(tok.0 as usize)
-                            .map(|l| l - lse)
-                            .unwrap_or(f32::NEG_INFINITY),
-                        bytes,
-                        top_logprobs: top_k(logits, lse, a.job.top_logprobs)
-                            .into_iter()
-                            .map(|(id, logprob)| {
-                                let bytes = piece(LlamaToken(id));
-                                TopLogprob {
-                                    token: String::from_utf8_lossy(&bytes).into_owned(),
-                                    logprob,
-                                    bytes,
-                                }
-                            })
-                            .collect(),
-                    }
-                })
-            } else {
-                None
-            };
-            let usage = |a: &Active| Usage {
-                prompt_tokens: a.job.tokens.len() as u32,
-                completion_tokens: a.generated as u32,
-                cached_tokens: a.cached as u32,
-            };
-            let mut finish = None;
-            if vocab.is_eog(tok) && !a.job.ignore_eos {
-                let rest = a.detok.finish();
-                if !rest.is_empty() || lp.is_some() {
-                    let _ = a.job.events.send(GenerationEvent::Token {
-                        text: rest,
-                        logprob: lp,
-                    });
-                }
-                finish = Some(FinishReason::Stop);
-            } else {
-                match a.detok.push(&piece(tok)) {
-                    Pushed::Text(text) => {
-                        let _ = a
-                            .job
-                            .events
-                            .send(GenerationEvent::Token { text, logprob: lp });
-                    }
-                    Pushed::Stop(text) => {
-                        let _ = a
-                            .job
-                            .events
-                            .send(GenerationEvent::Token { text, logprob: lp });
-                        finish = Some(FinishReason::Stop);
-                    }
-                }
-                if finish.is_none()
-                    && (a.generated >= a.job.max_tokens || slot.kv.len() + 1 >= slot_ctx)
-                {
-                    let rest = a.detok.finish();
-                    if !rest.is_empty() {
-                        let _ = a.job.events.send(GenerationEvent::Token {
-                            text: rest,
-                            logprob: None,
-                        });
-                    }
-                    finish = Some(FinishReason::Length);
-                }
-            }
-            match finish {
+            let lp = a.job.req.logprobs.then(|| {
+                logprob(
+                    &self.ctx,
+                    self.model,
+                    idx,
+                    tok,
+                    self.n_vocab,
+                    a.job.req.top_logprobs,
+                )
+            });
+            match emit(
+                self.model,
+                a,
+                tok,
+                lp.flatten(),
+                slot.kv.len(),
+                self.slot_ctx,
+            ) {
                 Some(reason) => {
                     let _ = a.job.events.send(GenerationEvent::Done {
                         finish_reason: reason,
-                        usage: usage(a),
+                        usage: a.usage(),
                     });
                     slot.active = None;
-                    slot.last_used = clock;
-                    stats.active.fetch_sub(1, Ordering::Relaxed);
+                    slot.last_used = self.clock;
+                    self.stats.active.fetch_sub(1, Ordering::Relaxed);
                 }
                 None => a.pending = Some(tok),
             }
         }
     }
-    stats.stopped.store(true, Ordering::Relaxed);
 }
 
-/// Puts a job into the free slot whose cache shares the longest prefix with its prompt
-/// (least recently used on ties) and trims that cache to the shared prefix.
-fn admit(
-    ctx: &mut LlamaContext<'_>,
-    slots: &mut [Slot],
-    job: Job,
-    clock: u64,
-    stats: &EngineStats,
-) {
-    if !job.place.admit() {
-        return; // the client left between the prune and now
-    }
-    stats.queued.fetch_sub(1, Ordering::AcqRel);
-    let Some(best) = slots
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.active.is_none())
-        .max_by_key(|(_, s)| (s.reusable_prefix(&job.tokens), u64::MAX - s.last_used))
-        .map(|(i, _)| i)
-    else {
-        return;
+/// Streams the text `tok` releases; returns why the sequence ends, if it does.
+fn emit(
+    model: &LlamaModel,
+    a: &mut Active,
+    tok: LlamaToken,
+    lp: Option<TokenLogprob>,
+    kv_len: usize,
+    slot_ctx: usize,
+) -> Option<FinishReason> {
+    let vocab = model.vocab();
+    let send = |a: &Active, text: String, logprob: Option<TokenLogprob>| {
+        let _ = a.job.events.send(GenerationEvent::Token { text, logprob });
     };
-    let slot = &mut slots[best];
-    let mut keep = slot.reusable_prefix(&job.tokens);
-    if ctx
-        .clear_kv_cache_seq(Some(slot.seq as u32), Some(keep as u32), None)
-        .ok()
-        != Some(true)
-    {
-        // This cache cannot drop a suffix (e.g. a recurrent model): start the sequence afresh.
-        let _ = ctx.clear_kv_cache_seq(Some(slot.seq as u32), None, None);
-        keep = 0;
+    if vocab.is_eog(tok) && !a.job.req.ignore_eos {
+        let rest = a.detok.finish();
+        if !rest.is_empty() || lp.is_some() {
+            send(a, rest, lp);
+        }
+        return Some(FinishReason::Stop);
     }
-    slot.kv.truncate(keep);
-    slot.last_used = clock;
-    stats
-        .cached_tokens
-        .fetch_add(keep as u64, Ordering::Relaxed);
-    stats.active.fetch_add(1, Ordering::Relaxed);
-    tracing::trace!(
-        seq = slot.seq,
-        reused = keep,
-        waited_ms = job.enqueued.elapsed().as_millis() as u64,
-        "admitted"
-    );
-    let detok = Detokenizer::new(job.stops.clone());
-    slot.active = Some(Active {
-        job,
-        prompt_done: keep,
-        cached: keep,
-        pending: None,
-        generated: 0,
-        detok,
-        logits_at: None,
-    });
+    match a.detok.push(&vocab.token_to_piece(tok, false, None)) {
+        Pushed::Text(text) => send(a, text, lp),
+        Pushed::Stop(text) => {
+            send(a, text, lp);
+            return Some(FinishReason::Stop);
+        }
+    }
+    if a.generated >= a.job.req.max_tokens || kv_len + 1 >= slot_ctx {
+        let rest = a.detok.finish();
+        if !rest.is_empty() {
+            send(a, rest, None);
+        }
+        return Some(FinishReason::Length);
+    }
+    None
+}
+
+/// The sampled token's log-probability and the top alternatives, from the raw logits.
+fn logprob(
+    ctx: &LlamaContext<'_>,
+    model: &LlamaModel,
+    idx: i32,
+    tok: LlamaToken,
+    n_vocab: usize,
+    top: usize,
+) -> Option<TokenLogprob> {
+    let vocab = model.vocab();
+    let piece = |t: LlamaToken| vocab.token_to_piece(t, false, None);
+    let logits = ctx.get_logits_ith(idx);
+    if logits.len() != n_vocab {
+        return None;
+    }
+    let lse = log_sum_exp(logits);
+    let bytes = piece(tok);
+    Some(TokenLogprob {
+        token: String::from_utf8_lossy(&bytes).into_owned(),
+        logprob: logits
+            .get(tok.0 as usize)
+            .map(|l| l - lse)
+            .unwrap_or(f32::NEG_INFINITY),
+        bytes,
+        top_logprobs: top_k(logits, lse, top)
+            .into_iter()
+            .map(|(id, logprob)| {
+                let bytes = piece(LlamaToken(id));
+                TopLogprob {
+                    token: String::from_utf8_lossy(&bytes).into_owned(),
+                    logprob,
+                    bytes,
+                }
+            })
+            .collect(),
+    })
 }

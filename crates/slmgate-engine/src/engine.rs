@@ -1,223 +1,23 @@
-//! The local engine's public face: settings, model loading, request preparation (template,
-//! tokenization, context check, sampler) and submission to the bounded queue. The batch loop
-//! that serves the queue is in `batch_loop.rs`.
+//! The local engine's public face: model loading, request preparation (template,
+//! tokenization, context check, sampler) and submission to the bounded queue that the batch
+//! loop (`batch_loop.rs`) serves.
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Instant;
 
-use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
-use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::logprobs::TokenLogprob;
+use crate::backend::backend;
+use crate::queue::{GenerationStream, Job, QueuePlace};
+use crate::request::{GenerationRequest, PreparedRequest};
 use crate::sampling::SendSampler;
-use crate::slot::Job;
-use crate::{ChatMessage, ChatTemplate, EngineError, SamplingParams};
-
-/// Engine settings, as the `[models.NAME]` config of a local model gives them.
-#[derive(Debug, Clone)]
-pub struct EngineSettings {
-    pub path: PathBuf,
-    /// Threads for generation.
-    pub threads: i32,
-    /// Threads for prompt processing.
-    pub threads_batch: i32,
-    /// Context length of one request (prompt + completion), in tokens.
-    pub context: u32,
-    /// Sequences decoded together (slots).
-    pub parallel: u32,
-    /// Most tokens decoded in one step (across slots).
-    pub batch: u32,
-    /// Requests that may wait for a free slot before submission is refused.
-    pub queue: usize,
-    /// Jinja chat template that overrides the one in the GGUF file.
-    pub chat_template: Option<String>,
-    /// Offload this many layers to a GPU (needs a CUDA build).
-    pub gpu_layers: u32,
-    /// Element type of the KV cache: `f16` (default), `q8_0` (half the memory, near-lossless)
-    /// or `q4_0`. Quantized V needs flash attention, which is then switched on.
-    pub kv_cache_type: KvType,
-}
-
-/// KV cache element type.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum KvType {
-    #[default]
-    F16,
-    Q8_0,
-    Q4_0,
-}
-
-impl std::str::FromStr for KvType {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "f16" => Ok(KvType::F16),
-            "q8_0" => Ok(KvType::Q8_0),
-            "q4_0" => Ok(KvType::Q4_0),
-            other => Err(format!(
-                "unknown KV cache type {other:?}; use f16, q8_0 or q4_0"
-            )),
-        }
-    }
-}
-
-/// What to generate.
-#[derive(Debug, Clone, Default)]
-pub struct GenerationRequest {
-    pub messages: Vec<ChatMessage>,
-    /// A raw prompt used instead of `messages` (no chat template).
-    pub prompt: Option<String>,
-    pub max_tokens: Option<u32>,
-    pub sampling: SamplingParams,
-    pub stop: Vec<String>,
-    pub logprobs: bool,
-    /// Alternatives per position (0..=20); needs `logprobs`.
-    pub top_logprobs: u8,
-    /// Keep generating past end-of-generation tokens (benchmarks: fixed-length outputs).
-    pub ignore_eos: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FinishReason {
-    Stop,
-    Length,
-}
-
-impl FinishReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FinishReason::Stop => "stop",
-            FinishReason::Length => "length",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Usage {
-    pub prompt_tokens: u32,
-    pub completion_tokens: u32,
-    /// Prompt tokens served from a slot's KV cache.
-    pub cached_tokens: u32,
-}
-
-/// What a [`GenerationStream`] yields. A stream ends with exactly one `Done` or `Error`.
-#[derive(Debug, Clone, PartialEq)]
-pub enum GenerationEvent {
-    /// One generated token: the text it releases (may be empty while a multi-byte character or
-    /// a possible stop string is incomplete) and its logprob when asked for.
-    Token {
-        text: String,
-        logprob: Option<TokenLogprob>,
-    },
-    Done {
-        finish_reason: FinishReason,
-        usage: Usage,
-    },
-    Error(EngineError),
-}
-
-/// Events of one generation. Dropping it cancels the sequence at the next decode step.
-pub struct GenerationStream {
-    rx: mpsc::UnboundedReceiver<GenerationEvent>,
-    pub prompt_tokens: usize,
-    place: Arc<QueuePlace>,
-    stats: Arc<EngineStats>,
-}
-
-/// Where a request is: waiting in the queue, in a slot, or cancelled while waiting. Whoever
-/// moves it out of `WAITING` first (the batch loop admitting it, or the client dropping its
-/// stream) releases its queue place, so a cancelled request frees capacity at once.
-#[derive(Debug, Default)]
-pub(crate) struct QueuePlace(std::sync::atomic::AtomicU8);
-
-impl QueuePlace {
-    const WAITING: u8 = 0;
-    const ADMITTED: u8 = 1;
-    const CANCELLED: u8 = 2;
-
-    /// The batch loop takes the request; false if the client already left.
-    pub(crate) fn admit(&self) -> bool {
-        self.0
-            .compare_exchange(
-                Self::WAITING,
-                Self::ADMITTED,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_ok()
-    }
-
-    pub(crate) fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::Acquire) == Self::CANCELLED
-    }
-
-    fn cancel(&self) -> bool {
-        self.0
-            .compare_exchange(
-                Self::WAITING,
-                Self::CANCELLED,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_ok()
-    }
-}
-
-impl Drop for GenerationStream {
-    fn drop(&mut self) {
-        if self.place.cancel() {
-            self.stats.queued.fetch_sub(1, Ordering::AcqRel);
-            self.stats.cancelled.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
-
-impl GenerationStream {
-    pub async fn next(&mut self) -> Option<GenerationEvent> {
-        self.rx.recv().await
-    }
-
-    /// Blocking variant for non-async callers (benchmarks, CLI).
-    pub fn blocking_next(&mut self) -> Option<GenerationEvent> {
-        self.rx.blocking_recv()
-    }
-}
-
-/// A request validated, templated, tokenized and with its sampler built — ready to queue.
-pub struct PreparedRequest {
-    tokens: Vec<LlamaToken>,
-    max_tokens: usize,
-    sampler: SendSampler,
-    stops: Vec<String>,
-    logprobs: bool,
-    top_logprobs: usize,
-    ignore_eos: bool,
-}
-
-impl PreparedRequest {
-    pub fn prompt_tokens(&self) -> usize {
-        self.tokens.len()
-    }
-}
-
-/// Live counters of the engine (for metrics and `/ready`).
-#[derive(Debug, Default)]
-pub struct EngineStats {
-    pub active: AtomicUsize,
-    pub queued: AtomicUsize,
-    pub cancelled: AtomicU64,
-    pub prompt_tokens: AtomicU64,
-    pub cached_tokens: AtomicU64,
-    pub generated_tokens: AtomicU64,
-    pub stopped: AtomicBool,
-}
+use crate::settings::EngineSettings;
+use crate::stats::EngineStats;
+use crate::{ChatMessage, ChatTemplate, EngineError};
 
 /// A loaded GGUF model and its batch loop. Cheap to clone.
 #[derive(Clone)]
@@ -233,21 +33,6 @@ struct Inner {
     stats: Arc<EngineStats>,
     add_bos: bool,
     bos_text: String,
-}
-
-pub(crate) fn backend() -> Result<&'static LlamaBackend, EngineError> {
-    static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
-    BACKEND
-        .get_or_init(|| {
-            let mut b = LlamaBackend::init().map_err(|e| e.to_string())?;
-            b.void_logs();
-            Ok(b)
-        })
-        .as_ref()
-        .map_err(|e| EngineError::Load {
-            path: String::new(),
-            reason: e.clone(),
-        })
 }
 
 impl LocalEngine {
@@ -426,13 +211,7 @@ impl LocalEngine {
         let (tx, rx) = mpsc::unbounded_channel();
         let prompt_tokens = req.tokens.len();
         let job = Job {
-            tokens: req.tokens,
-            max_tokens: req.max_tokens,
-            sampler: req.sampler,
-            stops: req.stops,
-            logprobs: req.logprobs,
-            top_logprobs: req.top_logprobs,
-            ignore_eos: req.ignore_eos,
+            req,
             events: tx,
             enqueued: Instant::now(),
             place: Arc::new(QueuePlace::default()),

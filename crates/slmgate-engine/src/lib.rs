@@ -15,6 +15,7 @@
 //! - [`grammar`]: JSON mode and JSON-schema output enforced by a GBNF grammar.
 //! - [`SentenceEmbedder`]: all-MiniLM-L6-v2 style BERT sentence embeddings (candle).
 
+mod backend;
 mod batch_loop;
 mod detok;
 mod embed;
@@ -22,19 +23,24 @@ mod engine;
 mod error;
 pub mod grammar;
 mod logprobs;
+mod queue;
+mod request;
 mod sampling;
 mod score;
+mod settings;
 mod slot;
+mod stats;
 mod template;
 mod token_table;
 
 pub use embed::{EmbedError, SentenceEmbedder};
-pub use engine::{
-    EngineSettings, EngineStats, FinishReason, GenerationEvent, GenerationRequest,
-    GenerationStream, KvType, LocalEngine, PreparedRequest, Usage,
-};
+pub use engine::LocalEngine;
 pub use error::EngineError;
 pub use logprobs::{TokenLogprob, TopLogprob};
+pub use queue::GenerationStream;
+pub use request::{FinishReason, GenerationEvent, GenerationRequest, PreparedRequest, Usage};
 pub use sampling::SamplingParams;
 pub use score::TokenScore;
+pub use settings::{EngineSettings, KvType};
+pub use stats::EngineStats;
 pub use template::{ChatMessage, ChatTemplate};

@@ -7,7 +7,8 @@ use std::num::NonZeroU32;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_batch::LlamaBatch;
 
-use crate::engine::{backend, LocalEngine};
+use crate::backend::backend;
+use crate::engine::LocalEngine;
 use crate::logprobs::log_sum_exp;
 use crate::{ChatMessage, EngineError};
 

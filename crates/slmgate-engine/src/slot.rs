@@ -1,28 +1,11 @@
 //! One llama.cpp sequence of the batch loop: what is in its KV cache, and the request it is
 //! serving, if any.
 
-use std::time::Instant;
-
 use llama_cpp_2::token::LlamaToken;
-use tokio::sync::mpsc::UnboundedSender;
 
 use crate::detok::Detokenizer;
-use crate::sampling::SendSampler;
-use crate::GenerationEvent;
-
-/// A request waiting in the queue, as the batch loop receives it.
-pub(crate) struct Job {
-    pub tokens: Vec<LlamaToken>,
-    pub max_tokens: usize,
-    pub sampler: SendSampler,
-    pub stops: Vec<String>,
-    pub logprobs: bool,
-    pub top_logprobs: usize,
-    pub ignore_eos: bool,
-    pub events: UnboundedSender<GenerationEvent>,
-    pub enqueued: Instant,
-    pub place: std::sync::Arc<crate::engine::QueuePlace>,
-}
+use crate::queue::Job;
+use crate::request::Usage;
 
 /// The request a slot is serving.
 pub(crate) struct Active {
@@ -37,6 +20,25 @@ pub(crate) struct Active {
     pub detok: Detokenizer,
     /// Index in the current batch whose logits belong to this slot.
     pub logits_at: Option<i32>,
+}
+
+impl Active {
+    pub fn prompt(&self) -> &[LlamaToken] {
+        &self.job.req.tokens
+    }
+
+    /// The prompt still to prefill (none once the prompt is in the cache).
+    pub fn prefill_left(&self) -> usize {
+        self.prompt().len() - self.prompt_done
+    }
+
+    pub fn usage(&self) -> Usage {
+        Usage {
+            prompt_tokens: self.prompt().len() as u32,
+            completion_tokens: self.generated as u32,
+            cached_tokens: self.cached as u32,
+        }
+    }
 }
 
 pub(crate) struct Slot {
@@ -55,6 +57,10 @@ impl Slot {
             active: None,
             last_used: 0,
         }
+    }
+
+    pub fn is_free(&self) -> bool {
+        self.active.is_none()
     }
 
     /// Length of the prompt prefix this slot already has in its cache. One token is always

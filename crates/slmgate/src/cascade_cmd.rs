@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::Subcommand;
 use slmgate_core::config::Config;
-use slmgate_core::route::router::data;
-use slmgate_core::route::router::eval::Report;
+use slmgate_core::ml::data;
+use slmgate_core::ml::eval::Report;
 use slmgate_core::route::verifier::{auroc, verifier_confidence, SIGNALS};
 use slmgate_engine::ChatMessage;
 

@@ -4,10 +4,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Subcommand;
-use slmgate_core::api::routing::{plan_error, request_facts, router_text};
 use slmgate_core::config::Config;
-use slmgate_core::route::router::{embed_one, RouterModel};
-use slmgate_core::route::{plan, RouterVerdict};
+use slmgate_core::exchange::GatewayError;
+use slmgate_core::ml::{embed_one, RouterModel};
+use slmgate_core::route::{plan, RequestFacts, RouteTable, RouterVerdict};
 use slmgate_core::wire::openai::ChatRequest;
 use slmgate_engine::SentenceEmbedder;
 
@@ -37,51 +37,37 @@ pub fn run(cmd: RouteCmd) -> anyhow::Result<()> {
         .with_context(|| format!("reading {}", request.display()))?;
     let req: ChatRequest = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a chat-completions request", request.display()))?;
-    let mut headers = axum_headers();
-    if let Some(t) = tags {
-        headers.insert(
-            "x-slmgate-tags",
-            t.parse().context("--tags is not a valid header value")?,
-        );
-    }
-    let facts = request_facts(&req, &headers);
+    let header_tags: Vec<&str> = tags.as_deref().into_iter().collect();
+    let facts = RequestFacts::of(&req, &header_tags);
     let verdict = verdict(&cfg, &req, &facts)?;
     println!(
         "request: model {}, ~{} prompt tokens, tags {:?}",
         req.model, facts.prompt_tokens, facts.tags
     );
     let domain = domain_verdict(&cfg, &req)?;
-    match plan(&cfg, &req.model, &facts, verdict, domain) {
+    let table = RouteTable::compile(&cfg);
+    match plan(&table, &req.model, &facts, verdict, domain) {
         Ok(p) => {
-            println!("{}", serde_json::to_string_pretty(&p)?);
+            println!("{}", serde_json::to_string_pretty(&p.explain(&table))?);
             println!("x-slmgate-route-reason: {}", p.reason_header());
         }
         Err(e) => {
-            let api = plan_error(e);
-            println!(
-                "refused: HTTP {} {}: {}",
-                api.status.as_u16(),
-                api.code,
-                api.message
-            );
+            let r = GatewayError::Plan(e).reply();
+            println!("refused: HTTP {} {}: {}", r.status, r.code, r.message);
         }
     }
     Ok(())
 }
 
-fn axum_headers() -> http::HeaderMap {
-    http::HeaderMap::new()
-}
-
 fn verdict(
     cfg: &Config,
     req: &ChatRequest,
-    facts: &slmgate_core::route::RequestFacts,
+    facts: &RequestFacts,
 ) -> anyhow::Result<Option<RouterVerdict>> {
     let Some(rc) = cfg.routes.get(&req.model).and_then(|r| r.router.as_ref()) else {
         return Ok(None);
     };
-    let Some(text) = router_text(req) else {
+    let Some(text) = req.last_user_text() else {
         return Ok(None);
     };
     let m = RouterModel::load(Path::new(&rc.path))?;
@@ -106,7 +92,7 @@ fn domain_verdict(
     let Some(d) = cfg.routes.get(&req.model).and_then(|r| r.domains.as_ref()) else {
         return Ok(None);
     };
-    let Some(text) = router_text(req) else {
+    let Some(text) = req.last_user_text() else {
         return Ok(None);
     };
     let e = cfg

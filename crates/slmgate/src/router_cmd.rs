@@ -5,13 +5,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
-use slmgate_core::route::router::data::{self, Example};
-use slmgate_core::route::router::eval::{
-    cross_validate, folds, score_examples, train_router, Report,
-};
-use slmgate_core::route::router::metrics::{curve, threshold_for_share};
-use slmgate_core::route::router::train::TrainOptions;
-use slmgate_core::route::router::{embed_all, Learner, Representation, RouterModel};
+use slmgate_core::ml::data::{self, Example};
+use slmgate_core::ml::eval::{cross_validate, folds, score_examples, train_router, Report};
+use slmgate_core::ml::metrics::{curve, threshold_for_share};
+use slmgate_core::ml::train::TrainOptions;
+use slmgate_core::ml::{embed_all, Learner, Representation, RouterModel};
 use slmgate_engine::SentenceEmbedder;
 
 #[derive(Subcommand)]

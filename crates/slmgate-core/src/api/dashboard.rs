@@ -203,7 +203,8 @@ async fn summary(
     let baseline = st.config.cost.baseline.clone();
     let out = tokio::task::spawn_blocking(move || {
         let conn = db::open(&path)?;
-        let rows = ledger::load(&conn, since)?;
+        let rows = ledger::load(&conn, since)
+            .map_err(|e| crate::govern::GovernError::Store(e.to_string()))?;
         Ok::<_, crate::govern::GovernError>(ledger::summary(
             &rows,
             since,

@@ -9,10 +9,10 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::audit::Ticket;
 use super::error::ApiError;
 use super::extract::JsonBody;
 use super::middleware::RequestId;
+use crate::exchange::{check_model_allowed, refused, GatewayError, Ticket};
 use crate::govern::Principal;
 use crate::state::AppState;
 
@@ -60,14 +60,8 @@ async fn serve(
     ticket: &Ticket,
     req: EmbeddingsRequest,
 ) -> Result<Json<Value>, ApiError> {
+    check_model_allowed(who, &req.model)?;
     if let Some(k) = who.key() {
-        if !k.may_use(&req.model) {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "model_not_allowed",
-                format!("This API key may not use model `{}`.", req.model),
-            ));
-        }
         let chars: usize = match &req.input {
             Input::One(s) => s.len(),
             Input::Many(v) => v.iter().map(String::len).sum(),
@@ -76,9 +70,10 @@ async fn serve(
         st.governance
             .limits
             .admit(k, (chars / 4) as u32 + 1)
-            .map_err(super::govern::refused)?;
+            .map_err(refused)?;
     }
-    let emb = match st.embedder()? {
+    let loaded = st.loaded().ok_or(GatewayError::NotReady)?;
+    let emb = match &loaded.classifiers.embedder {
         Some(e) if e.name == req.model => e,
         _ => return Err(ApiError::model_not_found(&req.model)),
     };

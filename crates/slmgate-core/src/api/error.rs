@@ -1,9 +1,13 @@
 //! The one error type of the HTTP layer, rendered in the OpenAI error shape
-//! `{"error": {"message", "type", "param", "code"}}` with the matching status.
+//! `{"error": {"message", "type", "param", "code"}}` with the matching status. A gateway
+//! error becomes one through [`GatewayError::reply`], the one place status and code are
+//! decided.
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+
+use crate::exchange::GatewayError;
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -78,6 +82,20 @@ impl ApiError {
             v["type"] = json!("error");
         }
         v
+    }
+}
+
+impl From<GatewayError> for ApiError {
+    fn from(e: GatewayError) -> Self {
+        let r = e.reply();
+        Self {
+            status: StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            message: r.message,
+            code: r.code,
+            param: r.param,
+            retry_after_secs: r.retry_after_secs,
+            anthropic: false,
+        }
     }
 }
 

@@ -1,22 +1,20 @@
 //! The HTTP API: OpenAI-compatible `/v1/chat/completions`, `/v1/embeddings`, `/v1/models`;
 //! Anthropic-compatible `/v1/messages`; `/health`, `/ready`, `/metrics`; the admin API and
-//! the `/dashboard`.
+//! the `/dashboard`. The chat endpoints are thin wire adapters over the exchange
+//! (`crate::exchange`): translate the request, run it, render the outcome.
 
 pub mod admin;
-pub mod audit;
+pub mod auth;
 pub mod chat;
 pub mod dashboard;
 pub mod embeddings;
 pub mod error;
 pub mod extract;
-pub mod govern;
 pub mod messages;
 pub mod middleware;
 pub mod models;
 pub mod ops;
 pub mod respond;
-pub mod restore;
-pub mod routing;
 
 use std::sync::Arc;
 
@@ -37,7 +35,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/models/{*id}", get(models::get))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            govern::authenticate,
+            auth::authenticate,
         ));
     let admin = Router::new()
         .route("/admin/keys", post(admin::create_key).get(admin::list_keys))
@@ -46,7 +44,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/admin/reviews/{id}", post(admin::review))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            govern::require_admin,
+            auth::require_admin,
         ));
     Router::new()
         .merge(v1)

@@ -77,6 +77,11 @@ fn default_flush_interval_ms() -> u64 {
     100
 }
 
+/// Every PII type the detector knows (`[pii] types`, rules' `match.pii`).
+pub const PII_TYPES: &[&str] = &[
+    "email", "phone", "card", "iban", "ssn", "ipv4", "ipv6", "secret",
+];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PiiPolicy {

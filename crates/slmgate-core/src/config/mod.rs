@@ -4,6 +4,7 @@
 //! field and says how to fix it. Strings may reference the environment: `${VAR}` or
 //! `${VAR:-default}`; paths may start with `~/`.
 
+mod checks;
 mod cost;
 mod env;
 mod govern;

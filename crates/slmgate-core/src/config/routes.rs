@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::ml::Representation;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
@@ -37,7 +39,7 @@ pub struct DomainsConfig {
     pub floor: f32,
     /// `static` (mean token vectors, microseconds) or `contextual` (MiniLM, milliseconds).
     #[serde(default = "default_representation")]
-    pub representation: String,
+    pub representation: Representation,
     pub classes: Vec<DomainClass>,
 }
 
@@ -58,8 +60,8 @@ fn default_floor() -> f32 {
     0.3
 }
 
-fn default_representation() -> String {
-    "static".into()
+fn default_representation() -> Representation {
+    Representation::Static
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::cost::CostConfig;
+use super::cost::{CostConfig, Price};
 use super::env::{expand_home, resolve};
 use super::govern::{AuditConfig, AuthConfig, GuardConfig, PiiConfig, ReviewConfig, StorageConfig};
 use super::routes::RouteConfig;
@@ -107,8 +107,8 @@ pub struct LocalModelConfig {
     #[serde(default)]
     pub gpu_layers: u32,
     /// KV cache element type: `f16`, `q8_0` (half the memory) or `q4_0`.
-    #[serde(default = "defaults::kv_cache")]
-    pub kv_cache: String,
+    #[serde(default)]
+    pub kv_cache: KvCache,
     /// Cost accounting: USD per million prompt tokens (explicit price).
     #[serde(default)]
     pub input_cost_per_mtok: f64,
@@ -122,6 +122,16 @@ pub struct LocalModelConfig {
     pub prompt_tokens_per_sec: Option<f64>,
     /// Completion tokens per second the machine sustains (aggregate decode, measured).
     pub completion_tokens_per_sec: Option<f64>,
+}
+
+/// Element type of a local model's KV cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KvCache {
+    #[default]
+    F16,
+    Q8_0,
+    Q4_0,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -218,9 +228,6 @@ mod defaults {
     }
     pub fn shutdown_grace_secs() -> u64 {
         30
-    }
-    pub fn kv_cache() -> String {
-        "f16".into()
     }
     pub fn context() -> u32 {
         4096
@@ -362,10 +369,10 @@ impl ModelConfig {
     }
 
     /// What the deployment's tokens cost; local models with a hardware cost get derived prices.
-    pub fn price(&self) -> super::cost::Price {
+    pub fn price(&self) -> Price {
         match self {
             ModelConfig::Local(l) => l.price(),
-            ModelConfig::Remote(r) => super::cost::Price {
+            ModelConfig::Remote(r) => Price {
                 input: r.input_cost_per_mtok,
                 output: r.output_cost_per_mtok,
                 cached_input: r
@@ -379,5 +386,39 @@ impl ModelConfig {
 impl LocalModelConfig {
     pub fn path_buf(&self) -> PathBuf {
         PathBuf::from(&self.path)
+    }
+
+    /// Explicit prices, or prices derived from the hardware's cost per hour and the throughput
+    /// measured on it: USD/Mtok = cost_per_hour / (3600 × tokens_per_second) × 10⁶, for prompt
+    /// tokens (prefill rate) and completion tokens (decode rate) separately.
+    pub fn price(&self) -> Price {
+        let per_mtok = |tps: Option<f64>| -> Option<f64> {
+            let h = self.hardware_cost_per_hour?;
+            let t = tps.filter(|t| *t > 0.0)?;
+            Some(h / (3600.0 * t) * 1e6)
+        };
+        let input = per_mtok(self.prompt_tokens_per_sec).unwrap_or(self.input_cost_per_mtok);
+        let output = per_mtok(self.completion_tokens_per_sec).unwrap_or(self.output_cost_per_mtok);
+        Price {
+            input,
+            output,
+            cached_input: input,
+        }
+    }
+}
+
+impl Config {
+    /// The price of a deployment or catalog entry by name.
+    pub fn price_of(&self, name: &str) -> Option<Price> {
+        match self.models.get(name) {
+            Some(m) => Some(m.price()),
+            None => self.cost.prices.get(name).map(|p| Price::from(*p)),
+        }
+    }
+
+    /// The baseline's name and price, when one is configured.
+    pub fn baseline(&self) -> Option<(&str, Price)> {
+        let name = self.cost.baseline.as_deref()?;
+        Some((name, self.price_of(name)?))
     }
 }

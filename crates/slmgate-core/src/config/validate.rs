@@ -4,13 +4,8 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::Path;
 
+use super::checks::{bad, check_name, check_pii_types, Invalid};
 use super::types::{Config, ModelConfig};
-
-type Invalid = (String, String);
-
-fn bad(field: impl Into<String>, msg: impl Into<String>) -> Invalid {
-    (field.into(), msg.into())
-}
 
 pub(crate) fn validate(cfg: &Config) -> Result<(), Invalid> {
     cfg.server.listen.parse::<SocketAddr>().map_err(|_| {
@@ -65,12 +60,6 @@ pub(crate) fn validate(cfg: &Config) -> Result<(), Invalid> {
                     return Err(bad(
                         f("batch"),
                         format!("must be at least `parallel` ({})", l.parallel),
-                    ));
-                }
-                if !matches!(l.kv_cache.as_str(), "f16" | "q8_0" | "q4_0") {
-                    return Err(bad(
-                        f("kv_cache"),
-                        format!("{:?} is not one of f16, q8_0, q4_0", l.kv_cache),
                     ));
                 }
                 if l.queue < 1 {
@@ -175,7 +164,7 @@ pub(crate) fn validate(cfg: &Config) -> Result<(), Invalid> {
     if !(0.0..=1.0).contains(&cfg.telemetry.sample_ratio) {
         return Err(bad("telemetry.sample_ratio", "must be between 0 and 1"));
     }
-    super::cost::validate_cost(cfg)
+    validate_cost(cfg)
 }
 
 fn validate_governance(cfg: &Config) -> Result<(), Invalid> {
@@ -212,32 +201,61 @@ fn validate_governance(cfg: &Config) -> Result<(), Invalid> {
     Ok(())
 }
 
-pub(crate) fn check_pii_types(field: &str, types: &[String]) -> Result<(), Invalid> {
-    let known = crate::govern::pii::TYPES;
-    match types
-        .iter()
-        .find(|t| t.as_str() != "*" && !known.contains(&t.as_str()))
-    {
-        Some(t) => Err(bad(
-            field,
-            format!("unknown PII type {t:?}; known: {}", known.join(", ")),
-        )),
-        None => Ok(()),
+fn validate_cost(cfg: &Config) -> Result<(), Invalid> {
+    let bad = |f: String, m: &str| Err((f, m.to_string()));
+    for (name, p) in &cfg.cost.prices {
+        let f = |k: &str| format!("cost.prices.{name}.{k}");
+        for (k, v) in [
+            ("input_per_mtok", Some(p.input_per_mtok)),
+            ("output_per_mtok", Some(p.output_per_mtok)),
+            ("cached_input_per_mtok", p.cached_input_per_mtok),
+        ] {
+            if v.is_some_and(|v| !(v >= 0.0 && v.is_finite())) {
+                return bad(f(k), "must be a number >= 0 (USD per million tokens)");
+            }
+        }
     }
-}
-
-fn check_name(field: &str, name: &str) -> Result<(), Invalid> {
-    let ok = !name.is_empty()
-        && name.len() <= 128
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.:/".contains(c));
-    if ok {
-        Ok(())
-    } else {
-        Err(bad(
-            field,
-            "names may use letters, digits and - _ . : / (at most 128)",
-        ))
+    if let Some(b) = &cfg.cost.baseline {
+        if cfg.price_of(b).is_none() {
+            return bad(
+                "cost.baseline".into(),
+                "names neither a [models.*] deployment nor a [cost.prices.*] entry",
+            );
+        }
     }
+    for (name, m) in &cfg.models {
+        let f = |k: &str| format!("models.{name}.{k}");
+        if let ModelConfig::Local(l) = m {
+            if let Some(h) = l.hardware_cost_per_hour {
+                if !(h >= 0.0 && h.is_finite()) {
+                    return bad(f("hardware_cost_per_hour"), "must be a number >= 0 (USD)");
+                }
+                if l.input_cost_per_mtok != 0.0 || l.output_cost_per_mtok != 0.0 {
+                    return bad(
+                        f("hardware_cost_per_hour"),
+                        "set either hardware_cost_per_hour or input/output_cost_per_mtok, not both",
+                    );
+                }
+                for (k, v) in [
+                    ("prompt_tokens_per_sec", l.prompt_tokens_per_sec),
+                    ("completion_tokens_per_sec", l.completion_tokens_per_sec),
+                ] {
+                    if !v.is_some_and(|v| v > 0.0 && v.is_finite()) {
+                        return bad(
+                            f(k),
+                            "hardware_cost_per_hour needs the throughput measured on that hardware (tokens/s > 0; see docs/benchmarks.md)",
+                        );
+                    }
+                }
+            }
+        }
+        let p = m.price();
+        if ![p.input, p.output, p.cached_input]
+            .iter()
+            .all(|v| *v >= 0.0 && v.is_finite())
+        {
+            return bad(f("input_cost_per_mtok"), "prices must be numbers >= 0");
+        }
+    }
+    Ok(())
 }

@@ -3,14 +3,9 @@
 
 use std::collections::HashSet;
 
+use super::checks::{bad, check_pii_types, Invalid};
 use super::routes::RouteConfig;
 use super::types::Config;
-
-type Invalid = (String, String);
-
-fn bad(field: impl Into<String>, msg: impl Into<String>) -> Invalid {
-    (field.into(), msg.into())
-}
 
 pub(crate) fn validate_route(cfg: &Config, name: &str, r: &RouteConfig) -> Result<(), Invalid> {
     let f = |k: &str| format!("routes.{name}.{k}");
@@ -54,7 +49,7 @@ pub(crate) fn validate_route(cfg: &Config, name: &str, r: &RouteConfig) -> Resul
                 ));
             }
         }
-        super::validate::check_pii_types(&rf("match.pii"), &rule.when.pii)?;
+        check_pii_types(&rf("match.pii"), &rule.when.pii)?;
         if let Some(m) = &rule.pin_model {
             if !cfg.models.contains_key(m) {
                 return Err(bad(rf("pin_model"), format!("unknown model {m:?}")));
@@ -106,9 +101,6 @@ pub(crate) fn validate_route(cfg: &Config, name: &str, r: &RouteConfig) -> Resul
                 f("domains"),
                 "domain routing needs the [embeddings] model",
             ));
-        }
-        if !matches!(d.representation.as_str(), "static" | "contextual") {
-            return Err(bad(f("domains.representation"), "use static or contextual"));
         }
         if !(-1.0..=1.0).contains(&d.floor) {
             return Err(bad(

@@ -3,41 +3,40 @@
 //! cost had the configured baseline model answered it alone (what savings are measured
 //! against).
 
-use crate::config::Config;
-use crate::route::{Escalation, Plan, DEFAULT_MAX_TOKENS_FOR_COST};
-use crate::wire::openai::{ChatRequest, Usage};
+use crate::route::{DeploymentId, Escalation, Plan, RouteTable, DEFAULT_MAX_TOKENS_FOR_COST};
+use crate::wire::openai::{ChatRequest, Content, Usage};
 
 /// An upper bound on the prompt tokens any tokenizer reports for `req`: byte-level BPE
-/// never makes more tokens than bytes; chat templates add a few per message.
+/// never makes more tokens than bytes; chat templates add a few per message. Content parts
+/// count as their JSON (an image URL and all).
 pub fn prompt_token_bound(req: &ChatRequest) -> u64 {
     let bytes: usize = req
         .messages
         .iter()
-        .map(|m| {
-            serde_json::to_string(&m.content)
-                .map(|s| s.len())
-                .unwrap_or(0)
+        .map(|m| match &m.content {
+            None => 0,
+            Some(Content::Text(t)) => t.len() + 2,
+            Some(c) => serde_json::to_string(c).map(|s| s.len()).unwrap_or(0),
         })
         .sum();
     bytes as u64 + 8 * req.messages.len() as u64 + 32
 }
 
-pub fn call_cost(cfg: &Config, deployment: &str, prompt: u64, completion: u64) -> f64 {
-    cfg.price_of(deployment)
-        .map(|p| p.cost(prompt, 0, completion))
-        .unwrap_or(0.0)
-}
-
 /// The most the plan can cost: every tier may be called (escalation), each at its dearest
 /// model, with the full prompt bound and all of `max_tokens`.
-pub fn worst_case(cfg: &Config, plan: &Plan, prompt_bound: u64, max_tokens: Option<u32>) -> f64 {
+pub fn worst_case(
+    table: &RouteTable,
+    plan: &Plan,
+    prompt_bound: u64,
+    max_tokens: Option<u32>,
+) -> f64 {
     let out = max_tokens.unwrap_or(DEFAULT_MAX_TOKENS_FOR_COST) as u64;
     plan.tiers
         .iter()
         .map(|t| {
             t.models
                 .iter()
-                .map(|m| call_cost(cfg, m, prompt_bound, out))
+                .map(|m| table.deployment(*m).price.cost(prompt_bound, 0, out))
                 .fold(0.0, f64::max)
         })
         .sum()
@@ -62,37 +61,35 @@ impl RequestCost {
 /// price), plus every tier left for low confidence (its prompt and the tokens it was judged
 /// on). Calls that failed are not charged (providers bill no usage for them).
 pub fn request_cost(
-    cfg: &Config,
-    deployment: &str,
+    table: &RouteTable,
+    deployment: DeploymentId,
     escalations: &[Escalation],
     usage: &Usage,
 ) -> RequestCost {
     let prompt = usage.prompt_tokens as u64;
-    let mut actual = cfg
-        .price_of(deployment)
-        .map(|p| {
-            p.cost(
-                prompt,
-                usage.cached_tokens() as u64,
-                usage.completion_tokens as u64,
-            )
-        })
-        .unwrap_or(0.0);
+    let mut actual = table.deployment(deployment).price.cost(
+        prompt,
+        usage.cached_tokens() as u64,
+        usage.completion_tokens as u64,
+    );
     for e in escalations {
-        if let Some(d) = &e.deployment {
-            actual += call_cost(cfg, d, prompt, e.judged_tokens as u64);
+        if let Some(id) = e.deployment.as_deref().and_then(|d| table.id(d)) {
+            actual += table
+                .deployment(id)
+                .price
+                .cost(prompt, 0, e.judged_tokens as u64);
         }
     }
     RequestCost {
         actual,
-        baseline: baseline_cost(cfg, usage),
+        baseline: baseline_cost(table, usage),
     }
 }
 
 /// Had the baseline model answered alone: the same prompt and completion token counts at its
 /// prices (token counts of the serving model's tokenizer, see docs/config.md#cost).
-pub fn baseline_cost(cfg: &Config, usage: &Usage) -> Option<f64> {
-    let (_, p) = cfg.baseline()?;
+pub fn baseline_cost(table: &RouteTable, usage: &Usage) -> Option<f64> {
+    let p = table.baseline?;
     Some(p.cost(
         usage.prompt_tokens as u64,
         0,
@@ -103,6 +100,15 @@ pub fn baseline_cost(cfg: &Config, usage: &Usage) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
+
+    fn table(cfg: &Config) -> RouteTable {
+        RouteTable::compile(cfg)
+    }
+
+    fn id(t: &RouteTable, name: &str) -> DeploymentId {
+        t.id(name).unwrap()
+    }
 
     fn cfg() -> Config {
         let toml = r#"
@@ -160,7 +166,8 @@ mod tests {
     #[test]
     fn answered_locally() {
         // 1000 × 0.1 + 500 × 0.2 = 200 µ$; baseline 1000 × 2.5 + 500 × 10 = 7500 µ$.
-        let c = request_cost(&cfg(), "slm", &[], &usage(1000, 500));
+        let t = table(&cfg());
+        let c = request_cost(&t, id(&t, "slm"), &[], &usage(1000, 500));
         assert!(close(c.actual, 0.0002), "{c:?}");
         assert!(close(c.baseline.unwrap(), 0.0075), "{c:?}");
         assert!(close(c.savings().unwrap(), 0.0073), "{c:?}");
@@ -171,9 +178,10 @@ mod tests {
         // slm judged 16 tokens, mid judged 8, big answered 1000 + 300:
         // slm 1000×0.1 + 16×0.2 = 103.2 µ$; mid 1000×1 + 8×4 = 1032 µ$;
         // big 1000×3 + 300×15 = 7500 µ$; total 8635.2 µ$. Baseline 1000×2.5 + 300×10 = 5500 µ$.
+        let t = table(&cfg());
         let c = request_cost(
-            &cfg(),
-            "big",
+            &t,
+            id(&t, "big"),
             &[esc("slm", 16), esc("mid", 8)],
             &usage(1000, 300),
         );
@@ -189,7 +197,8 @@ mod tests {
             confidence: None,
             ..esc("slm", 0)
         };
-        let c = request_cost(&cfg(), "mid", &[e], &usage(100, 100));
+        let t = table(&cfg());
+        let c = request_cost(&t, id(&t, "mid"), &[e], &usage(100, 100));
         // 100 × 1 + 100 × 4 = 500 µ$.
         assert!(close(c.actual, 0.0005), "{c:?}");
     }
@@ -200,7 +209,8 @@ mod tests {
         u.prompt_tokens_details =
             Some(crate::wire::openai::PromptTokensDetails { cached_tokens: 800 });
         // 200 × 3 + 800 × 0.3 = 840 µ$.
-        let c = request_cost(&cfg(), "big", &[], &u);
+        let t = table(&cfg());
+        let c = request_cost(&t, id(&t, "big"), &[], &u);
         assert!(close(c.actual, 0.00084), "{c:?}");
     }
 
@@ -208,7 +218,8 @@ mod tests {
     fn no_baseline_means_no_savings() {
         let mut cfg = cfg();
         cfg.cost.baseline = None;
-        let c = request_cost(&cfg, "slm", &[], &usage(10, 10));
+        let t = table(&cfg);
+        let c = request_cost(&t, id(&t, "slm"), &[], &usage(10, 10));
         assert_eq!(c.baseline, None);
         assert_eq!(c.savings(), None);
     }

@@ -9,8 +9,8 @@ use std::sync::OnceLock;
 use regex::Regex;
 use slmgate_engine::SentenceEmbedder;
 
-use crate::route::router::model::{Learner, RouterModel};
-use crate::route::router::train::{train, TrainOptions};
+use crate::ml::model::{Learner, RouterModel};
+use crate::ml::train::{train, TrainOptions};
 
 /// Known attack prompts (one per line): training examples of the classifier.
 pub const ATTACKS: &str = include_str!("guard_attacks.txt");

@@ -204,6 +204,20 @@ impl Reservation {
             .settle_tokens(&self.key, self.tokens as u32, actual_tokens);
     }
 
+    /// The request was abandoned before it was reconciled: charged in full if a model had
+    /// started answering (its real usage is unknown), nothing if not.
+    pub fn abandon(mut self) {
+        self.settle(self.abandoned_charge());
+    }
+
+    fn abandoned_charge(&self) -> f64 {
+        if self.charge_on_drop {
+            self.amount
+        } else {
+            0.0
+        }
+    }
+
     fn settle(&mut self, actual_usd: f64) {
         if self.done {
             return;
@@ -220,15 +234,9 @@ impl Reservation {
 }
 
 impl Drop for Reservation {
+    /// A reservation never leaks: one dropped unreconciled is settled as abandoned.
     fn drop(&mut self) {
-        // Not reconciled: the request failed before any model answered (nothing to charge),
-        // or was abandoned mid-answer (charge the worst case: the real usage is unknown).
-        let charge = if self.charge_on_drop {
-            self.amount
-        } else {
-            0.0
-        };
-        self.settle(charge);
+        self.settle(self.abandoned_charge());
     }
 }
 

@@ -121,4 +121,9 @@ impl Governance {
     pub fn guard(&self) -> Arc<Guard> {
         self.guard.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
+
+    /// Replaces the guard (once the embedding model is loaded: rules plus the classifier).
+    pub fn set_guard(&self, g: Guard) {
+        *self.guard.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(g);
+    }
 }

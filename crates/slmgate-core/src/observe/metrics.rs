@@ -6,7 +6,6 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::govern::cost::RequestCost;
 use crate::wire::openai::Usage;
 
 /// The labels of the cost ledger's series.
@@ -105,8 +104,9 @@ pub fn rejection_kind(code: &str) -> Option<&'static str> {
 }
 
 impl Metrics {
-    /// Adds one answered request to the cost ledger series.
-    pub fn ledger(&self, l: &Ledger, c: &RequestCost, u: &Usage) {
+    /// Adds one answered request to the cost ledger series: what it cost, and what the
+    /// baseline would have (none without one).
+    pub fn ledger(&self, l: &Ledger, cost: f64, baseline: Option<f64>, u: &Usage) {
         let labels = [l.route, l.model, l.tier, l.key];
         self.answers.with_label_values(&labels).inc();
         for (kind, n) in [
@@ -117,12 +117,10 @@ impl Metrics {
                 .with_label_values(&[l.route, l.model, l.tier, l.key, kind])
                 .inc_by(n as u64);
         }
-        self.cost_usd.with_label_values(&labels).inc_by(c.actual);
-        if let Some(b) = c.baseline {
+        self.cost_usd.with_label_values(&labels).inc_by(cost);
+        if let Some(b) = baseline {
             self.baseline_cost_usd.with_label_values(&labels).inc_by(b);
-            self.savings_usd
-                .with_label_values(&labels)
-                .add(b - c.actual);
+            self.savings_usd.with_label_values(&labels).add(b - cost);
         }
     }
 

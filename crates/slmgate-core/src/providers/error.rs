@@ -3,10 +3,6 @@
 
 use std::time::Duration;
 
-use axum::http::StatusCode;
-
-use crate::api::error::ApiError;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureKind {
     /// The connection could not be made (refused, reset, DNS, TLS).
@@ -19,7 +15,8 @@ pub enum FailureKind {
     ServerError,
     /// Upstream rejected our credentials or this model (401/403/404): a config problem.
     Unauthorized,
-    /// Upstream rejected the request itself (400/413/422): the client's problem; no fallback.
+    /// The request itself was refused (an upstream's 400/413/422, or what a local model
+    /// cannot do): the client's problem; no fallback, no escalation.
     BadRequest,
     /// The response broke the wire format (bad JSON, truncated stream).
     Protocol,
@@ -48,6 +45,17 @@ impl FailureKind {
     }
 }
 
+/// What the client got wrong, when a deployment refused the request itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    /// A stable error code (`invalid_value`, `upstream_rejected_request`, ...).
+    pub code: &'static str,
+    /// The request field at fault, if one is.
+    pub param: Option<String>,
+    /// Said to the client as is.
+    pub message: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct ProviderError {
     pub kind: FailureKind,
@@ -55,8 +63,8 @@ pub struct ProviderError {
     pub status: Option<u16>,
     pub message: String,
     pub retry_after: Option<Duration>,
-    /// For `BadRequest`: the error to hand back to the client verbatim.
-    pub client_error: Option<Box<ApiError>>,
+    /// For `BadRequest`: what to tell the client.
+    pub rejection: Option<Box<Rejection>>,
 }
 
 impl ProviderError {
@@ -66,8 +74,20 @@ impl ProviderError {
             status: None,
             message: message.into(),
             retry_after: None,
-            client_error: None,
+            rejection: None,
         }
+    }
+
+    /// The request was refused for what it asks (`param`, when one field is at fault).
+    pub fn rejected(code: &'static str, param: Option<&str>, message: impl Into<String>) -> Self {
+        let message = message.into();
+        let mut e = Self::new(FailureKind::BadRequest, message.clone());
+        e.rejection = Some(Box::new(Rejection {
+            code,
+            param: param.map(str::to_string),
+            message,
+        }));
+        e
     }
 
     /// Worth another attempt at the same deployment.
@@ -86,50 +106,20 @@ impl ProviderError {
         self.kind != FailureKind::BadRequest
     }
 
-    /// Counts towards the deployment's cooldown (the deployment, not the request, is at fault).
-    pub fn is_deployment_fault(&self) -> bool {
+    /// Worth trying the next tier of a plan: the deployment's fault, not the request's.
+    pub fn may_escalate(&self) -> bool {
         !matches!(
             self.kind,
             FailureKind::BadRequest | FailureKind::ContextOverflow
         )
     }
 
-    /// The error the client sees when nothing else could answer.
-    pub fn to_api_error(&self, deployment: &str) -> ApiError {
-        if let Some(e) = &self.client_error {
-            return (**e).clone();
-        }
-        let (status, code) = match self.kind {
-            FailureKind::Connect => (StatusCode::BAD_GATEWAY, "upstream_unreachable"),
-            FailureKind::Timeout => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
-            FailureKind::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "upstream_rate_limited"),
-            FailureKind::ServerError => (StatusCode::BAD_GATEWAY, "upstream_error"),
-            FailureKind::Unauthorized => (StatusCode::BAD_GATEWAY, "upstream_auth_failed"),
-            FailureKind::BadRequest => (StatusCode::BAD_REQUEST, "invalid_request"),
-            FailureKind::Protocol => (StatusCode::BAD_GATEWAY, "upstream_protocol_error"),
-            FailureKind::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "model_overloaded"),
-            FailureKind::ContextOverflow => (StatusCode::BAD_REQUEST, "context_length_exceeded"),
-            FailureKind::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "engine_error"),
-        };
-        let message = match self.kind {
-            FailureKind::ContextOverflow | FailureKind::Overloaded => self.message.clone(),
-            _ => format!("deployment `{deployment}` failed: {}", self.message),
-        };
-        let mut e = ApiError::new(status, code, message);
-        if matches!(self.kind, FailureKind::ContextOverflow) {
-            e.param = Some("messages".into());
-        }
-        let wait = self
-            .retry_after
-            .map(|d| d.as_secs().max(1))
-            .or(match self.kind {
-                FailureKind::Overloaded | FailureKind::RateLimited => Some(1),
-                _ => None,
-            });
-        if let Some(s) = wait {
-            e = e.with_retry_after(s);
-        }
-        e
+    /// Counts towards the deployment's cooldown (the deployment, not the request, is at fault).
+    pub fn is_deployment_fault(&self) -> bool {
+        !matches!(
+            self.kind,
+            FailureKind::BadRequest | FailureKind::ContextOverflow
+        )
     }
 }
 

@@ -13,7 +13,6 @@ use tokio::time::{timeout_at, Instant};
 
 use super::error::{FailureKind, ProviderError};
 use super::sse::{SseDecoder, SseEvent};
-use crate::api::error::ApiError;
 use crate::config::RemoteModelConfig;
 
 pub struct RemoteHttp {
@@ -293,13 +292,12 @@ async fn status_error(resp: reqwest::Response, deadline: Instant) -> ProviderErr
     err.status = Some(status);
     err.retry_after = retry_after;
     if kind == FailureKind::BadRequest {
-        let code =
-            axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::BAD_REQUEST);
-        err.client_error = Some(Box::new(ApiError::new(
-            code,
+        let mut rejected = ProviderError::rejected(
             "upstream_rejected_request",
+            None,
             format!("The upstream model rejected the request: {upstream_msg}"),
-        )));
+        );
+        err.rejection = rejected.rejection.take();
     }
     err
 }

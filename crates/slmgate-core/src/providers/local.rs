@@ -4,13 +4,12 @@
 use serde_json::{json, Value};
 use slmgate_engine::{
     grammar, ChatMessage, EngineError, EngineSettings, FinishReason, GenerationEvent,
-    GenerationRequest, GenerationStream, LocalEngine, SamplingParams, TokenLogprob,
+    GenerationRequest, GenerationStream, KvType, LocalEngine, SamplingParams, TokenLogprob,
 };
 
 use super::error::{FailureKind, ProviderError};
 use super::ChatStream;
-use crate::api::error::ApiError;
-use crate::config::LocalModelConfig;
+use crate::config::{KvCache, LocalModelConfig};
 use crate::wire::openai::{
     completion_id, now_secs, ChatChunk, ChatRequest, ChatResponse, Delta, ResponseFormat, Usage,
 };
@@ -36,7 +35,11 @@ impl LocalProvider {
             queue: cfg.queue,
             chat_template: cfg.chat_template.clone(),
             gpu_layers: cfg.gpu_layers,
-            kv_cache_type: cfg.kv_cache.parse().map_err(|e: String| e)?,
+            kv_cache_type: match cfg.kv_cache {
+                KvCache::F16 => KvType::F16,
+                KvCache::Q8_0 => KvType::Q8_0,
+                KvCache::Q4_0 => KvType::Q4_0,
+            },
         })
         .map_err(|e| e.to_string())?;
         Ok(Self {
@@ -46,7 +49,7 @@ impl LocalProvider {
     }
 
     fn start(&self, req: &ChatRequest) -> Result<GenerationStream, ProviderError> {
-        let gen = to_generation(req).map_err(client_error)?;
+        let gen = to_generation(req)?;
         self.engine.generate(gen).map_err(engine_error)
     }
 
@@ -126,12 +129,6 @@ fn usage_of(u: &slmgate_engine::Usage) -> Usage {
     Usage::new(u.prompt_tokens, u.completion_tokens)
 }
 
-fn client_error(e: ApiError) -> ProviderError {
-    let mut p = ProviderError::new(FailureKind::BadRequest, e.message.clone());
-    p.client_error = Some(Box::new(e));
-    p
-}
-
 fn engine_error(e: EngineError) -> ProviderError {
     match e {
         EngineError::ContextOverflow { .. } => {
@@ -139,15 +136,16 @@ fn engine_error(e: EngineError) -> ProviderError {
         }
         EngineError::QueueFull { .. } => ProviderError::new(FailureKind::Overloaded, e.to_string()),
         EngineError::Grammar(_) => {
-            client_error(ApiError::invalid_param("response_format", e.to_string()))
+            ProviderError::rejected("invalid_value", Some("response_format"), e.to_string())
         }
         EngineError::InvalidParam(_) => {
-            client_error(ApiError::bad_request("invalid_value", e.to_string()))
+            ProviderError::rejected("invalid_value", None, e.to_string())
         }
-        EngineError::Template(_) => client_error(ApiError::bad_request(
+        EngineError::Template(_) => ProviderError::rejected(
             "invalid_messages",
+            None,
             format!("The messages do not fit this model's chat template: {e}"),
-        )),
+        ),
         EngineError::Load { .. } | EngineError::Stopped | EngineError::Decode(_) => {
             ProviderError::new(FailureKind::Internal, e.to_string())
         }
@@ -155,10 +153,10 @@ fn engine_error(e: EngineError) -> ProviderError {
 }
 
 /// Maps the canonical request onto the engine; what local models cannot do is a clear 400.
-pub fn to_generation(req: &ChatRequest) -> Result<GenerationRequest, ApiError> {
+pub fn to_generation(req: &ChatRequest) -> Result<GenerationRequest, ProviderError> {
     for key in ["tools", "functions"] {
         if req.extra.get(key).is_some_and(|v| !v.is_null()) {
-            return Err(ApiError::invalid_param(key, format!("`{key}` is not supported by local models yet; route this request to a remote model")));
+            return Err(invalid(key, format!("`{key}` is not supported by local models yet; route this request to a remote model")));
         }
     }
     let mut messages = Vec::with_capacity(req.messages.len());
@@ -168,7 +166,7 @@ pub fn to_generation(req: &ChatRequest) -> Result<GenerationRequest, ApiError> {
             "user" => "user",
             "assistant" => "assistant",
             other => {
-                return Err(ApiError::invalid_param(
+                return Err(invalid(
                     &format!("messages[{i}].role"),
                     format!("role `{other}` is not supported by local models (use system, user or assistant)"),
                 ))
@@ -177,7 +175,7 @@ pub fn to_generation(req: &ChatRequest) -> Result<GenerationRequest, ApiError> {
         let content = match &m.content {
             None => String::new(),
             Some(c) => c.as_text().ok_or_else(|| {
-                ApiError::invalid_param(
+                invalid(
                     &format!("messages[{i}].content"),
                     "local models accept only text content parts",
                 )
@@ -193,15 +191,16 @@ pub fn to_generation(req: &ChatRequest) -> Result<GenerationRequest, ApiError> {
                 .schema
                 .clone()
                 .unwrap_or(json!({"type": "object"}));
-            Some(grammar::json_schema_to_gbnf(&schema).map_err(|e| {
-                ApiError::invalid_param("response_format.json_schema.schema", e.to_string())
-            })?)
+            Some(
+                grammar::json_schema_to_gbnf(&schema)
+                    .map_err(|e| invalid("response_format.json_schema.schema", e.to_string()))?,
+            )
         }
     };
     let mut logit_bias = Vec::new();
     for (k, v) in req.logit_bias.iter().flatten() {
         let id = k.parse::<i32>().map_err(|_| {
-            ApiError::invalid_param(
+            invalid(
                 "logit_bias",
                 format!("logit_bias keys must be token ids, got {k:?}"),
             )
@@ -231,4 +230,8 @@ pub fn to_generation(req: &ChatRequest) -> Result<GenerationRequest, ApiError> {
         },
         ignore_eos: false,
     })
+}
+
+fn invalid(param: &str, message: impl Into<String>) -> ProviderError {
+    ProviderError::rejected("invalid_value", Some(param), message)
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use futures::Stream;
 
-pub use error::{FailureKind, ProviderError};
+pub use error::{FailureKind, ProviderError, Rejection};
 use health::Health;
 
 use crate::config::{ModelConfig, RemoteModelConfig, Wire};
@@ -74,8 +74,14 @@ impl Provider {
     }
 }
 
+/// A deployment's number: its index in the gateway's list (and the route table's), in the
+/// config's name order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DeploymentId(pub usize);
+
 /// A named model the gateway can call, with its health.
 pub struct Deployment {
+    pub id: DeploymentId,
     pub name: String,
     pub provider: Provider,
     pub health: Health,
@@ -83,7 +89,7 @@ pub struct Deployment {
 
 impl Deployment {
     /// Builds a deployment; local models are loaded here (blocking).
-    pub fn build(name: &str, cfg: &ModelConfig) -> Result<Arc<Self>, String> {
+    pub fn build(id: DeploymentId, name: &str, cfg: &ModelConfig) -> Result<Arc<Self>, String> {
         let (provider, health) = match cfg {
             ModelConfig::Local(l) => (
                 Provider::Local(local::LocalProvider::load(name, l)?),
@@ -96,6 +102,7 @@ impl Deployment {
             ),
         };
         Ok(Arc::new(Self {
+            id,
             name: name.to_string(),
             provider,
             health,

@@ -5,8 +5,8 @@
 use serde::Serialize;
 use slmgate_engine::SentenceEmbedder;
 
-use super::router::{embed_all, embed_one, Representation, RouterError};
 use crate::config::DomainsConfig;
+use crate::ml::{embed_all, embed_one, MlError, Representation};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DomainVerdict {
@@ -25,14 +25,14 @@ pub struct DomainClassifier {
 
 impl DomainClassifier {
     /// Embeds every domain's examples (at start; seconds for contextual, less for static).
-    pub fn build(e: &SentenceEmbedder, cfg: &DomainsConfig) -> Result<Self, RouterError> {
-        let representation = Representation::parse(&cfg.representation)?;
+    pub fn build(e: &SentenceEmbedder, cfg: &DomainsConfig) -> Result<Self, MlError> {
+        let representation = cfg.representation;
         let mut classes = Vec::new();
         for c in &cfg.classes {
             let mut examples = c.examples.clone();
             if let Some(p) = &c.examples_file {
                 let text = std::fs::read_to_string(p)
-                    .map_err(|err| RouterError::Data(format!("{p}: {err}")))?;
+                    .map_err(|err| MlError::Data(format!("{p}: {err}")))?;
                 examples.extend(
                     text.lines()
                         .filter(|l| !l.trim().is_empty())
@@ -66,7 +66,7 @@ impl DomainClassifier {
         &self,
         e: &SentenceEmbedder,
         text: &str,
-    ) -> Result<Option<DomainVerdict>, RouterError> {
+    ) -> Result<Option<DomainVerdict>, MlError> {
         let v = embed_one(e, self.representation, text)?;
         Ok(self.classify_vector(&v))
     }

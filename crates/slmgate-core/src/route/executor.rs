@@ -5,18 +5,64 @@
 //! a failure before that falls back silently, a failure after it reaches the client as one
 //! error event.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::StreamExt;
 use tracing::Instrument;
 
-use crate::api::error::ApiError;
 use crate::config::Config;
 use crate::observe::metrics::Metrics;
 use crate::observe::traces;
-use crate::providers::{ChatStream, Deployment, ProviderError};
+use crate::providers::{ChatStream, Deployment, DeploymentId, ProviderError};
 use crate::wire::openai::{ChatRequest, ChatResponse};
+
+use super::table::RouteTable;
+
+/// Why no deployment answered.
+#[derive(Debug, Clone)]
+pub enum ExecError {
+    /// The last deployment tried failed like this.
+    Provider {
+        deployment: String,
+        error: ProviderError,
+    },
+    /// The plan named no deployment to try.
+    NoDeployment,
+}
+
+impl ExecError {
+    /// Worth moving on to the next tier: the deployment's fault, not the request's.
+    pub fn may_escalate(&self) -> bool {
+        match self {
+            ExecError::Provider { error, .. } => error.may_escalate(),
+            ExecError::NoDeployment => true,
+        }
+    }
+
+    /// The deployment refused the request itself (a 4xx, or what a local model cannot do).
+    pub fn is_rejection(&self) -> bool {
+        matches!(self, ExecError::Provider { error, .. } if error.kind == crate::providers::FailureKind::BadRequest)
+    }
+}
+
+/// A run that ended without an answer: why, and every call made on the way.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub error: ExecError,
+    pub attempts: Vec<Attempt>,
+}
+
+impl Failure {
+    pub fn new(deployment: &str, error: ProviderError, attempts: Vec<Attempt>) -> Self {
+        Self {
+            error: ExecError::Provider {
+                deployment: deployment.to_string(),
+                error,
+            },
+            attempts,
+        }
+    }
+}
 
 /// One call to one deployment.
 #[derive(Debug, Clone)]
@@ -31,7 +77,7 @@ pub struct Served {
     pub deployment: Arc<Deployment>,
     pub attempts: Vec<Attempt>,
     /// The plan tier that answered.
-    pub tier: String,
+    pub tier: std::sync::Arc<str>,
     /// Tiers left before the one that answered, and why.
     pub escalations: Vec<Escalation>,
     /// The answering tier's confidence, when a cascade judged it.
@@ -47,7 +93,7 @@ impl Served {
         Self {
             deployment,
             attempts,
-            tier: String::new(),
+            tier: std::sync::Arc::from(""),
             escalations: Vec::new(),
             confidence: None,
             upstream: std::time::Duration::ZERO,
@@ -81,63 +127,52 @@ impl Escalation {
     }
 }
 
+/// The deployments, loaded, and the fallback logic over them.
 pub struct Gateway {
-    pub deployments: BTreeMap<String, Arc<Deployment>>,
-    /// Public name → fallback chain (every model name is a route to itself).
-    pub routes: BTreeMap<String, Vec<Arc<Deployment>>>,
-    pub aliases: BTreeMap<String, Vec<String>>,
+    /// By [`DeploymentId`]: the route table's order.
+    pub deployments: Vec<Arc<Deployment>>,
     metrics: Arc<Metrics>,
 }
 
 impl Gateway {
     /// Loads every deployment (local models are loaded here, which takes seconds).
-    pub fn build(cfg: &Config, metrics: Arc<Metrics>) -> Result<Self, String> {
-        let mut deployments = BTreeMap::new();
-        for (name, m) in &cfg.models {
-            let d = Deployment::build(name, m).map_err(|e| format!("model `{name}`: {e}"))?;
-            deployments.insert(name.clone(), d);
+    pub fn build(cfg: &Config, table: &RouteTable, metrics: Arc<Metrics>) -> Result<Self, String> {
+        let mut deployments = Vec::with_capacity(table.deployments().len());
+        for (i, spec) in table.deployments().iter().enumerate() {
+            let m = cfg
+                .models
+                .get(&spec.name)
+                .ok_or_else(|| format!("model `{}` is not configured", spec.name))?;
+            let d = Deployment::build(DeploymentId(i), &spec.name, m)
+                .map_err(|e| format!("model `{}`: {e}", spec.name))?;
+            deployments.push(d);
         }
-        let mut routes: BTreeMap<String, Vec<Arc<Deployment>>> = deployments
-            .iter()
-            .map(|(n, d)| (n.clone(), vec![d.clone()]))
-            .collect();
-        for (alias, chain) in &cfg.aliases {
-            routes.insert(
-                alias.clone(),
-                chain
-                    .iter()
-                    .filter_map(|n| deployments.get(n).cloned())
-                    .collect(),
-            );
-        }
-        Ok(Self {
+        Ok(Self::from_deployments(deployments, metrics))
+    }
+
+    /// A gateway over deployments already built (numbered in order).
+    pub fn from_deployments(deployments: Vec<Arc<Deployment>>, metrics: Arc<Metrics>) -> Self {
+        Self {
             deployments,
-            routes,
-            aliases: cfg.aliases.clone(),
             metrics,
-        })
+        }
     }
 
-    pub fn chain(&self, model: &str) -> Option<&[Arc<Deployment>]> {
-        self.routes.get(model).map(Vec::as_slice)
-    }
-
-    /// The deployments named by a plan tier (names were validated at start).
-    pub fn resolve(&self, names: &[String]) -> Vec<Arc<Deployment>> {
-        names
-            .iter()
-            .filter_map(|n| self.deployments.get(n).cloned())
-            .collect()
+    pub fn deployment(&self, id: DeploymentId) -> Option<&Arc<Deployment>> {
+        self.deployments.get(id.0)
     }
 
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
     }
 
-    /// Healthy deployments first, in configured order, then those cooling down.
-    fn order(chain: &[Arc<Deployment>]) -> Vec<Arc<Deployment>> {
-        let (mut ok, cooling): (Vec<_>, Vec<_>) =
-            chain.iter().cloned().partition(|d| !d.health.is_cooling());
+    /// A tier's chain: healthy deployments first, in configured order, then those cooling
+    /// down.
+    fn order(&self, chain: &[DeploymentId]) -> Vec<Arc<Deployment>> {
+        let (mut ok, cooling): (Vec<_>, Vec<_>) = chain
+            .iter()
+            .filter_map(|id| self.deployment(*id).cloned())
+            .partition(|d| !d.health.is_cooling());
         ok.extend(cooling);
         ok
     }
@@ -176,14 +211,13 @@ impl Gateway {
         d.health.record_success();
     }
 
-    fn give_up(last: Option<(String, ProviderError)>) -> ApiError {
+    fn give_up(last: Option<(String, ProviderError)>, attempts: Vec<Attempt>) -> Failure {
         match last {
-            Some((name, e)) => e.to_api_error(&name),
-            None => ApiError::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "no_deployment",
-                "No deployment is configured for this model.",
-            ),
+            Some((name, e)) => Failure::new(&name, e, attempts),
+            None => Failure {
+                error: ExecError::NoDeployment,
+                attempts,
+            },
         }
     }
 
@@ -191,10 +225,10 @@ impl Gateway {
     pub async fn complete_chain(
         &self,
         route: &str,
-        chain: &[Arc<Deployment>],
+        chain: &[DeploymentId],
         req: &ChatRequest,
-    ) -> Result<(ChatResponse, Served), (ApiError, Vec<Attempt>)> {
-        let chain = Self::order(chain);
+    ) -> Result<(ChatResponse, Served), Failure> {
+        let chain = self.order(chain);
         let mut attempts = Vec::new();
         let mut last = None;
         for (i, d) in chain.iter().enumerate() {
@@ -220,17 +254,17 @@ impl Gateway {
                 }
             }
         }
-        Err((Self::give_up(last), attempts))
+        Err(Self::give_up(last, attempts))
     }
 
     /// Returns a stream committed to one deployment: it has already yielded a visible chunk.
     pub async fn stream_chain(
         &self,
         route: &str,
-        chain: &[Arc<Deployment>],
+        chain: &[DeploymentId],
         req: &ChatRequest,
-    ) -> Result<(ChatStream, Served), (ApiError, Vec<Attempt>)> {
-        let chain = Self::order(chain);
+    ) -> Result<(ChatStream, Served), Failure> {
+        let chain = self.order(chain);
         let mut attempts = Vec::new();
         let mut last = None;
         'chain: for (i, d) in chain.iter().enumerate() {
@@ -291,6 +325,6 @@ impl Gateway {
             ));
             return Ok((committed, Served::new(d.clone(), attempts)));
         }
-        Err((Self::give_up(last), attempts))
+        Err(Self::give_up(last, attempts))
     }
 }

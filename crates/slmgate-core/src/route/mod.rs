@@ -1,20 +1,28 @@
-//! Which deployments may answer a request, in which order, and why.
+//! Which deployments may answer a request, in which order, and why — and running that.
 //!
-//! `plan` decides (policy rules → learned router → cascade condition) as a plain value;
-//! `tiers` executes a plan tier by tier with the confidence cascade; `executor` runs one
-//! tier's fallback chain; `router` is the learned pre-generation router and its metrics.
+//! `table` is the routing config compiled once; `facts` what is known of a request before a
+//! model runs; `plan` decides (policy rules → domain → learned router → cascade) as a plain
+//! value; `tiers` executes a plan tier by tier with the confidence cascade; `executor` runs
+//! one tier's fallback chain; `router` and `domain` hold the loaded classifiers' models and
+//! `classifiers` the embedding model and everything that runs on it.
 
+pub mod classifiers;
 pub mod collect;
 pub mod confidence;
 pub mod domain;
 pub mod executor;
+pub mod facts;
 pub mod plan;
 pub mod router;
+pub mod table;
 pub mod tiers;
 pub mod verifier;
 
-pub use executor::{Attempt, Escalation, Gateway, Served};
-pub use plan::{plan, Plan, PlanError, RequestFacts, RouterVerdict, DEFAULT_MAX_TOKENS_FOR_COST};
+pub use classifiers::{Classifiers, Embedder};
+pub use executor::{Attempt, Escalation, ExecError, Failure, Gateway, Served};
+pub use facts::RequestFacts;
+pub use plan::{plan, Plan, PlanError, RouterVerdict, DEFAULT_MAX_TOKENS_FOR_COST};
+pub use table::{DeploymentId, RouteSpec, RouteTable};
 
 #[cfg(test)]
 mod plan_tests;

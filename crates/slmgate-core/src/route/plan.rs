@@ -1,34 +1,16 @@
-//! The routing decision as a plain value. `plan()` is pure: config + request facts + router
-//! score in, ordered tiers + escalation condition + reasons out. No network, no models.
+//! The routing decision as a plain value. `plan()` is pure: the compiled route table +
+//! request facts + router and domain verdicts in, ordered tiers + escalation condition +
+//! reasons out. No network, no models.
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Serialize;
+use serde_json::{json, Value};
 
 use super::domain::DomainVerdict;
-use crate::config::{
-    CascadeConfig, ConfidenceSignal, Config, DomainsConfig, RouteConfig, RuleConfig, RuleMatch,
-};
-
-/// What routing knows about a request before any model runs.
-#[derive(Debug, Clone, Default)]
-pub struct RequestFacts {
-    /// From the OpenAI `metadata` object and the `x-slmgate-tags` header.
-    pub tags: BTreeMap<String, String>,
-    /// Estimated prompt tokens (characters / 4).
-    pub prompt_tokens: u32,
-    /// The request's `max_tokens`, if any (worst-case cost uses 4096 when absent).
-    pub max_tokens: Option<u32>,
-    /// The API key's id and team (none when auth is off).
-    pub key: Option<String>,
-    pub team: Option<String>,
-    /// PII types found in the messages.
-    pub pii: Vec<String>,
-    /// Why only on-premises models may serve (PII or guard policy), if they must.
-    pub force_local: Option<String>,
-    /// Residency labels the key allows (none: anywhere).
-    pub residency: Option<Vec<String>>,
-}
+pub use super::facts::RequestFacts;
+pub use super::table::CascadePlan;
+use super::table::{DeploymentId, Match, RouteKind, RouteSpec, RouteTable, Rule};
 
 /// The learned router's verdict for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -37,24 +19,14 @@ pub struct RouterVerdict {
     pub threshold: f32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PlannedTier {
-    pub name: String,
+    pub name: Arc<str>,
     /// Fallback chain within the tier.
-    pub models: Vec<String>,
+    pub models: Vec<DeploymentId>,
 }
 
-/// Escalate from one tier to the next when the answer's confidence is below `threshold`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CascadePlan {
-    pub signal: ConfidenceSignal,
-    pub threshold: f32,
-    pub first_tokens: u32,
-    /// Local model judging tiers without logprobs.
-    pub verifier: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub route: String,
     /// Tiers in the order they may serve; execution starts at the first.
@@ -82,6 +54,33 @@ pub enum PlanError {
 pub const DEFAULT_MAX_TOKENS_FOR_COST: u32 = 4096;
 
 impl Plan {
+    /// The plan with deployment names, as `slmgate route explain` prints it.
+    pub fn explain(&self, table: &RouteTable) -> Value {
+        let name = |id: &DeploymentId| table.deployment(*id).name.clone();
+        json!({
+            "route": self.route,
+            "tiers": self.tiers.iter().map(|t| json!({
+                "name": &*t.name,
+                "models": t.models.iter().map(name).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "cascade": self.cascade.as_ref().map(|c| json!({
+                "signal": c.signal,
+                "threshold": c.threshold,
+                "first_tokens": c.first_tokens,
+                "verifier": c.verifier.as_ref().map(name),
+            })),
+            "rule": self.rule,
+            "router": self.router,
+            "domain": self.domain,
+            "reasons": self.reasons,
+        })
+    }
+
+    /// Every deployment the plan may call.
+    pub fn deployments(&self) -> impl Iterator<Item = DeploymentId> + '_ {
+        self.tiers.iter().flat_map(|t| t.models.iter().copied())
+    }
+
     /// `x-slmgate-route-reason`: the reasons joined, ASCII only.
     pub fn reason_header(&self) -> String {
         let s = self.reasons.join("; ");
@@ -99,38 +98,18 @@ impl Plan {
 
 /// Decides the plan for `route`. A plain model name or alias is one tier (its fallback chain).
 pub fn plan(
-    cfg: &Config,
+    table: &RouteTable,
     route: &str,
     facts: &RequestFacts,
     router: Option<RouterVerdict>,
     domain: Option<DomainVerdict>,
 ) -> Result<Plan, PlanError> {
-    let Some(rc) = cfg.routes.get(route) else {
-        let models = if cfg.models.contains_key(route) {
-            vec![route.to_string()]
-        } else if let Some(chain) = cfg.aliases.get(route) {
-            chain.clone()
-        } else {
-            return Err(PlanError::UnknownRoute(route.to_string()));
-        };
-        let mut p = Plan {
-            route: route.to_string(),
-            tiers: vec![PlannedTier {
-                name: route.to_string(),
-                models,
-            }],
-            cascade: None,
-            rule: None,
-            router: None,
-            domain: None,
-            reasons: vec![format!("model {route} requested")],
-        };
-        constrain(cfg, None, facts, &mut p)?;
-        return Ok(p);
+    let Some(spec) = table.route(route) else {
+        return Err(PlanError::UnknownRoute(route.to_string()));
     };
     let mut plan = Plan {
-        route: route.to_string(),
-        tiers: rc
+        route: spec.name.clone(),
+        tiers: spec
             .tiers
             .iter()
             .map(|t| PlannedTier {
@@ -144,18 +123,23 @@ pub fn plan(
         domain: None,
         reasons: Vec::new(),
     };
-    let mut pinned = false;
-    if let Some(rule) = rc.rules.iter().find(|r| matches(&r.when, facts)) {
-        plan.rule = Some(rule.name.clone());
-        pinned = apply_rule(cfg, rule, facts, &mut plan)?;
+    if spec.kind != RouteKind::Route {
+        plan.reasons.push(format!("model {route} requested"));
+        constrain(table, None, facts, &mut plan)?;
+        return Ok(plan);
     }
-    constrain(cfg, rc.residency.as_deref(), facts, &mut plan)?;
+    let mut pinned = false;
+    if let Some(rule) = spec.rules.iter().find(|r| matches(&r.when, facts)) {
+        plan.rule = Some(rule.name.clone());
+        pinned = apply_rule(table, rule, facts, &mut plan)?;
+    }
+    constrain(table, spec.residency.as_deref(), facts, &mut plan)?;
     if !pinned {
-        if let (Some(v), Some(d)) = (domain, &rc.domains) {
+        if let (Some(v), Some(d)) = (domain, &spec.domain_tiers) {
             apply_domain(d, v, &mut plan);
         }
-        start_tier(rc, router, &mut plan);
-        if let Some(c) = &rc.cascade {
+        start_tier(spec, router, &mut plan);
+        if let Some(c) = &spec.cascade {
             cascade(c, &mut plan);
         }
     }
@@ -168,8 +152,8 @@ pub fn plan(
 
 /// Applies a rule's actions; returns whether it pinned one model.
 fn apply_rule(
-    cfg: &Config,
-    rule: &RuleConfig,
+    table: &RouteTable,
+    rule: &Rule,
     facts: &RequestFacts,
     plan: &mut Plan,
 ) -> Result<bool, PlanError> {
@@ -180,12 +164,15 @@ fn apply_rule(
             message: message.clone(),
         });
     }
-    if let Some(m) = &rule.pin_model {
+    if let Some(m) = rule.pin_model {
         plan.tiers = vec![PlannedTier {
-            name: "pinned".into(),
-            models: vec![m.clone()],
+            name: Arc::from("pinned"),
+            models: vec![m],
         }];
-        plan.reasons.push(format!("rule {name}: pinned to {m}"));
+        plan.reasons.push(format!(
+            "rule {name}: pinned to {}",
+            table.deployment(m).name
+        ));
         return Ok(true);
     }
     let nothing = |why: &str| PlanError::NothingAllowed {
@@ -193,12 +180,13 @@ fn apply_rule(
         why: why.to_string(),
     };
     if let Some(allow) = &rule.allow_tiers {
-        plan.tiers.retain(|t| allow.contains(&t.name));
+        plan.tiers.retain(|t| allow.iter().any(|a| **a == *t.name));
         plan.reasons
             .push(format!("rule {name}: tiers {}", allow.join(",")));
     }
     if !rule.deny_tiers.is_empty() {
-        plan.tiers.retain(|t| !rule.deny_tiers.contains(&t.name));
+        plan.tiers
+            .retain(|t| !rule.deny_tiers.iter().any(|d| **d == *t.name));
         plan.reasons
             .push(format!("rule {name}: not {}", rule.deny_tiers.join(",")));
     }
@@ -206,7 +194,7 @@ fn apply_rule(
         return Err(nothing("every tier is excluded"));
     }
     if rule.force_local {
-        keep_models(plan, |m| cfg.models.get(m).is_some_and(|c| c.on_prem()));
+        keep_models(plan, |m| table.on_prem(m));
         if plan.tiers.is_empty() {
             return Err(nothing("no on-premises model in the allowed tiers"));
         }
@@ -216,9 +204,7 @@ fn apply_rule(
         let out = facts.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS_FOR_COST) as u64;
         let input = facts.prompt_tokens as u64;
         keep_models(plan, |m| {
-            cfg.models
-                .get(m)
-                .is_some_and(|c| c.price().cost(input, 0, out) <= cap)
+            table.deployment(m).price.cost(input, 0, out) <= cap
         });
         if plan.tiers.is_empty() {
             return Err(nothing(&format!(
@@ -233,12 +219,11 @@ fn apply_rule(
 /// Where data may go, whatever the rules said: the route's and the key's residency labels,
 /// and on-premises only when PII or guard policy demands it. Models outside are never planned.
 fn constrain(
-    cfg: &Config,
+    table: &RouteTable,
     route_residency: Option<&[String]>,
     facts: &RequestFacts,
     plan: &mut Plan,
 ) -> Result<(), PlanError> {
-    let residency_of = |m: &str| cfg.models.get(m).map(|c| c.residency().to_string());
     let mut limits: Vec<(&str, &[String])> = Vec::new();
     if let Some(r) = route_residency {
         limits.push(("route", r));
@@ -247,9 +232,7 @@ fn constrain(
         limits.push(("key", r));
     }
     for (whose, allowed) in limits {
-        keep_models(plan, |m| {
-            residency_of(m).is_some_and(|r| allowed.contains(&r))
-        });
+        keep_models(plan, |m| allowed.contains(&table.deployment(m).residency));
         if plan.tiers.is_empty() {
             return Err(PlanError::NothingAllowed {
                 rule: format!("{whose} residency"),
@@ -260,7 +243,7 @@ fn constrain(
             .push(format!("{whose} residency: {}", allowed.join(",")));
     }
     if let Some(why) = &facts.force_local {
-        keep_models(plan, |m| cfg.models.get(m).is_some_and(|c| c.on_prem()));
+        keep_models(plan, |m| table.on_prem(m));
         if plan.tiers.is_empty() {
             return Err(PlanError::NothingAllowed {
                 rule: why.clone(),
@@ -272,28 +255,26 @@ fn constrain(
     Ok(())
 }
 
-fn keep_models(plan: &mut Plan, keep: impl Fn(&str) -> bool) {
+fn keep_models(plan: &mut Plan, keep: impl Fn(DeploymentId) -> bool) {
     for t in plan.tiers.iter_mut() {
-        t.models.retain(|m| keep(m));
+        t.models.retain(|m| keep(*m));
     }
     plan.tiers.retain(|t| !t.models.is_empty());
 }
 
 /// Keeps the chosen domain's tier and drops the other domain tiers; below the floor, drops
 /// every domain tier (the request escalates to the general tiers).
-fn apply_domain(d: &DomainsConfig, v: DomainVerdict, plan: &mut Plan) {
-    let domain_tiers: Vec<&str> = d.classes.iter().map(|c| c.tier.as_str()).collect();
+fn apply_domain(domain_tiers: &[String], v: DomainVerdict, plan: &mut Plan) {
+    let is_domain = |t: &PlannedTier| domain_tiers.iter().any(|d| **d == *t.name);
     let before = plan.tiers.clone();
     if v.similarity >= v.floor {
-        plan.tiers
-            .retain(|t| t.name == v.tier || !domain_tiers.contains(&t.name.as_str()));
+        plan.tiers.retain(|t| *t.name == *v.tier || !is_domain(t));
         plan.reasons.push(format!(
             "domain {} ({:.2} >= {:.2}): tier {}",
             v.domain, v.similarity, v.floor, v.tier
         ));
     } else {
-        plan.tiers
-            .retain(|t| !domain_tiers.contains(&t.name.as_str()));
+        plan.tiers.retain(|t| !is_domain(t));
         plan.reasons.push(format!(
             "domain: nearest {} at {:.2} < {:.2}, general tiers",
             v.domain, v.similarity, v.floor
@@ -307,16 +288,13 @@ fn apply_domain(d: &DomainsConfig, v: DomainVerdict, plan: &mut Plan) {
 }
 
 /// The learned router moves the start to the strong tier when its score is high enough.
-fn start_tier(rc: &RouteConfig, verdict: Option<RouterVerdict>, plan: &mut Plan) {
-    let (Some(v), Some(rcfg)) = (verdict, &rc.router) else {
+fn start_tier(spec: &RouteSpec, verdict: Option<RouterVerdict>, plan: &mut Plan) {
+    let (Some(v), Some(r)) = (verdict, &spec.router) else {
         return;
     };
     plan.router = Some(v);
-    let strong = rcfg
-        .strong_tier
-        .clone()
-        .unwrap_or_else(|| rc.tiers[rc.tiers.len() - 1].name.clone());
-    let Some(pos) = plan.tiers.iter().position(|t| t.name == strong) else {
+    let strong = &r.strong_tier;
+    let Some(pos) = plan.tiers.iter().position(|t| *t.name == **strong) else {
         plan.reasons.push(format!(
             "router: {strong} not allowed, start at {}",
             plan.tiers[0].name
@@ -340,16 +318,11 @@ fn start_tier(rc: &RouteConfig, verdict: Option<RouterVerdict>, plan: &mut Plan)
     }
 }
 
-fn cascade(c: &CascadeConfig, plan: &mut Plan) {
+fn cascade(c: &CascadePlan, plan: &mut Plan) {
     if plan.tiers.len() < 2 {
         return;
     }
-    plan.cascade = Some(CascadePlan {
-        signal: c.signal,
-        threshold: c.threshold,
-        first_tokens: c.first_tokens,
-        verifier: c.verifier.clone(),
-    });
+    plan.cascade = Some(c.clone());
     plan.reasons.push(format!(
         "cascade: escalate if {} < {}",
         c.signal.as_str(),
@@ -358,7 +331,7 @@ fn cascade(c: &CascadeConfig, plan: &mut Plan) {
 }
 
 /// Whether every condition of a rule's `match` holds.
-pub fn matches(m: &RuleMatch, facts: &RequestFacts) -> bool {
+pub fn matches(m: &Match, facts: &RequestFacts) -> bool {
     if m.min_prompt_tokens.is_some_and(|n| facts.prompt_tokens < n) {
         return false;
     }
@@ -379,30 +352,7 @@ pub fn matches(m: &RuleMatch, facts: &RequestFacts) -> bool {
     {
         return false;
     }
-    m.tags.iter().all(|(k, want)| {
-        let Some(have) = facts.tags.get(k) else {
-            return false;
-        };
-        tag_matches(want, have)
-    })
-}
-
-fn tag_matches(want: &str, have: &str) -> bool {
-    if want == "*" {
-        return true;
-    }
-    for op in ["<=", ">=", "<", ">"] {
-        if let Some(n) = want.strip_prefix(op) {
-            let (Ok(n), Ok(h)) = (n.trim().parse::<f64>(), have.trim().parse::<f64>()) else {
-                return false;
-            };
-            return match op {
-                "<=" => h <= n,
-                ">=" => h >= n,
-                "<" => h < n,
-                _ => h > n,
-            };
-        }
-    }
-    want == have
+    m.tags
+        .iter()
+        .all(|(k, test)| facts.tags.get(k).is_some_and(|have| test.holds(have)))
 }

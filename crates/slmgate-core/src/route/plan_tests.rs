@@ -1,7 +1,47 @@
 //! Table-driven tests of routing plans for representative requests.
 
-use super::plan::*;
+use super::plan::{Plan, PlanError, RequestFacts, RouterVerdict};
+use super::table::RouteTable;
 use crate::config::Config;
+
+/// A plan with its deployments named, decided on `cfg` compiled.
+struct Named {
+    plan: Plan,
+    names: Vec<(String, Vec<String>)>,
+}
+
+impl std::ops::Deref for Named {
+    type Target = Plan;
+    fn deref(&self) -> &Plan {
+        &self.plan
+    }
+}
+
+impl std::fmt::Debug for Named {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.plan.fmt(f)
+    }
+}
+
+fn plan(
+    cfg: &Config,
+    route: &str,
+    facts: &RequestFacts,
+    router: Option<RouterVerdict>,
+    domain: Option<super::domain::DomainVerdict>,
+) -> Result<Named, PlanError> {
+    let table = RouteTable::compile(cfg);
+    let plan = super::plan::plan(&table, route, facts, router, domain)?;
+    let names = plan
+        .tiers
+        .iter()
+        .map(|t| {
+            let models = t.models.iter().map(|m| table.deployment(*m).name.clone());
+            (t.name.to_string(), models.collect())
+        })
+        .collect();
+    Ok(Named { plan, names })
+}
 
 const CFG: &str = r#"
 [models.slm]
@@ -74,11 +114,8 @@ fn facts(tags: &[(&str, &str)], prompt_tokens: u32, max_tokens: Option<u32>) -> 
     }
 }
 
-fn tiers(p: &Plan) -> Vec<(String, Vec<String>)> {
-    p.tiers
-        .iter()
-        .map(|t| (t.name.clone(), t.models.clone()))
-        .collect()
+fn tiers(p: &Named) -> Vec<(String, Vec<String>)> {
+    p.names.clone()
 }
 
 fn t(name: &str, models: &[&str]) -> (String, Vec<String>) {

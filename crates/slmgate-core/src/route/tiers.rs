@@ -4,21 +4,90 @@
 //! tier answers instead. A tier whose whole chain fails moves on to the next tier too, recorded
 //! with cause `error`. The client only ever sees one answer.
 
-use std::sync::Arc;
+use std::future::Future;
 
 use futures::StreamExt;
 
 use super::collect::collect;
 use super::confidence::{alternatives_needed, certainly_below, confidence, TokenStat};
-use super::executor::{Attempt, Escalation, Gateway, Served};
+use super::executor::{Attempt, Escalation, ExecError, Failure, Gateway, Served};
 use super::plan::{CascadePlan, Plan};
 use super::verifier::verifier_confidence;
-use crate::api::error::ApiError;
 use crate::providers::local::to_generation;
-use crate::providers::{ChatStream, Provider, ProviderError};
+use crate::providers::{ChatStream, DeploymentId, Provider, ProviderError};
 use crate::wire::openai::{ChatChunk, ChatRequest, ChatResponse};
 
-type Failure = (ApiError, Vec<Attempt>);
+/// How the answering tier hands its answer on: whole ([`Whole`]) or as a stream committed
+/// to one deployment ([`Streamed`]). The tier loop is the same for both.
+trait Delivery {
+    type Answer: Send;
+
+    /// Calls a tier's fallback chain when no cascade judges it.
+    fn call<'a>(
+        gw: &'a Gateway,
+        route: &'a str,
+        chain: &'a [DeploymentId],
+        req: &'a ChatRequest,
+    ) -> impl Future<Output = Result<(Self::Answer, Served), Failure>> + Send + 'a;
+
+    /// An answer the cascade kept, as the client asked for it.
+    fn accept<'a>(
+        s: ChatStream,
+        served: Served,
+        req: &'a ChatRequest,
+    ) -> impl Future<Output = Result<(Self::Answer, Served), Failure>> + Send + 'a;
+}
+
+struct Whole;
+struct Streamed;
+
+impl Delivery for Whole {
+    type Answer = ChatResponse;
+
+    fn call<'a>(
+        gw: &'a Gateway,
+        route: &'a str,
+        chain: &'a [DeploymentId],
+        req: &'a ChatRequest,
+    ) -> impl Future<Output = Result<(ChatResponse, Served), Failure>> + Send + 'a {
+        gw.complete_chain(route, chain, req)
+    }
+
+    async fn accept(
+        s: ChatStream,
+        mut served: Served,
+        req: &ChatRequest,
+    ) -> Result<(ChatResponse, Served), Failure> {
+        match timed(&mut served.upstream, collect(s)).await {
+            Ok(mut resp) => {
+                strip_logprobs_response(&mut resp, req);
+                Ok((resp, served))
+            }
+            Err(e) => Err(Failure::new(&served.deployment.name, e, served.attempts)),
+        }
+    }
+}
+
+impl Delivery for Streamed {
+    type Answer = ChatStream;
+
+    fn call<'a>(
+        gw: &'a Gateway,
+        route: &'a str,
+        chain: &'a [DeploymentId],
+        req: &'a ChatRequest,
+    ) -> impl Future<Output = Result<(ChatStream, Served), Failure>> + Send + 'a {
+        gw.stream_chain(route, chain, req)
+    }
+
+    async fn accept(
+        s: ChatStream,
+        served: Served,
+        req: &ChatRequest,
+    ) -> Result<(ChatStream, Served), Failure> {
+        Ok((strip_logprobs_stream(s, req), served))
+    }
+}
 
 impl Gateway {
     /// Runs a plan to one complete answer.
@@ -27,15 +96,7 @@ impl Gateway {
         plan: &Plan,
         req: &ChatRequest,
     ) -> Result<(ChatResponse, Served), Failure> {
-        match self.run(plan, req, false).await? {
-            (Answer::Complete(resp), served) => Ok((resp, served)),
-            (Answer::Stream(s), mut served) => {
-                match timed(&mut served.upstream, collect(s)).await {
-                    Ok(resp) => Ok((resp, served)),
-                    Err(e) => Err((e.to_api_error(&served.deployment.name), served.attempts)),
-                }
-            }
-        }
+        self.run::<Whole>(plan, req).await
     }
 
     /// Runs a plan to one stream, committed to one deployment of one tier.
@@ -44,42 +105,31 @@ impl Gateway {
         plan: &Plan,
         req: &ChatRequest,
     ) -> Result<(ChatStream, Served), Failure> {
-        match self.run(plan, req, true).await? {
-            (Answer::Stream(s), served) => Ok((s, served)),
-            (Answer::Complete(resp), served) => Ok((stream_of(resp), served)),
-        }
+        self.run::<Streamed>(plan, req).await
     }
 
     /// The tier loop: each tier's chain answers; between tiers the cascade judges; a failed
     /// tier or a low-confidence answer moves on to the next tier.
-    async fn run(
+    async fn run<D: Delivery>(
         &self,
         plan: &Plan,
         req: &ChatRequest,
-        streaming: bool,
-    ) -> Result<(Answer, Served), Failure> {
+    ) -> Result<(D::Answer, Served), Failure> {
         let mut escalations = Vec::new();
         let mut attempts = Vec::new();
         let mut last_err = None;
         let mut upstream = std::time::Duration::ZERO;
         for (i, tier) in plan.tiers.iter().enumerate() {
             let tier_start = std::time::Instant::now();
-            let chain = self.resolve(&tier.models);
+            let chain = &tier.models;
             let next = plan.tiers.get(i + 1).map(|t| t.name.clone());
             let judged = plan.cascade.as_ref().filter(|_| next.is_some());
             let result = match judged {
-                None if streaming => self
-                    .stream_chain(&plan.route, &chain, req)
-                    .await
-                    .map(|(s, served)| (Answer::Stream(s), served)),
-                None => self
-                    .complete_chain(&plan.route, &chain, req)
-                    .await
-                    .map(|(r, served)| (Answer::Complete(r), served)),
-                Some(c) => match self.judged_stream(&plan.route, &chain, req, c).await {
+                None => D::call(self, &plan.route, chain, req).await,
+                Some(c) => match self.judged_stream(&plan.route, chain, req, c).await {
                     Ok(Judged::Accept(s, mut served, conf)) => {
                         served.confidence = conf;
-                        accepted(s, served, req, streaming).await
+                        D::accept(s, served, req).await
                     }
                     Ok(Judged::Escalate(served, conf, judged_tokens)) => {
                         self.escalated(
@@ -107,10 +157,13 @@ impl Gateway {
                     served.escalations = escalations;
                     return Ok((answer, served));
                 }
-                Err((err, tried)) => {
-                    attempts.extend(tried);
-                    if !may_escalate(&err) || next.is_none() {
-                        return Err((err, attempts));
+                Err(f) => {
+                    attempts.extend(f.attempts);
+                    if !f.error.may_escalate() || next.is_none() {
+                        return Err(Failure {
+                            error: f.error,
+                            attempts,
+                        });
                     }
                     self.escalated(
                         plan,
@@ -120,11 +173,14 @@ impl Gateway {
                         None,
                         None,
                     );
-                    last_err = Some(err);
+                    last_err = Some(f.error);
                 }
             }
         }
-        Err((last_err.unwrap_or_else(no_tier), attempts))
+        Err(Failure {
+            error: last_err.unwrap_or(ExecError::NoDeployment),
+            attempts,
+        })
     }
 
     fn escalated(
@@ -163,7 +219,7 @@ impl Gateway {
     async fn judged_stream(
         &self,
         route: &str,
-        chain: &[Arc<crate::providers::Deployment>],
+        chain: &[DeploymentId],
         req: &ChatRequest,
         c: &CascadePlan,
     ) -> Result<Judged, Failure> {
@@ -175,17 +231,18 @@ impl Gateway {
             Ok(x) => x,
             // A server that rejects the logprobs the cascade added (not the client's request):
             // ask again as the client did; the verifier, if any, judges the answer.
-            Err((e, mut tried)) if e.status.as_u16() == 400 && !req.logprobs.unwrap_or(false) => {
-                tracing::debug!(route, error = %e.message, "tier rejected logprobs; judging without them");
+            Err(mut f) if f.error.is_rejection() && !req.logprobs.unwrap_or(false) => {
+                tracing::debug!(route, error = ?f.error, "tier rejected logprobs; judging without them");
                 match self.stream_chain(route, chain, req).await {
                     Ok((s, mut served)) => {
-                        tried.append(&mut served.attempts);
-                        served.attempts = tried;
+                        f.attempts.append(&mut served.attempts);
+                        served.attempts = f.attempts;
                         (s, served)
                     }
-                    Err((e, mut more)) => {
-                        tried.append(&mut more);
-                        return Err((e, tried));
+                    Err(mut more) => {
+                        f.attempts.append(&mut more.attempts);
+                        more.attempts = f.attempts;
+                        return Err(more);
                     }
                 }
             }
@@ -220,7 +277,7 @@ impl Gateway {
                         deployment: served.deployment.name.clone(),
                         error: Some(e.clone()),
                     });
-                    return Err((e.to_api_error(&served.deployment.name), attempts));
+                    return Err(Failure::new(&served.deployment.name, e, attempts));
                 }
                 None => {
                     ended = true;
@@ -230,7 +287,7 @@ impl Gateway {
         }
         let mut conf = confidence(c.signal, &stats);
         if conf.is_none() {
-            if let Some(v) = &c.verifier {
+            if let Some(v) = c.verifier {
                 conf = self.verify(v, req, &held, c).await;
             }
         }
@@ -254,14 +311,16 @@ impl Gateway {
     /// The local verifier's confidence in an answer's held beginning (teacher forcing).
     async fn verify(
         &self,
-        verifier: &str,
+        verifier: DeploymentId,
         req: &ChatRequest,
         held: &[Result<ChatChunk, ProviderError>],
         c: &CascadePlan,
     ) -> Option<f32> {
-        let Some(Provider::Local(l)) = self.deployments.get(verifier).map(|d| &d.provider) else {
+        let d = self.deployment(verifier)?;
+        let Provider::Local(l) = &d.provider else {
             return None;
         };
+        let name = d.name.as_str();
         let text: String = held
             .iter()
             .flatten()
@@ -278,7 +337,7 @@ impl Gateway {
         match scored {
             Ok(Ok(mut v)) => verifier_confidence(c.signal, &v.pop()?, 0),
             Ok(Err(e)) => {
-                tracing::warn!(verifier, error = %e, "verifier failed; keeping the answer");
+                tracing::warn!(verifier = name, error = %e, "verifier failed; keeping the answer");
                 None
             }
             Err(_) => None,
@@ -294,64 +353,11 @@ async fn timed<T>(clock: &mut std::time::Duration, f: impl std::future::Future<O
     out
 }
 
-/// What a tier produced: a whole response or a committed stream.
-enum Answer {
-    Complete(ChatResponse),
-    Stream(ChatStream),
-}
-
-/// An accepted judged stream, as the client asked for it, without the cascade's logprobs.
-async fn accepted(
-    s: ChatStream,
-    served: Served,
-    req: &ChatRequest,
-    streaming: bool,
-) -> Result<(Answer, Served), Failure> {
-    if streaming {
-        return Ok((Answer::Stream(strip_logprobs_stream(s, req)), served));
-    }
-    match collect(s).await {
-        Ok(mut resp) => {
-            strip_logprobs_response(&mut resp, req);
-            Ok((Answer::Complete(resp), served))
-        }
-        Err(e) => Err((e.to_api_error(&served.deployment.name), served.attempts)),
-    }
-}
-
-/// A complete response replayed as a stream (not reached today: streaming runs stream).
-fn stream_of(resp: ChatResponse) -> ChatStream {
-    let mut chunk = ChatChunk::new(&resp.id, resp.created, &resp.model);
-    for c in resp.choices {
-        chunk = chunk.delta(
-            crate::wire::openai::Delta::content(c.message.content.unwrap_or_default()),
-            c.logprobs,
-            c.finish_reason.as_deref(),
-        );
-    }
-    chunk.usage = resp.usage;
-    Box::pin(futures::stream::iter([Ok(chunk)]))
-}
-
 enum Judged {
     Accept(ChatStream, Served, Option<f32>),
     Escalate(Served, Option<f32>, usize),
 }
 
-/// Deployment faults move to the next tier; the client's own errors do not.
-fn may_escalate(e: &ApiError) -> bool {
-    e.status.is_server_error() || e.status.as_u16() == 429
-}
-
-fn no_tier() -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::SERVICE_UNAVAILABLE,
-        "no_deployment",
-        "No deployment is configured for this model.",
-    )
-}
-
-/// Removes logprobs the cascade asked for but the client did not.
 /// Gives the client the logprobs it asked for, no more: none if it asked for none, and at
 /// most its `top_logprobs` alternatives (the cascade may have asked the tier for more).
 fn fit_logprobs(logprobs: &mut Option<serde_json::Value>, req: &ChatRequest) {

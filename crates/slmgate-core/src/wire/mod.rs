@@ -4,3 +4,6 @@
 pub mod anthropic;
 pub mod gemini;
 pub mod openai;
+pub mod validate;
+
+pub use validate::InvalidRequest;

@@ -60,6 +60,34 @@ impl ChatRequest {
     pub fn max_output_tokens(&self) -> Option<u32> {
         self.max_completion_tokens.or(self.max_tokens)
     }
+    /// The last user message's text: what the learned router and domain routing score, and
+    /// what a review item shows.
+    pub fn last_user_text(&self) -> Option<String> {
+        self.messages
+            .iter()
+            .rev()
+            .find(|m| m.role == "user")
+            .and_then(|m| m.content.as_ref().and_then(|c| c.as_text()))
+    }
+
+    /// The text of every message whose role is one of `roles`, one per line.
+    pub fn texts(&self, roles: &[&str]) -> String {
+        let mut out = String::new();
+        for m in self
+            .messages
+            .iter()
+            .filter(|m| roles.contains(&m.role.as_str()))
+        {
+            if let Some(t) = m.content.as_ref().and_then(|c| c.as_text()) {
+                if !out.is_empty() {
+                    out.push('\n');
+                }
+                out.push_str(&t);
+            }
+        }
+        out
+    }
+
     pub fn stop_list(&self) -> Vec<String> {
         match &self.stop {
             None => Vec::new(),
@@ -130,6 +158,23 @@ pub enum Content {
 }
 
 impl Content {
+    /// The length in characters of [`Content::as_text`], without building it (0 when a part
+    /// is not text).
+    pub fn text_chars(&self) -> usize {
+        match self {
+            Content::Text(s) => s.chars().count(),
+            Content::Parts(parts) => {
+                if parts.iter().any(|p| p.kind != "text") {
+                    return 0;
+                }
+                parts
+                    .iter()
+                    .map(|p| p.text.as_deref().map_or(0, |t| t.chars().count()))
+                    .sum()
+            }
+        }
+    }
+
     /// The text of a message; `None` when a part is not text (images, audio …).
     pub fn as_text(&self) -> Option<String> {
         match self {

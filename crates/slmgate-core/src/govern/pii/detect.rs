@@ -5,10 +5,8 @@ use std::sync::OnceLock;
 
 use regex::Regex;
 
-/// Every type the detector knows.
-pub const TYPES: &[&str] = &[
-    "email", "phone", "card", "iban", "ssn", "ipv4", "ipv6", "secret",
-];
+/// Every type the detector knows (the config's vocabulary).
+pub const TYPES: &[&str] = crate::config::PII_TYPES;
 
 /// One finding: the type and the byte range in the scanned text.
 #[derive(Debug, Clone, PartialEq, Eq)]

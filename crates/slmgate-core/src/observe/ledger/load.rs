@@ -5,7 +5,10 @@ use std::collections::HashMap;
 use rusqlite::Connection;
 use serde::Deserialize;
 
-use crate::govern::GovernError;
+/// The audit store could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("reading the audit log: {0}")]
+pub struct LedgerError(#[from] rusqlite::Error);
 
 /// What the ledger needs of one audit entry.
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -90,7 +93,7 @@ impl Row {
 
 /// Chat and messages requests since `since_ms` (embeddings and erasure records are not in the
 /// ledger), oldest first, with review verdicts joined in.
-pub fn load(conn: &Connection, since_ms: i64) -> Result<Vec<Row>, GovernError> {
+pub fn load(conn: &Connection, since_ms: i64) -> Result<Vec<Row>, LedgerError> {
     let mut stmt = conn.prepare(
         "SELECT entry FROM audit WHERE ts_ms >= ?1
            AND json_extract(entry, '$.kind') = 'request'

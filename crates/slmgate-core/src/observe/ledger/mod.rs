@@ -8,7 +8,7 @@ mod render;
 mod what_if;
 
 pub use aggregate::{fold, group, summary, By, Group, Summary};
-pub use load::{load, parse_since, Row};
+pub use load::{load, parse_since, LedgerError, Row};
 pub use render::{render, render_what_if, Format};
 pub use what_if::{what_if, WhatIf};
 

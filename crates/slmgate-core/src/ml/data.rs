@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::RouterError;
+use super::MlError;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Row {
@@ -54,10 +54,10 @@ impl Example {
 }
 
 /// Reads the examples that have outcomes for both models; returns them and the count skipped.
-pub fn load(path: &Path, weak: &str, strong: &str) -> Result<(Vec<Example>, usize), RouterError> {
+pub fn load(path: &Path, weak: &str, strong: &str) -> Result<(Vec<Example>, usize), MlError> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| RouterError::Data(format!("cannot read {}: {e}", path.display())))?;
-    parse(&text, weak, strong).map_err(|e| RouterError::Data(format!("{}: {e}", path.display())))
+        .map_err(|e| MlError::Data(format!("cannot read {}: {e}", path.display())))?;
+    parse(&text, weak, strong).map_err(|e| MlError::Data(format!("{}: {e}", path.display())))
 }
 
 pub fn parse(text: &str, weak: &str, strong: &str) -> Result<(Vec<Example>, usize), String> {

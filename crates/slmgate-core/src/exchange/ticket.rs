@@ -1,6 +1,7 @@
-//! The audit ticket of one request: filled in as the request goes (plan, attempts, usage,
-//! cost, PII, guard), written exactly once when the last holder lets go — the handler for a
-//! plain answer, the stream for a streamed one, or a client disconnect (status 499).
+//! The audit ticket of one request: filled in as the exchange goes (plan, attempts, usage,
+//! cost, PII, guard). The exchange closes it with the final status; the entry is submitted
+//! once the last holder lets go (the exchange, or the guard classifier still scoring beside
+//! the model call).
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -57,9 +58,11 @@ impl Ticket {
         if keep || review {
             d.messages = serde_json::to_value(&req.messages).ok();
         }
-        d.review = review;
-        d.prompt = crate::api::routing::router_text(req).unwrap_or_default();
-        d.tags = serde_json::to_string(tags).unwrap_or_else(|_| "{}".into());
+        if review {
+            d.review = true;
+            d.prompt = req.last_user_text().unwrap_or_default();
+            d.tags = serde_json::to_string(tags).unwrap_or_else(|_| "{}".into());
+        }
         Self(Arc::new(Mutex::new(d)))
     }
 
@@ -82,7 +85,7 @@ impl Ticket {
     pub fn plan(&self, p: &Plan) {
         self.with(|d| {
             d.entry.plan = Some(PlanSummary {
-                tiers: p.tiers.iter().map(|t| t.name.clone()).collect(),
+                tiers: p.tiers.iter().map(|t| t.name.to_string()).collect(),
                 rule: p.rule.clone(),
                 router_score: p.router.map(|v| v.score),
                 reasons: p.reasons.clone(),
@@ -130,7 +133,7 @@ impl Ticket {
                 outcome: "ok".into(),
             });
             d.entry.served = Some(ServedSummary {
-                tier: s.tier.clone(),
+                tier: s.tier.to_string(),
                 deployment: s.deployment.name.clone(),
                 confidence: s.confidence,
             });
@@ -156,6 +159,7 @@ impl Ticket {
         });
     }
 
+    /// The final status (and error code): set once, by the exchange.
     pub fn finish(&self, status: u16, error: Option<&str>) {
         self.with(|d| {
             if d.status.is_none() {

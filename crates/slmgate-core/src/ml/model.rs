@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::RouterError;
+use super::MlError;
 
 pub const FORMAT: &str = "slmgate-router/1";
 
@@ -17,11 +17,11 @@ pub enum Learner {
 }
 
 impl Learner {
-    pub fn parse(s: &str) -> Result<Self, RouterError> {
+    pub fn parse(s: &str) -> Result<Self, MlError> {
         match s {
             "logistic" => Ok(Learner::Logistic),
             "mlp" => Ok(Learner::Mlp),
-            other => Err(RouterError::Data(format!(
+            other => Err(MlError::Data(format!(
                 "unknown learner {other:?}; use logistic or mlp"
             ))),
         }
@@ -107,24 +107,23 @@ impl RouterModel {
         1.0 / (1.0 + (-logit).exp())
     }
 
-    pub fn load(path: &std::path::Path) -> Result<Self, RouterError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            RouterError::Data(format!("cannot read router {}: {e}", path.display()))
-        })?;
+    pub fn load(path: &std::path::Path) -> Result<Self, MlError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| MlError::Data(format!("cannot read router {}: {e}", path.display())))?;
         let m: RouterModel = serde_json::from_str(&text)
-            .map_err(|e| RouterError::Data(format!("router {}: {e}", path.display())))?;
+            .map_err(|e| MlError::Data(format!("router {}: {e}", path.display())))?;
         m.check()
-            .map_err(|e| RouterError::Data(format!("router {}: {e}", path.display())))?;
+            .map_err(|e| MlError::Data(format!("router {}: {e}", path.display())))?;
         Ok(m)
     }
 
-    pub fn save(&self, path: &std::path::Path) -> Result<(), RouterError> {
-        let text = serde_json::to_string(self).map_err(|e| RouterError::Data(e.to_string()))?;
+    pub fn save(&self, path: &std::path::Path) -> Result<(), MlError> {
+        let text = serde_json::to_string(self).map_err(|e| MlError::Data(e.to_string()))?;
         // Write then rename, so a serving gateway never reads half a file.
         let tmp = path.with_extension("json.tmp");
         std::fs::write(&tmp, text)
             .and_then(|_| std::fs::rename(&tmp, path))
-            .map_err(|e| RouterError::Data(format!("cannot write {}: {e}", path.display())))
+            .map_err(|e| MlError::Data(format!("cannot write {}: {e}", path.display())))
     }
 
     fn check(&self) -> Result<(), String> {

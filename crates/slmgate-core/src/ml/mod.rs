@@ -1,22 +1,21 @@
-//! The learned router: predicts, before any model runs, whether the strong model would answer
-//! a prompt better than the weak one — from the prompt's embedding (the local MiniLM), its tags
-//! and its length. Trained on the user's labelled outcomes (`data`), evaluated by k-fold
-//! cross-validation with the field's metrics (`eval`, `metrics`), served hot-swappable (`live`).
+//! Shared machine learning: one small model family (logistic regression or an MLP over a
+//! prompt's vector, its tags and its length), its training (candle), k-fold evaluation and the
+//! routing metrics (APGR, CPT), and how a prompt becomes a vector. The learned router
+//! (`route::router`), domain routing (`route::domain`) and the injection guard
+//! (`govern::guard`) all build on it; `data` reads the labelled outcomes a router learns from.
 
 pub mod data;
 pub mod eval;
-pub mod live;
 pub mod metrics;
 pub mod model;
 pub mod train;
 
 use slmgate_engine::SentenceEmbedder;
 
-pub use live::RouterHandle;
 pub use model::{Learner, RouterModel};
 
 #[derive(Debug, thiserror::Error)]
-pub enum RouterError {
+pub enum MlError {
     #[error("{0}")]
     Data(String),
     #[error("training failed: {0}")]
@@ -37,11 +36,11 @@ pub enum Representation {
 }
 
 impl Representation {
-    pub fn parse(s: &str) -> Result<Self, RouterError> {
+    pub fn parse(s: &str) -> Result<Self, MlError> {
         match s {
             "contextual" => Ok(Representation::Contextual),
             "static" => Ok(Representation::Static),
-            other => Err(RouterError::Data(format!(
+            other => Err(MlError::Data(format!(
                 "unknown representation {other:?}; use contextual or static"
             ))),
         }
@@ -59,8 +58,8 @@ pub fn embed_one(
     embedder: &SentenceEmbedder,
     repr: Representation,
     text: &str,
-) -> Result<Vec<f32>, RouterError> {
-    let e = |e: slmgate_engine::EmbedError| RouterError::Embed(e.to_string());
+) -> Result<Vec<f32>, MlError> {
+    let e = |e: slmgate_engine::EmbedError| MlError::Embed(e.to_string());
     match repr {
         Representation::Static => embedder.embed_static(text).map_err(e),
         Representation::Contextual => embedder
@@ -68,7 +67,7 @@ pub fn embed_one(
             .map_err(e)?
             .0
             .pop()
-            .ok_or_else(|| RouterError::Embed("no vector returned".into())),
+            .ok_or_else(|| MlError::Embed("no vector returned".into())),
     }
 }
 
@@ -78,14 +77,14 @@ pub fn embed_all(
     repr: Representation,
     prompts: &[String],
     mut progress: impl FnMut(usize),
-) -> Result<Vec<Vec<f32>>, RouterError> {
+) -> Result<Vec<Vec<f32>>, MlError> {
     let mut out = Vec::with_capacity(prompts.len());
     for batch in prompts.chunks(16) {
         match repr {
             Representation::Contextual => {
                 let (v, _) = embedder
                     .embed_truncated(batch)
-                    .map_err(|e| RouterError::Embed(e.to_string()))?;
+                    .map_err(|e| MlError::Embed(e.to_string()))?;
                 out.extend(v);
             }
             Representation::Static => {

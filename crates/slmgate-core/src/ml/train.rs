@@ -8,7 +8,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::model::{Learner, RouterModel, FORMAT};
-use super::RouterError;
+use super::MlError;
 
 #[derive(Debug, Clone)]
 pub struct TrainOptions {
@@ -49,8 +49,8 @@ struct Fitted {
     b2: f32,
 }
 
-fn ce(e: candle_core::Error) -> RouterError {
-    RouterError::Train(e.to_string())
+fn ce(e: candle_core::Error) -> MlError {
+    MlError::Train(e.to_string())
 }
 
 /// Mean and scale per feature (scale 1 for constant features).
@@ -76,7 +76,7 @@ fn standardise(x: &[Vec<f32>]) -> (Vec<f32>, Vec<f32>) {
     (mean, scale)
 }
 
-fn matrix(x: &[Vec<f32>], mean: &[f32], scale: &[f32]) -> Result<Tensor, RouterError> {
+fn matrix(x: &[Vec<f32>], mean: &[f32], scale: &[f32]) -> Result<Tensor, MlError> {
     let d = mean.len();
     let flat: Vec<f32> = x
         .iter()
@@ -85,10 +85,10 @@ fn matrix(x: &[Vec<f32>], mean: &[f32], scale: &[f32]) -> Result<Tensor, RouterE
     Tensor::from_vec(flat, (x.len(), d), &Device::Cpu).map_err(ce)
 }
 
-fn fit(x: &Tensor, y: &Tensor, opts: &TrainOptions, l2: f32) -> Result<Fitted, RouterError> {
+fn fit(x: &Tensor, y: &Tensor, opts: &TrainOptions, l2: f32) -> Result<Fitted, MlError> {
     let (_, d) = x.dims2().map_err(ce)?;
     let mut rng = StdRng::seed_from_u64(opts.seed);
-    let mut init = |rows: usize, cols: usize, std: f32| -> Result<Var, RouterError> {
+    let mut init = |rows: usize, cols: usize, std: f32| -> Result<Var, MlError> {
         let v: Vec<f32> = (0..rows * cols)
             .map(|_| (rng.random::<f32>() * 2.0 - 1.0) * std * 1.732)
             .collect();
@@ -150,7 +150,7 @@ fn fit(x: &Tensor, y: &Tensor, opts: &TrainOptions, l2: f32) -> Result<Fitted, R
         loss = (loss + (penalty * l2 as f64).map_err(ce)?).map_err(ce)?;
         opt.backward_step(&loss).map_err(ce)?;
     }
-    let flat = |v: &Var| -> Result<Vec<f32>, RouterError> {
+    let flat = |v: &Var| -> Result<Vec<f32>, MlError> {
         v.as_tensor()
             .flatten_all()
             .map_err(ce)?
@@ -181,7 +181,7 @@ fn fit(x: &Tensor, y: &Tensor, opts: &TrainOptions, l2: f32) -> Result<Fitted, R
     })
 }
 
-fn labels(y: &[bool]) -> Result<Tensor, RouterError> {
+fn labels(y: &[bool]) -> Result<Tensor, MlError> {
     let v: Vec<f32> = y.iter().map(|b| if *b { 1.0 } else { 0.0 }).collect();
     Tensor::from_vec(v, (y.len(), 1), &Device::Cpu).map_err(ce)
 }
@@ -238,7 +238,7 @@ fn fit_model(
     y: &[bool],
     opts: &TrainOptions,
     l2: f32,
-) -> Result<RouterModel, RouterError> {
+) -> Result<RouterModel, MlError> {
     let (mean, scale) = standardise(x);
     let xt = matrix(x, &mean, &scale)?;
     let fitted = fit(&xt, &labels(y)?, opts, l2)?;
@@ -252,9 +252,9 @@ fn fit_model(
 
 /// Trains on feature rows `x` with labels `y` (strong model answers better). The returned
 /// model's naming fields (weak, strong, embedding, tags) are for the caller to fill in.
-pub fn train(x: &[Vec<f32>], y: &[bool], opts: &TrainOptions) -> Result<RouterModel, RouterError> {
+pub fn train(x: &[Vec<f32>], y: &[bool], opts: &TrainOptions) -> Result<RouterModel, MlError> {
     if x.len() < 10 {
-        return Err(RouterError::Train(format!(
+        return Err(MlError::Train(format!(
             "{} examples are too few to train on",
             x.len()
         )));
@@ -269,7 +269,7 @@ pub fn train(x: &[Vec<f32>], y: &[bool], opts: &TrainOptions) -> Result<RouterMo
 }
 
 /// Inner 3-fold cross-validation over `L2_GRID` by validation log-loss.
-fn select_l2(x: &[Vec<f32>], y: &[bool], opts: &TrainOptions) -> Result<f32, RouterError> {
+fn select_l2(x: &[Vec<f32>], y: &[bool], opts: &TrainOptions) -> Result<f32, MlError> {
     let k = 3;
     let mut best = (f64::INFINITY, L2_GRID[0]);
     for &l2 in &L2_GRID {

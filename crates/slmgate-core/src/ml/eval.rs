@@ -12,7 +12,7 @@ use super::data::Example;
 use super::metrics::{curve, oracle_scores, Curve};
 use super::model::RouterModel;
 use super::train::{train, TrainOptions};
-use super::RouterError;
+use super::MlError;
 
 /// Tags seen at least this often in training become features.
 pub const MIN_TAG_COUNT: usize = 5;
@@ -81,7 +81,7 @@ pub fn train_router(
     examples: &[&Example],
     embeddings: &[&Vec<f32>],
     opts: &TrainOptions,
-) -> Result<RouterModel, RouterError> {
+) -> Result<RouterModel, MlError> {
     let vocab = tag_vocabulary(examples);
     let x = feature_rows(examples, embeddings, &vocab);
     let y: Vec<bool> = examples.iter().map(|e| e.strong_wins()).collect();
@@ -98,7 +98,7 @@ pub fn cross_validate(
     fold_of: &[usize],
     k: usize,
     opts: &TrainOptions,
-) -> Result<Vec<f64>, RouterError> {
+) -> Result<Vec<f64>, MlError> {
     let mut scores = vec![f64::NAN; examples.len()];
     for f in 0..k {
         let train_idx: Vec<usize> = (0..examples.len()).filter(|&i| fold_of[i] != f).collect();
@@ -116,7 +116,7 @@ pub fn cross_validate(
         }
     }
     if scores.iter().any(|s| s.is_nan()) {
-        return Err(RouterError::Data(
+        return Err(MlError::Data(
             "a fold was empty: use fewer folds or more groups".into(),
         ));
     }

@@ -5,8 +5,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
-use super::model::RouterModel;
-use super::RouterError;
+use crate::ml::{MlError, RouterModel};
 
 pub struct RouterHandle {
     pub path: PathBuf,
@@ -21,7 +20,7 @@ fn mtime(path: &PathBuf) -> Option<SystemTime> {
 }
 
 impl RouterHandle {
-    pub fn load(path: PathBuf, threshold: Option<f32>, dims: usize) -> Result<Self, RouterError> {
+    pub fn load(path: PathBuf, threshold: Option<f32>, dims: usize) -> Result<Self, MlError> {
         let modified = mtime(&path);
         let m = RouterModel::load(&path)?;
         check_dims(&m, dims, &path)?;
@@ -45,7 +44,7 @@ impl RouterHandle {
     }
 
     /// Reloads when the file's modification time changed; a bad new file keeps the old model.
-    pub fn reload_if_changed(&self, dims: usize) -> Result<bool, RouterError> {
+    pub fn reload_if_changed(&self, dims: usize) -> Result<bool, MlError> {
         let now = mtime(&self.path);
         {
             let mut last = self.modified.lock().unwrap_or_else(|p| p.into_inner());
@@ -61,9 +60,9 @@ impl RouterHandle {
     }
 }
 
-fn check_dims(m: &RouterModel, dims: usize, path: &std::path::Path) -> Result<(), RouterError> {
+fn check_dims(m: &RouterModel, dims: usize, path: &std::path::Path) -> Result<(), MlError> {
     if m.embedding_dims != dims {
-        return Err(RouterError::Data(format!(
+        return Err(MlError::Data(format!(
             "router {} was trained on {}-dimensional embeddings, the embedding model gives {dims}",
             path.display(),
             m.embedding_dims

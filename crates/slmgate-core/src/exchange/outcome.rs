@@ -1,0 +1,85 @@
+//! What an exchange gives back: a whole answer with what it cost, or a stream of chunks; with
+//! either, what the response headers say about how it was served.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures::Stream;
+
+use super::GatewayError;
+use crate::govern::cost::RequestCost;
+use crate::route::Served;
+use crate::wire::openai::{ChatChunk, ChatResponse};
+
+pub enum Outcome {
+    Answer(Answer),
+    Stream(AnswerStream),
+}
+
+/// A whole answer (redacted PII restored), and what it cost.
+pub struct Answer {
+    pub response: ChatResponse,
+    pub meta: ServedMeta,
+    pub cost: RequestCost,
+}
+
+/// A stream committed to one deployment. It finishes the exchange at its end; dropped
+/// early, the exchange finishes as abandoned. An `Err` item is a failure after the stream
+/// started, and the last item.
+pub struct AnswerStream {
+    pub meta: ServedMeta,
+    chunks: Pin<Box<dyn Stream<Item = Result<ChatChunk, GatewayError>> + Send>>,
+}
+
+impl AnswerStream {
+    pub(super) fn new(
+        meta: ServedMeta,
+        chunks: Pin<Box<dyn Stream<Item = Result<ChatChunk, GatewayError>> + Send>>,
+    ) -> Self {
+        Self { meta, chunks }
+    }
+}
+
+impl Stream for AnswerStream {
+    type Item = Result<ChatChunk, GatewayError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.chunks.as_mut().poll_next(cx)
+    }
+}
+
+/// How a request was served: the `x-slmgate-*` response headers say this.
+#[derive(Debug, Clone)]
+pub struct ServedMeta {
+    /// The deployment that answered.
+    pub deployment: String,
+    /// `local`, `openai`, `anthropic`, `gemini`.
+    pub provider: &'static str,
+    /// Deployments called, the answering one included.
+    pub attempts: usize,
+    /// The first deployment that failed, when the answer came from a fallback.
+    pub fallback_from: Option<String>,
+    /// The plan tier that answered.
+    pub tier: Arc<str>,
+    /// Why: the plan's reasons, then each escalation (ASCII).
+    pub reason: String,
+    pub escalations: usize,
+    /// The answering tier's confidence, when a cascade judged it.
+    pub confidence: Option<f32>,
+}
+
+impl ServedMeta {
+    pub(super) fn new(served: &Served, reason: String) -> Self {
+        Self {
+            deployment: served.deployment.name.clone(),
+            provider: served.deployment.provider.kind(),
+            attempts: served.attempts.len() + 1,
+            fallback_from: served.attempts.first().map(|a| a.deployment.clone()),
+            tier: served.tier.clone(),
+            reason,
+            escalations: served.escalations.len(),
+            confidence: served.confidence,
+        }
+    }
+}

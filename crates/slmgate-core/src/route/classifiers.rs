@@ -1,0 +1,156 @@
+//! The embedding model and everything that runs on it at request time: the learned routers
+//! and the domain classifiers, by route. Loaded once; routers hot-swap when their file
+//! changes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use slmgate_engine::SentenceEmbedder;
+use tokio::sync::Semaphore;
+
+use super::domain::{DomainClassifier, DomainVerdict};
+use super::plan::RouterVerdict;
+use super::router::RouterHandle;
+use super::RequestFacts;
+use crate::config::Config;
+use crate::ml::{embed_one, Representation, RouterModel};
+use crate::wire::openai::ChatRequest;
+
+/// The sentence-embedding model, shared by `/v1/embeddings`, the router, domain routing
+/// and the injection guard; `permits` bounds concurrent embedding work.
+pub struct Embedder {
+    pub name: String,
+    pub model: Arc<SentenceEmbedder>,
+    pub permits: Semaphore,
+}
+
+#[derive(Default)]
+pub struct Classifiers {
+    pub embedder: Option<Embedder>,
+    /// Learned routers by route name.
+    routers: BTreeMap<String, RouterHandle>,
+    /// Domain classifiers by route name.
+    domains: BTreeMap<String, Arc<DomainClassifier>>,
+}
+
+impl Classifiers {
+    /// Loads the embedding model and builds every route's router and domain classifier
+    /// (blocking; seconds).
+    pub fn load(cfg: &Config) -> Result<Self, String> {
+        let Some(e) = &cfg.embeddings else {
+            return Ok(Self::default());
+        };
+        let model =
+            SentenceEmbedder::load(std::path::Path::new(&e.path)).map_err(|e| e.to_string())?;
+        tracing::info!(name = %e.name, dims = model.dimensions(), "embedding model loaded");
+        let embedder = Embedder {
+            name: e.name.clone(),
+            model: Arc::new(model),
+            permits: Semaphore::new(e.concurrency),
+        };
+        let mut routers = BTreeMap::new();
+        let mut domains = BTreeMap::new();
+        for (route, r) in &cfg.routes {
+            if let Some(rc) = &r.router {
+                let h = RouterHandle::load(
+                    rc.path.clone().into(),
+                    rc.threshold,
+                    embedder.model.dimensions(),
+                )
+                .map_err(|e| format!("routes.{route}.router: {e}"))?;
+                tracing::info!(route = %route, path = %rc.path, "learned router loaded");
+                routers.insert(route.clone(), h);
+            }
+            if let Some(d) = &r.domains {
+                let c = DomainClassifier::build(&embedder.model, d)
+                    .map_err(|e| format!("routes.{route}.domains: {e}"))?;
+                tracing::info!(route = %route, domains = d.classes.len(), "domain classifier built");
+                domains.insert(route.clone(), Arc::new(c));
+            }
+        }
+        let uses_static = routers
+            .values()
+            .any(|h: &RouterHandle| h.current().representation == Representation::Static)
+            || domains
+                .values()
+                .any(|d| d.representation == Representation::Static);
+        if uses_static {
+            // Map the token table now, not on the first request.
+            embedder
+                .model
+                .embed_static("warm up")
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(Self {
+            embedder: Some(embedder),
+            routers,
+            domains,
+        })
+    }
+
+    /// Re-reads router files that changed (called periodically by the server).
+    pub fn reload_routers(&self) {
+        let Some(e) = &self.embedder else { return };
+        for (route, h) in &self.routers {
+            match h.reload_if_changed(e.model.dimensions()) {
+                Ok(true) => {
+                    tracing::info!(route = %route, path = %h.path.display(), "learned router reloaded")
+                }
+                Ok(false) => {}
+                Err(err) => {
+                    tracing::warn!(route = %route, error = %err, "router file changed but cannot be loaded; keeping the previous one")
+                }
+            }
+        }
+    }
+
+    /// The learned router's verdict on a request, if its route has a router. A router that
+    /// cannot score (embedding failure) gives none: the plan then starts at the first tier.
+    pub async fn router_verdict(
+        &self,
+        route: &str,
+        req: &ChatRequest,
+        facts: &RequestFacts,
+    ) -> Option<RouterVerdict> {
+        let h = self.routers.get(route)?;
+        let emb = self.embedder.as_ref()?;
+        let text = req.last_user_text()?;
+        let model = h.current();
+        let chars = text.chars().count();
+        let _permit = emb.permits.acquire().await.ok()?;
+        let e = emb.model.clone();
+        let repr = model.representation;
+        let embedded = tokio::task::spawn_blocking(move || embed_one(&e, repr, &text)).await;
+        let v = match embedded {
+            Ok(Ok(v)) => v,
+            Ok(Err(err)) => {
+                tracing::warn!(error = %err, "router embedding failed");
+                return None;
+            }
+            Err(_) => return None,
+        };
+        let tags: Vec<String> = facts.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let x = RouterModel::features(&v, &model.tag_features, &tags, chars);
+        Some(RouterVerdict {
+            score: model.score(&x),
+            threshold: h.threshold(&model),
+        })
+    }
+
+    /// The domain classifier's verdict, if the route has domains.
+    pub async fn domain_verdict(&self, route: &str, req: &ChatRequest) -> Option<DomainVerdict> {
+        let c = self.domains.get(route)?.clone();
+        let emb = self.embedder.as_ref()?;
+        let text = req.last_user_text()?;
+        let _permit = emb.permits.acquire().await.ok()?;
+        let e = emb.model.clone();
+        match tokio::task::spawn_blocking(move || c.classify(&e, &text)).await {
+            Ok(Ok(v)) => v,
+            Ok(Err(err)) => {
+                tracing::warn!(error = %err, "domain classification failed");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+}
