@@ -21,6 +21,9 @@ mod restore;
 mod steps;
 mod ticket;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 use std::time::Instant;
 

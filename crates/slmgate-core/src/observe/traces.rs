@@ -103,6 +103,8 @@ pub fn model_span(d: &Deployment, req: &ChatRequest) -> tracing::Span {
         Provider::OpenAi(_) => "openai",
         Provider::Anthropic(_) => "anthropic",
         Provider::Gemini(_) => "gcp.gemini",
+        #[cfg(test)]
+        Provider::Scripted(_) => "slmgate.scripted",
     };
     let kind = if server.is_some() {
         "client"

@@ -9,6 +9,8 @@ pub mod health;
 pub mod http;
 pub mod local;
 pub mod openai;
+#[cfg(test)]
+pub mod scripted;
 pub mod sse;
 
 use std::pin::Pin;
@@ -32,6 +34,9 @@ pub enum Provider {
     OpenAi(openai::OpenAiProvider),
     Anthropic(anthropic::AnthropicProvider),
     Gemini(gemini::GeminiProvider),
+    /// Test builds only: replies from a script.
+    #[cfg(test)]
+    Scripted(scripted::ScriptedProvider),
 }
 
 impl Provider {
@@ -43,6 +48,8 @@ impl Provider {
             Provider::OpenAi(p) => (&p.http.cfg.model, Some(&p.http.cfg.base_url)),
             Provider::Anthropic(p) => (&p.http.cfg.model, Some(&p.http.cfg.base_url)),
             Provider::Gemini(p) => (&p.http.cfg.model, Some(&p.http.cfg.base_url)),
+            #[cfg(test)]
+            Provider::Scripted(p) => (&p.name, None),
         }
     }
 
@@ -52,6 +59,8 @@ impl Provider {
             Provider::OpenAi(_) => "openai",
             Provider::Anthropic(_) => "anthropic",
             Provider::Gemini(_) => "gemini",
+            #[cfg(test)]
+            Provider::Scripted(_) => "scripted",
         }
     }
 
@@ -61,6 +70,8 @@ impl Provider {
             Provider::OpenAi(p) => p.complete(req).await,
             Provider::Anthropic(p) => p.complete(req).await,
             Provider::Gemini(p) => p.complete(req).await,
+            #[cfg(test)]
+            Provider::Scripted(p) => p.complete(req).await,
         }
     }
 
@@ -70,6 +81,8 @@ impl Provider {
             Provider::OpenAi(p) => p.stream(req).await,
             Provider::Anthropic(p) => p.stream(req).await,
             Provider::Gemini(p) => p.stream(req).await,
+            #[cfg(test)]
+            Provider::Scripted(p) => p.stream(req).await,
         }
     }
 }
@@ -107,6 +120,24 @@ impl Deployment {
             provider,
             health,
         }))
+    }
+}
+
+#[cfg(test)]
+impl Deployment {
+    /// A scripted deployment (test builds only), healthy unless `cooldown_failures` say
+    /// otherwise.
+    pub fn scripted(
+        id: DeploymentId,
+        p: scripted::ScriptedProvider,
+        cooldown_failures: u32,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            id,
+            name: p.name.clone(),
+            provider: Provider::Scripted(p),
+            health: Health::new(cooldown_failures, Duration::from_secs(30)),
+        })
     }
 }
 

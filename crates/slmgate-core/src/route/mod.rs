@@ -25,4 +25,6 @@ pub use plan::{plan, Plan, PlanError, RouterVerdict, DEFAULT_MAX_TOKENS_FOR_COST
 pub use table::{DeploymentId, RouteSpec, RouteTable};
 
 #[cfg(test)]
+mod executor_tests;
+#[cfg(test)]
 mod plan_tests;
