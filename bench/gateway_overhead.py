@@ -158,12 +158,16 @@ def main():
 
 
 def compare(args):
-    """The same load points against two binaries, alternating, in one run."""
+    """The same load points against two binaries in one run: both gateways run side by side
+    (pinned to the same core; the one not under load is idle), each warmed up first, and each
+    point runs against the old binary, then the new one."""
     for tool in ["nginx", "oha", "taskset"]:
         if not shutil.which(tool):
             sys.exit(f"{tool} is required (nginx: apt-get install nginx; oha: cargo install oha)")
     tmp = Path(tempfile.mkdtemp())
     nginx = start_nginx(tmp)
+    gws = {"before": start_gateway(args.before, tmp / "before", 18183),
+           "after": start_gateway(args.bin, tmp / "after", 18184)}
     via = {"before": "http://127.0.0.1:18183/v1/chat/completions",
            "after": "http://127.0.0.1:18184/v1/chat/completions"}
     direct = "http://127.0.0.1:18080/v1/chat/completions"
@@ -173,34 +177,31 @@ def compare(args):
     points.append(("stream c=32", dict(BODY, model="mock-stream", stream=True), {"conc": 32}))
     rows = []
     try:
+        # Warm up: connections to the upstream, allocator arenas, thread pools.
+        for name in gws:
+            oha(via[name], BODY, 3, conc=64)
         for label, body, how in points:
             d = oha(direct, body, args.secs, **how) if body is BODY else None
             row = {"label": label, "direct": d}
-            for name, binary, port in [("before", args.before, 18183), ("after", args.bin, 18184)]:
-                # A fresh gateway per point: the audit log starts empty for each (as a
-                # long-running server's does after its retention), and neither binary runs
-                # with the other's leftovers.
-                gw = start_gateway(binary, tmp / f"{name}-{len(rows)}", port)
-                try:
-                    time.sleep(1)
-                    row[name] = oha(via[name], body, args.secs, **how)
-                    row[name + "_rss"] = rss_mb(gw.pid)
-                finally:
-                    gw.send_signal(signal.SIGTERM)
-                    gw.wait()
+            for name in gws:
+                row[name] = oha(via[name], body, args.secs, **how)
             rows.append(row)
+        rss = {name: rss_mb(gw.pid) for name, gw in gws.items()}
     finally:
+        for gw in gws.values():
+            gw.send_signal(signal.SIGTERM)
+            gw.wait()
         nginx.terminate()
-    print("| load | direct p50 / p99 ms | before rps | before p50 / p99 ms | after rps | after p50 / p99 ms "
+    print("| load | direct p50 / p99 ms | before rps | before p50 / p99 / p99.9 ms | after rps | after p50 / p99 / p99.9 ms "
           "| overhead p99 before → after ms | errors before / after |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         d, b, a = r["direct"], r["before"], r["after"]
         dp = f"{d['p50']:.3f} / {d['p99']:.3f}" if d else "–"
         ov = f"{b['p99'] - d['p99']:.3f} → {a['p99'] - d['p99']:.3f}" if d else "–"
-        print(f"| {r['label']} | {dp} | {b['rps']:.0f} | {b['p50']:.3f} / {b['p99']:.3f} | {a['rps']:.0f} | "
-              f"{a['p50']:.3f} / {a['p99']:.3f} | {ov} | {b['errors']} / {a['errors']} |")
-    print(f"\nRSS after the last point: before {rows[-1]['before_rss']:.1f} MB, after {rows[-1]['after_rss']:.1f} MB")
+        print(f"| {r['label']} | {dp} | {b['rps']:.0f} | {b['p50']:.3f} / {b['p99']:.3f} / {b['p999']:.3f} | {a['rps']:.0f} | "
+              f"{a['p50']:.3f} / {a['p99']:.3f} / {a['p999']:.3f} | {ov} | {b['errors']} / {a['errors']} |")
+    print(f"\nRSS after the load: before {rss['before']:.1f} MB, after {rss['after']:.1f} MB")
 
 
 def memory(args, tmp):

@@ -15,6 +15,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use slmgate_core::config::Config;
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "slmgate",
@@ -125,8 +128,11 @@ fn init_logs(
     };
     let logs = fmt.with_filter(filter.and(filter_fn(|m| !traces::is_trace_span(m))));
     let provider = traces::provider(telemetry).map_err(anyhow::Error::msg)?;
-    let otel = provider.as_ref().map(traces::layer);
-    tracing_subscriber::registry().with(logs).with(otel).init();
+    // Without an endpoint there is no trace layer at all: spans nobody exports cost nothing.
+    match provider.as_ref().map(traces::layer) {
+        Some(otel) => tracing_subscriber::registry().with(logs).with(otel).init(),
+        None => tracing_subscriber::registry().with(logs).init(),
+    }
     Ok(provider)
 }
 

@@ -36,13 +36,17 @@ where
     }
 }
 
-/// Parses JSON, naming the path of a field with the wrong type.
+/// Parses JSON, naming the path of a field with the wrong type. Valid bodies take the plain
+/// parser; only a body that fails is parsed again to find the path.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.is_empty() {
         return Err(ApiError::bad_request(
             "invalid_json",
             "The request body is empty; send a JSON object.",
         ));
+    }
+    if let Ok(v) = serde_json::from_slice(bytes) {
+        return Ok(v);
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {

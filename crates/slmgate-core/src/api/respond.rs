@@ -3,7 +3,7 @@
 use std::convert::Infallible;
 
 use axum::body::{Body, Bytes};
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use axum::response::Response;
 use futures::Stream;
 
@@ -25,30 +25,45 @@ pub fn header_tags(headers: &HeaderMap) -> Vec<String> {
 /// answer what it cost and what the baseline would have (a stream's cost is known only at its
 /// end: it is in the audit log and the metrics).
 pub fn served_headers(resp: &mut Response, m: &ServedMeta, cost: Option<&RequestCost>) {
+    static NAMES: [HeaderName; 10] = [
+        HeaderName::from_static("x-slmgate-model"),
+        HeaderName::from_static("x-slmgate-provider"),
+        HeaderName::from_static("x-slmgate-attempts"),
+        HeaderName::from_static("x-slmgate-fallback-from"),
+        HeaderName::from_static("x-slmgate-tier"),
+        HeaderName::from_static("x-slmgate-route-reason"),
+        HeaderName::from_static("x-slmgate-escalations"),
+        HeaderName::from_static("x-slmgate-confidence"),
+        HeaderName::from_static("x-slmgate-cost-usd"),
+        HeaderName::from_static("x-slmgate-baseline-cost-usd"),
+    ];
+    let [model, provider, attempts, fallback, tier, reason, escalations, confidence, usd, baseline] =
+        &NAMES;
     let h = resp.headers_mut();
-    let mut put = |name: &'static str, v: &str| {
+    h.reserve(10);
+    let mut put = |name: &HeaderName, v: &str| {
         if let Ok(v) = HeaderValue::from_str(v) {
-            h.insert(name, v);
+            h.insert(name.clone(), v);
         }
     };
-    put("x-slmgate-model", &m.deployment);
-    put("x-slmgate-provider", m.provider);
-    put("x-slmgate-attempts", &m.attempts.to_string());
+    put(model, &m.deployment);
+    put(tier, &m.tier);
+    put(reason, &m.reason);
     if let Some(f) = &m.fallback_from {
-        put("x-slmgate-fallback-from", f);
+        put(fallback, f);
     }
-    put("x-slmgate-tier", &m.tier);
-    put("x-slmgate-route-reason", &m.reason);
-    put("x-slmgate-escalations", &m.escalations.to_string());
     if let Some(c) = m.confidence {
-        put("x-slmgate-confidence", &format!("{c:.4}"));
+        put(confidence, &format!("{c:.4}"));
     }
     if let Some(c) = cost {
-        put("x-slmgate-cost-usd", &format!("{:.9}", c.actual));
+        put(usd, &format!("{:.9}", c.actual));
         if let Some(b) = c.baseline {
-            put("x-slmgate-baseline-cost-usd", &format!("{b:.9}"));
+            put(baseline, &format!("{b:.9}"));
         }
     }
+    h.insert(provider.clone(), HeaderValue::from_static(m.provider));
+    h.insert(attempts.clone(), HeaderValue::from(m.attempts));
+    h.insert(escalations.clone(), HeaderValue::from(m.escalations));
 }
 
 pub fn sse(stream: impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static) -> Response {

@@ -74,7 +74,7 @@ fn default_retention_days() -> u32 {
     30
 }
 fn default_flush_interval_ms() -> u64 {
-    100
+    10
 }
 
 /// Every PII type the detector knows (`[pii] types`, rules' `match.pii`).

@@ -6,7 +6,7 @@
 
 use std::sync::OnceLock;
 
-use regex::Regex;
+use regex::{Regex, RegexSet};
 use slmgate_engine::SentenceEmbedder;
 
 use crate::ml::model::{Learner, RouterModel};
@@ -71,6 +71,15 @@ fn heuristics() -> &'static [(Regex, f32, &'static str)] {
     })
 }
 
+/// The heuristics in one set: one pass over the text finds every rule that matches.
+fn heuristic_set() -> &'static RegexSet {
+    static S: OnceLock<RegexSet> = OnceLock::new();
+    S.get_or_init(|| {
+        RegexSet::new(heuristics().iter().map(|(re, _, _)| re.as_str()))
+            .expect("built-in guard patterns compile as a set")
+    })
+}
+
 pub struct Guard {
     /// Logistic regression over static embeddings, when an embedder is loaded.
     classifier: Option<RouterModel>,
@@ -111,8 +120,9 @@ impl Guard {
             score: 0.0,
             matched: None,
         };
-        for (re, w, name) in heuristics() {
-            if *w > best.score && re.is_match(text) {
+        let hits = heuristic_set().matches(text);
+        for (i, (_, w, name)) in heuristics().iter().enumerate() {
+            if *w > best.score && hits.matched(i) {
                 best = GuardVerdict {
                     score: *w,
                     matched: Some(format!("heuristic: {name}")),

@@ -16,27 +16,24 @@ use crate::wire::openai::{
 pub struct AnthropicProvider {
     pub(crate) http: RemoteHttp,
     auth: HeaderMap,
+    messages: reqwest::Url,
 }
 
 impl AnthropicProvider {
-    pub fn new(http: RemoteHttp) -> Self {
+    pub fn new(http: RemoteHttp) -> Result<Self, String> {
         let mut auth = http.key_header("x-api-key", "");
         auth.insert("anthropic-version", HeaderValue::from_static("2023-06-01"));
-        Self { http, auth }
-    }
-
-    fn url(&self) -> String {
-        if self
-            .http
-            .cfg
-            .base_url
-            .trim_end_matches('/')
-            .ends_with("/v1")
-        {
-            self.http.url("messages")
+        let path = if http.cfg.base_url.trim_end_matches('/').ends_with("/v1") {
+            "messages"
         } else {
-            self.http.url("v1/messages")
-        }
+            "v1/messages"
+        };
+        let messages = http.endpoint(path)?;
+        Ok(Self {
+            http,
+            auth,
+            messages,
+        })
     }
 
     fn body(&self, req: &ChatRequest, stream: bool) -> Result<Bytes, ProviderError> {
@@ -52,7 +49,7 @@ impl AnthropicProvider {
     pub async fn complete(&self, req: &ChatRequest) -> Result<ChatResponse, ProviderError> {
         let out: MessagesResponse = self
             .http
-            .call(&self.url(), &self.auth, self.body(req, false)?)
+            .call(&self.messages, &self.auth, self.body(req, false)?)
             .await?;
         Ok(out.to_openai())
     }
@@ -60,7 +57,7 @@ impl AnthropicProvider {
     pub async fn stream(&self, req: &ChatRequest) -> Result<ChatStream, ProviderError> {
         let mut events = self
             .http
-            .call_stream(&self.url(), &self.auth, self.body(req, true)?)
+            .call_stream(&self.messages, &self.auth, self.body(req, true)?)
             .await?;
         let model = self.http.cfg.model.clone();
         Ok(Box::pin(async_stream::stream! {

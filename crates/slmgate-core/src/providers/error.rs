@@ -13,7 +13,8 @@ pub enum FailureKind {
     RateLimited,
     /// Upstream said 5xx.
     ServerError,
-    /// Upstream rejected our credentials or this model (401/403/404): a config problem.
+    /// Upstream rejected our credentials or this model (401/403/404), or redirected (3xx):
+    /// a config problem.
     Unauthorized,
     /// The request itself was refused (an upstream's 400/413/422, or what a local model
     /// cannot do): the client's problem; no fallback, no escalation.

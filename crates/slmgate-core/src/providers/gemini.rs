@@ -15,30 +15,30 @@ use crate::wire::openai::{
 pub struct GeminiProvider {
     pub(crate) http: RemoteHttp,
     auth: HeaderMap,
+    generate: reqwest::Url,
+    stream_generate: reqwest::Url,
 }
 
 impl GeminiProvider {
-    pub fn new(http: RemoteHttp) -> Self {
+    pub fn new(http: RemoteHttp) -> Result<Self, String> {
         let auth = http.key_header("x-goog-api-key", "");
-        Self { http, auth }
-    }
-
-    fn url(&self, stream: bool) -> String {
-        let base = self.http.cfg.base_url.trim_end_matches('/');
+        let base = http.cfg.base_url.trim_end_matches('/');
         let prefix = if base.ends_with("/v1beta") || base.ends_with("/v1") {
             ""
         } else {
             "v1beta/"
         };
-        let model = &self.http.cfg.model;
-        if stream {
-            self.http.url(&format!(
-                "{prefix}models/{model}:streamGenerateContent?alt=sse"
-            ))
-        } else {
-            self.http
-                .url(&format!("{prefix}models/{model}:generateContent"))
-        }
+        let model = &http.cfg.model;
+        let generate = http.endpoint(&format!("{prefix}models/{model}:generateContent"))?;
+        let stream_generate = http.endpoint(&format!(
+            "{prefix}models/{model}:streamGenerateContent?alt=sse"
+        ))?;
+        Ok(Self {
+            http,
+            auth,
+            generate,
+            stream_generate,
+        })
     }
 
     fn body(&self, req: &ChatRequest) -> Result<Bytes, ProviderError> {
@@ -48,7 +48,7 @@ impl GeminiProvider {
     pub async fn complete(&self, req: &ChatRequest) -> Result<ChatResponse, ProviderError> {
         let out: GenerateResponse = self
             .http
-            .call(&self.url(false), &self.auth, self.body(req)?)
+            .call(&self.generate, &self.auth, self.body(req)?)
             .await?;
         if out.candidates.is_empty() {
             return Err(ProviderError::new(
@@ -62,7 +62,7 @@ impl GeminiProvider {
     pub async fn stream(&self, req: &ChatRequest) -> Result<ChatStream, ProviderError> {
         let mut events = self
             .http
-            .call_stream(&self.url(true), &self.auth, self.body(req)?)
+            .call_stream(&self.stream_generate, &self.auth, self.body(req)?)
             .await?;
         let model = self.http.cfg.model.clone();
         Ok(Box::pin(async_stream::stream! {

@@ -28,6 +28,9 @@ impl RemoteHttp {
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(256)
             .tcp_nodelay(true)
+            // LLM APIs answer where they are asked; following a redirect would send the
+            // prompt (and maybe the key) to another host, and costs a URL parse per call.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("slmgate/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
@@ -60,12 +63,14 @@ impl RemoteHttp {
         h
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!(
+    /// `path` under the base URL, parsed once (when the deployment is built).
+    pub fn endpoint(&self, path: &str) -> Result<reqwest::Url, String> {
+        let url = format!(
             "{}/{}",
             self.cfg.base_url.trim_end_matches('/'),
             path.trim_start_matches('/')
-        )
+        );
+        reqwest::Url::parse(&url).map_err(|e| format!("{url:?} is not a URL: {e}"))
     }
 
     /// The request's overall deadline.
@@ -77,7 +82,7 @@ impl RemoteHttp {
     /// whose headers arrived within the first-byte timeout.
     pub async fn post(
         &self,
-        url: &str,
+        url: &reqwest::Url,
         auth: &HeaderMap,
         body: Bytes,
         deadline: Instant,
@@ -87,7 +92,7 @@ impl RemoteHttp {
         loop {
             let send = self
                 .client
-                .post(url)
+                .post(url.clone())
                 .headers(self.extra_headers.clone())
                 .headers(auth.clone())
                 .header("content-type", "application/json")
@@ -141,7 +146,7 @@ impl RemoteHttp {
     /// POSTs and reads the JSON answer, all under the total timeout.
     pub async fn call<T: DeserializeOwned>(
         &self,
-        url: &str,
+        url: &reqwest::Url,
         auth: &HeaderMap,
         body: Bytes,
     ) -> Result<T, ProviderError> {
@@ -153,7 +158,7 @@ impl RemoteHttp {
     /// POSTs and returns the answer's SSE events, all under the total timeout.
     pub async fn call_stream(
         &self,
-        url: &str,
+        url: &reqwest::Url,
         auth: &HeaderMap,
         body: Bytes,
     ) -> Result<
@@ -285,7 +290,8 @@ async fn status_error(resp: reqwest::Response, deadline: Instant) -> ProviderErr
     let kind = match status {
         429 => FailureKind::RateLimited,
         500..=599 => FailureKind::ServerError,
-        401 | 403 | 404 => FailureKind::Unauthorized,
+        // A redirect is not followed: the base URL (or the key) is wrong.
+        300..=399 | 401 | 403 | 404 => FailureKind::Unauthorized,
         _ => FailureKind::BadRequest,
     };
     let mut err = ProviderError::new(kind, format!("upstream answered {status}: {upstream_msg}"));

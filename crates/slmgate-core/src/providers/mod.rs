@@ -144,8 +144,8 @@ impl Deployment {
 fn remote(r: &RemoteModelConfig) -> Result<Provider, String> {
     let http = http::RemoteHttp::new(r.clone())?;
     Ok(match r.wire {
-        Wire::Openai => Provider::OpenAi(openai::OpenAiProvider::new(http)),
-        Wire::Anthropic => Provider::Anthropic(anthropic::AnthropicProvider::new(http)),
-        Wire::Gemini => Provider::Gemini(gemini::GeminiProvider::new(http)),
+        Wire::Openai => Provider::OpenAi(openai::OpenAiProvider::new(http)?),
+        Wire::Anthropic => Provider::Anthropic(anthropic::AnthropicProvider::new(http)?),
+        Wire::Gemini => Provider::Gemini(gemini::GeminiProvider::new(http)?),
     })
 }

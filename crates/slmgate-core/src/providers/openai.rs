@@ -13,12 +13,14 @@ use crate::wire::openai::{ChatChunk, ChatRequest, ChatResponse, StreamOptions};
 pub struct OpenAiProvider {
     pub(crate) http: RemoteHttp,
     auth: HeaderMap,
+    chat: reqwest::Url,
 }
 
 impl OpenAiProvider {
-    pub fn new(http: RemoteHttp) -> Self {
+    pub fn new(http: RemoteHttp) -> Result<Self, String> {
         let auth = http.key_header("authorization", "Bearer ");
-        Self { http, auth }
+        let chat = http.endpoint("chat/completions")?;
+        Ok(Self { http, auth, chat })
     }
 
     fn body(&self, req: &ChatRequest, stream: bool) -> Result<Bytes, ProviderError> {
@@ -35,11 +37,7 @@ impl OpenAiProvider {
     pub async fn complete(&self, req: &ChatRequest) -> Result<ChatResponse, ProviderError> {
         let out: ChatResponse = self
             .http
-            .call(
-                &self.http.url("chat/completions"),
-                &self.auth,
-                self.body(req, false)?,
-            )
+            .call(&self.chat, &self.auth, self.body(req, false)?)
             .await?;
         if out.choices.is_empty() {
             return Err(ProviderError::new(
@@ -53,11 +51,7 @@ impl OpenAiProvider {
     pub async fn stream(&self, req: &ChatRequest) -> Result<ChatStream, ProviderError> {
         let mut events = self
             .http
-            .call_stream(
-                &self.http.url("chat/completions"),
-                &self.auth,
-                self.body(req, true)?,
-            )
+            .call_stream(&self.chat, &self.auth, self.body(req, true)?)
             .await?;
         Ok(Box::pin(async_stream::stream! {
             let mut done = false;

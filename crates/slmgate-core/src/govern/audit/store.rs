@@ -33,20 +33,20 @@ pub fn append(conn: &mut Connection, records: &[Record]) -> Result<i64, GovernEr
             .map(|c| sha256_hex(c.as_bytes()))
             .unwrap_or_default();
         let hash = entry_hash(&prev, seq, &entry_json, &content_hash);
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO audit (seq, id, ts_ms, key_id, entry, content_hash, prev_hash, hash)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
-                seq,
-                e.id,
-                e.ts_ms,
-                e.key_id,
-                entry_json,
-                content_hash,
-                prev,
-                hash
-            ],
-        )?;
+        )?
+        .execute(params![
+            seq,
+            e.id,
+            e.ts_ms,
+            e.key_id,
+            entry_json,
+            content_hash,
+            prev,
+            hash
+        ])?;
         if let Some(c) = content_json {
             tx.prepare_cached(
                 "INSERT INTO audit_content (seq, ts_ms, key_id, user_id, content) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -54,14 +54,14 @@ pub fn append(conn: &mut Connection, records: &[Record]) -> Result<i64, GovernEr
             .execute(params![seq, e.ts_ms, e.key_id, e.user, c])?;
         }
         if let Some(r) = &rec.review {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO reviews (id, request_id, ts_ms, key_id, user_id, route, tier, model,
                  escalated_from, tags, prompt, answer) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
-                params![
-                    r.id, e.id, e.ts_ms, e.key_id, e.user, r.route, r.tier, r.model,
-                    r.escalated_from, r.tags, r.prompt, r.answer
-                ],
-            )?;
+            )?
+            .execute(params![
+                r.id, e.id, e.ts_ms, e.key_id, e.user, r.route, r.tier, r.model,
+                r.escalated_from, r.tags, r.prompt, r.answer
+            ])?;
         }
         prev = hash;
     }

@@ -22,8 +22,9 @@ use crate::govern::{db, GovernError};
 
 /// Most entries taken from the queue at once.
 const MAX_BATCH: usize = 2048;
-/// Most entries per transaction (a request never waits behind more than one).
-const CHUNK: usize = 64;
+/// Most entries per transaction: one commit (WAL frames, maybe a checkpoint) per 256
+/// entries; the writer yields between transactions.
+const CHUNK: usize = 256;
 
 /// What the request path and the writer share.
 #[derive(Default)]

@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use regex::Regex;
+use regex::{Regex, RegexSet};
 
 /// Every type the detector knows (the config's vocabulary).
 pub const TYPES: &[&str] = crate::config::PII_TYPES;
@@ -20,6 +20,16 @@ struct Pattern {
     kind: &'static str,
     re: Regex,
     valid: fn(&str) -> bool,
+}
+
+/// Every pattern in one set: one pass over the text says which patterns match at all, and
+/// only those run to find where.
+fn pattern_set() -> &'static RegexSet {
+    static S: OnceLock<RegexSet> = OnceLock::new();
+    S.get_or_init(|| {
+        RegexSet::new(patterns().iter().map(|p| p.re.as_str()))
+            .expect("built-in PII patterns compile as a set")
+    })
 }
 
 fn patterns() -> &'static [Pattern] {
@@ -197,12 +207,18 @@ fn looks_like_version(before: &str) -> bool {
 /// priority) and only the `enabled` types.
 pub fn detect(text: &str, enabled: &[&'static str]) -> Vec<Finding> {
     let mut found: Vec<Finding> = Vec::new();
-    for p in patterns() {
-        if !enabled.contains(&p.kind) {
+    let hits = pattern_set().matches(text);
+    if !hits.matched_any() {
+        return found;
+    }
+    for (i, p) in patterns().iter().enumerate() {
+        if !hits.matched(i) || !enabled.contains(&p.kind) {
             continue;
         }
         for caps in p.re.captures_iter(text) {
-            let m = caps.get(1).unwrap_or_else(|| caps.get(0).expect("group 0"));
+            let Some(m) = caps.get(1).or_else(|| caps.get(0)) else {
+                continue;
+            };
             if !(p.valid)(m.as_str()) {
                 continue;
             }
