@@ -106,8 +106,7 @@ pub struct Exchange {
 impl Exchange {
     /// Opens the exchange (and its audit ticket) for an accepted request.
     pub fn open(st: &Arc<AppState>, inbound: Inbound, req: ChatRequest) -> Self {
-        let tags: Vec<&str> = inbound.header_tags.iter().map(String::as_str).collect();
-        let facts = RequestFacts::of(&req, &tags);
+        let facts = RequestFacts::of(&req, &inbound.header_tags);
         let ticket = Ticket::new(
             st,
             &inbound.request_id,

@@ -24,6 +24,31 @@ pub struct Embedder {
     pub permits: Semaphore,
 }
 
+impl Embedder {
+    /// Runs `f` on the model on the blocking pool, within the concurrency bound. A failure
+    /// is logged as `failed` and gives none (the request is routed without this verdict).
+    pub async fn run<T, E>(
+        &self,
+        failed: &'static str,
+        f: impl FnOnce(&SentenceEmbedder) -> Result<T, E> + Send + 'static,
+    ) -> Option<T>
+    where
+        T: Send + 'static,
+        E: std::fmt::Display + Send + 'static,
+    {
+        let _permit = self.permits.acquire().await.ok()?;
+        let model = self.model.clone();
+        match tokio::task::spawn_blocking(move || f(&model)).await {
+            Ok(Ok(v)) => Some(v),
+            Ok(Err(err)) => {
+                tracing::warn!(error = %err, "{failed}");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct Classifiers {
     pub embedder: Option<Embedder>,
@@ -117,18 +142,12 @@ impl Classifiers {
         let text = req.last_user_text()?;
         let model = h.current();
         let chars = text.chars().count();
-        let _permit = emb.permits.acquire().await.ok()?;
-        let e = emb.model.clone();
         let repr = model.representation;
-        let embedded = tokio::task::spawn_blocking(move || embed_one(&e, repr, &text)).await;
-        let v = match embedded {
-            Ok(Ok(v)) => v,
-            Ok(Err(err)) => {
-                tracing::warn!(error = %err, "router embedding failed");
-                return None;
-            }
-            Err(_) => return None,
-        };
+        let v = emb
+            .run("router embedding failed", move |e| {
+                embed_one(e, repr, &text)
+            })
+            .await?;
         let tags: Vec<String> = facts.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let x = RouterModel::features(&v, &model.tag_features, &tags, chars);
         Some(RouterVerdict {
@@ -142,15 +161,10 @@ impl Classifiers {
         let c = self.domains.get(route)?.clone();
         let emb = self.embedder.as_ref()?;
         let text = req.last_user_text()?;
-        let _permit = emb.permits.acquire().await.ok()?;
-        let e = emb.model.clone();
-        match tokio::task::spawn_blocking(move || c.classify(&e, &text)).await {
-            Ok(Ok(v)) => v,
-            Ok(Err(err)) => {
-                tracing::warn!(error = %err, "domain classification failed");
-                None
-            }
-            Err(_) => None,
-        }
+        emb.run("domain classification failed", move |e| {
+            c.classify(e, &text)
+        })
+        .await
+        .flatten()
     }
 }

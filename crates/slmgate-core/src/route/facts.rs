@@ -31,7 +31,7 @@ pub struct RequestFacts {
 impl RequestFacts {
     /// Tags from the request's `metadata`, then from `x-slmgate-tags: k=v, k=v` header
     /// values (the header wins).
-    pub fn of(req: &ChatRequest, header_tags: &[&str]) -> Self {
+    pub fn of(req: &ChatRequest, header_tags: &[impl AsRef<str>]) -> Self {
         let mut facts = RequestFacts {
             prompt_tokens: estimate_tokens(req),
             max_tokens: req.max_output_tokens(),
@@ -48,7 +48,7 @@ impl RequestFacts {
             }
         }
         for text in header_tags {
-            for pair in text.split(',') {
+            for pair in text.as_ref().split(',') {
                 if let Some((k, v)) = pair.split_once('=') {
                     facts
                         .tags

@@ -21,13 +21,14 @@ pub(super) fn run(ex: &mut Exchange) -> Result<(), GatewayError> {
             .with_label_values(&[t, policy.as_str()])
             .inc();
     }
-    ex.facts.pii = report.names();
+    let names = report.names();
     match policy {
-        PiiPolicy::Block => Err(Refused::Pii(report.names()).into()),
+        PiiPolicy::Block => return Err(Refused::Pii(names).into()),
         PiiPolicy::ForceLocal => {
-            ex.facts.force_local = Some(format!("pii policy ({})", report.names().join(",")));
-            Ok(())
+            ex.facts.force_local = Some(format!("pii policy ({})", names.join(",")));
         }
-        PiiPolicy::Redact | PiiPolicy::Allow => Ok(()),
+        PiiPolicy::Redact | PiiPolicy::Allow => {}
     }
+    ex.facts.pii = names;
+    Ok(())
 }

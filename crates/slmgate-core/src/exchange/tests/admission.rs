@@ -4,10 +4,10 @@ use super::*;
 use crate::config::PiiPolicy;
 
 fn local_and_cloud(route_extra: &str) -> String {
-    format!(
-        "{}{}[routes.auto]\ntiers = [{{ name = \"local\", models = [\"local\"] }}, {{ name = \"cloud\", models = [\"cloud\"] }}]\n{route_extra}\n",
-        model("local", "residency = \"on_prem\""),
-        model("cloud", "")
+    two_tiers(
+        ("local", "residency = \"on_prem\""),
+        ("cloud", ""),
+        route_extra,
     )
 }
 

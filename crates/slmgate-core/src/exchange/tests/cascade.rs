@@ -3,10 +3,10 @@
 use super::*;
 
 fn cascade(signal: &str, first_tokens: u32) -> String {
-    format!(
-        "{}{}[routes.auto]\ntiers = [{{ name = \"local\", models = [\"a\"] }}, {{ name = \"cloud\", models = [\"b\"] }}]\ncascade = {{ signal = \"{signal}\", threshold = -1.0, first_tokens = {first_tokens} }}\n",
-        model("a", "input_cost_per_mtok = 1\noutput_cost_per_mtok = 1"),
-        model("b", "input_cost_per_mtok = 10\noutput_cost_per_mtok = 10")
+    two_tiers(
+        ("a", "input_cost_per_mtok = 1\noutput_cost_per_mtok = 1"),
+        ("b", "input_cost_per_mtok = 10\noutput_cost_per_mtok = 10"),
+        &format!("cascade = {{ signal = \"{signal}\", threshold = -1.0, first_tokens = {first_tokens} }}"),
     )
 }
 
@@ -16,13 +16,7 @@ async fn a_confident_answer_is_kept_and_the_client_gets_no_logprobs_it_did_not_a
         &cascade("mean_logprob", 4),
         vec![("a", vec![Reply::words(6, -0.1)])],
     );
-    let Outcome::Answer(a) = h
-        .chat(&Principal::Anonymous, body("auto", "hi"))
-        .await
-        .expect("kept")
-    else {
-        panic!("a whole answer")
-    };
+    let a = h.answer(&Principal::Anonymous, body("auto", "hi")).await;
     assert_eq!(&*a.meta.tier, "local");
     assert!(
         (a.meta.confidence.unwrap() + 0.1).abs() < 1e-6,
@@ -49,13 +43,7 @@ async fn an_unsure_answer_escalates_and_its_judged_tokens_are_paid_for() {
             ("b", vec![Reply::words(5, -0.1)]),
         ],
     );
-    let Outcome::Answer(a) = h
-        .chat(&Principal::Anonymous, body("auto", "hi"))
-        .await
-        .expect("escalated")
-    else {
-        panic!("a whole answer")
-    };
+    let a = h.answer(&Principal::Anonymous, body("auto", "hi")).await;
     assert_eq!((&*a.meta.tier, a.meta.deployment.as_str()), ("cloud", "b"));
     assert_eq!(a.meta.escalations, 1);
     assert!(
@@ -105,9 +93,7 @@ async fn the_client_gets_the_logprobs_it_asked_for_not_the_cascades() {
     );
     let mut b = body("auto", "hi");
     b["logprobs"] = true.into();
-    let Outcome::Answer(a) = h.chat(&Principal::Anonymous, b).await.expect("kept") else {
-        panic!("a whole answer")
-    };
+    let a = h.answer(&Principal::Anonymous, b).await;
     // The margin signal needs alternatives: the tier was asked for them, the client was not.
     let seen = h.provider("a").seen.lock().unwrap().clone();
     assert!(
@@ -133,13 +119,7 @@ async fn a_tier_that_rejects_logprobs_is_asked_again_without_them() {
             ],
         )],
     );
-    let Outcome::Answer(a) = h
-        .chat(&Principal::Anonymous, body("auto", "hi"))
-        .await
-        .expect("kept")
-    else {
-        panic!("a whole answer")
-    };
+    let a = h.answer(&Principal::Anonymous, body("auto", "hi")).await;
     // No logprobs and no verifier: nothing to judge, the answer is kept.
     assert_eq!(
         a.response.choices[0].message.content.as_deref(),

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
-use super::{Endpoint, Exchange, GatewayError, Inbound, Outcome};
+use super::{Answer, Endpoint, Exchange, GatewayError, Inbound, Outcome};
 use crate::config::{Config, ModelConfig};
 use crate::govern::keys::KeySpec;
 use crate::govern::{db, Principal};
@@ -31,6 +31,18 @@ use crate::wire::openai::ChatRequest;
 pub(super) fn model(name: &str, extra: &str) -> String {
     format!(
         "[models.{name}]\ntype = \"remote\"\nwire = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmodel = \"{name}\"\n{extra}\n"
+    )
+}
+
+/// Route `auto` over two scripted deployments, each `(name, extra TOML lines)`: tier `local`
+/// is the first, tier `cloud` the second; `route_extra` adds route keys (cascade, rules, ...).
+pub(super) fn two_tiers(first: (&str, &str), second: (&str, &str), route_extra: &str) -> String {
+    format!(
+        "{}{}[routes.auto]\ntiers = [{{ name = \"local\", models = [\"{}\"] }}, {{ name = \"cloud\", models = [\"{}\"] }}]\n{route_extra}\n",
+        model(first.0, first.1),
+        model(second.0, second.1),
+        first.0,
+        second.0,
     )
 }
 
@@ -128,6 +140,15 @@ impl Harness {
             header_tags: Vec::new(),
         };
         Exchange::open(&self.st, inbound, req).run().await
+    }
+
+    /// Runs one body that must come back as a whole answer.
+    pub async fn answer(&self, who: &Principal, body: Value) -> Answer {
+        match self.chat(who, body).await {
+            Ok(Outcome::Answer(a)) => a,
+            Ok(Outcome::Stream(_)) => panic!("a stream, not a whole answer"),
+            Err(e) => panic!("refused: {e}"),
+        }
     }
 
     /// Every audit entry so far (the writer is flushed and stopped: call last).
