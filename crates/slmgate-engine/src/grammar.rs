@@ -24,7 +24,13 @@ pub fn json_schema_to_gbnf(schema: &serde_json::Value) -> Result<String, EngineE
         ));
     }
     let text = serde_json::to_string(schema).map_err(|e| EngineError::Grammar(e.to_string()))?;
+    json_schema_text_to_gbnf(&text)
+}
+
+/// Converts a JSON schema given as text; its properties keep their order in the text (the
+/// order the model writes them in).
+pub fn json_schema_text_to_gbnf(text: &str) -> Result<String, EngineError> {
     // llama.cpp's converter reports failures as C++ exceptions caught in the shim.
-    llama_cpp_2::json_schema_to_grammar(&text)
+    llama_cpp_2::json_schema_to_grammar(text)
         .map_err(|e| EngineError::Grammar(format!("cannot convert the JSON schema: {e}")))
 }

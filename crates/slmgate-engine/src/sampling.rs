@@ -17,6 +17,10 @@ pub struct SamplingParams {
     pub seed: Option<u64>,
     /// GBNF grammar the output must match (root rule `root`).
     pub grammar: Option<String>,
+    /// Makes the grammar lazy: free text until one of these regular expressions matches the
+    /// output so far, then the grammar from the match on (llama.cpp's lazy grammar; a tool
+    /// call's opening tag under `tool_choice: auto`). Empty: the grammar holds from the start.
+    pub grammar_triggers: Vec<String>,
     /// OpenAI-style penalties over the generated tokens (-2..2, 0 = off).
     pub frequency_penalty: f32,
     pub presence_penalty: f32,
@@ -32,6 +36,7 @@ impl Default for SamplingParams {
             top_k: 0,
             seed: None,
             grammar: None,
+            grammar_triggers: Vec::new(),
             frequency_penalty: 0.0,
             presence_penalty: 0.0,
             logit_bias: Vec::new(),
@@ -115,8 +120,12 @@ impl SamplingParams {
             ));
         }
         if let Some(g) = &self.grammar {
-            let sampler = LlamaSampler::grammar(model, g, "root")
-                .map_err(|e| EngineError::Grammar(format!("{e}")))?;
+            let sampler = if self.grammar_triggers.is_empty() {
+                LlamaSampler::grammar(model, g, "root")
+            } else {
+                LlamaSampler::grammar_lazy_patterns(model, g, "root", &self.grammar_triggers, &[])
+            }
+            .map_err(|e| EngineError::Grammar(format!("{e}")))?;
             chain.push(sampler);
         }
         if self.temperature <= 0.0 {

@@ -17,7 +17,7 @@ use super::respond::{header_tags, served_headers, sse, sse_event};
 use crate::exchange::{Endpoint, Exchange, GatewayError, Inbound, Outcome};
 use crate::govern::Principal;
 use crate::state::AppState;
-use crate::wire::anthropic::{events, stop_reason, MessagesRequest, MessagesResponse};
+use crate::wire::anthropic::{MessagesRequest, MessagesResponse, StreamWriter};
 
 pub async fn handler(
     State(st): State<Arc<AppState>>,
@@ -51,22 +51,14 @@ pub async fn handler(
             let meta = s.meta.clone();
             let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
             let body = async_stream::stream! {
-                yield Ok(sse_event("message_start", &events::message_start(&id, &route, 0)));
-                yield Ok(sse_event("content_block_start", &events::block_start()));
-                let (mut finish, mut output) = (None, 0);
+                let (name, start) = StreamWriter::start(&id, &route);
+                yield Ok(sse_event(name, &start));
+                let mut w = StreamWriter::new();
                 while let Some(item) = s.next().await {
                     match item {
                         Ok(chunk) => {
-                            if let Some(u) = chunk.usage {
-                                output = u.completion_tokens;
-                            }
-                            for c in &chunk.choices {
-                                if let Some(t) = c.delta.content.as_deref().filter(|t| !t.is_empty()) {
-                                    yield Ok(sse_event("content_block_delta", &events::text_delta(t)));
-                                }
-                                if c.finish_reason.is_some() {
-                                    finish = c.finish_reason.clone();
-                                }
+                            for (name, ev) in w.chunk(&chunk) {
+                                yield Ok(sse_event(name, &ev));
                             }
                         }
                         Err(e) => {
@@ -76,10 +68,9 @@ pub async fn handler(
                         }
                     }
                 }
-                yield Ok(sse_event("content_block_stop", &events::block_stop()));
-                let reason = stop_reason(finish.as_deref()).or(Some("end_turn".into()));
-                yield Ok(sse_event("message_delta", &events::message_delta(reason, output)));
-                yield Ok(sse_event("message_stop", &events::message_stop()));
+                for (name, ev) in w.end() {
+                    yield Ok(sse_event(name, &ev));
+                }
             };
             let mut resp = sse(body);
             served_headers(&mut resp, &meta, None);

@@ -9,6 +9,7 @@ use super::error::{FailureKind, ProviderError};
 use super::http::{encode, RemoteHttp};
 use super::ChatStream;
 use crate::wire::anthropic::{finish_reason, MessagesRequest, MessagesResponse};
+use crate::wire::tools::{FunctionCallDelta, ToolCallDelta};
 use crate::wire::openai::{
     completion_id, now_secs, ChatChunk, ChatRequest, ChatResponse, Delta, Usage,
 };
@@ -65,6 +66,7 @@ impl AnthropicProvider {
             let created = now_secs();
             let (mut input, mut output) = (0u32, 0u32);
             let mut finish: Option<String> = None;
+            let mut call_blocks: Vec<u64> = Vec::new();
             while let Some(ev) = events.next().await {
                 let ev = match ev { Ok(ev) => ev, Err(e) => { yield Err(e); return; } };
                 let v: Value = match serde_json::from_str(&ev.data) {
@@ -76,9 +78,31 @@ impl AnthropicProvider {
                         input = v["message"]["usage"]["input_tokens"].as_u64().unwrap_or(0) as u32;
                         yield Ok(ChatChunk::new(&id, created, &model).delta(Delta::role("assistant"), None, None));
                     }
+                    "content_block_start" if v["content_block"]["type"] == "tool_use" => {
+                        // Calls are numbered from 0 among the calls, not among the blocks.
+                        let b = &v["content_block"];
+                        call_blocks.push(v["index"].as_u64().unwrap_or(0));
+                        let d = ToolCallDelta {
+                            index: call_blocks.len() as u32 - 1,
+                            id: b["id"].as_str().map(str::to_string),
+                            kind: Some("function".into()),
+                            function: Some(FunctionCallDelta { name: b["name"].as_str().map(str::to_string), arguments: Some(String::new()) }),
+                        };
+                        yield Ok(ChatChunk::new(&id, created, &model).delta(Delta::calls(vec![d]), None, None));
+                    }
                     "content_block_delta" => {
                         if let Some(t) = v["delta"]["text"].as_str() {
                             yield Ok(ChatChunk::new(&id, created, &model).delta(Delta::content(t), None, None));
+                        } else if let Some(j) = v["delta"]["partial_json"].as_str() {
+                            let block = v["index"].as_u64().unwrap_or(0);
+                            if let Some(i) = call_blocks.iter().position(|b| *b == block) {
+                                let d = ToolCallDelta {
+                                    index: i as u32,
+                                    function: Some(FunctionCallDelta { name: None, arguments: Some(j.to_string()) }),
+                                    ..Default::default()
+                                };
+                                yield Ok(ChatChunk::new(&id, created, &model).delta(Delta::calls(vec![d]), None, None));
+                            }
                         }
                     }
                     "message_delta" => {

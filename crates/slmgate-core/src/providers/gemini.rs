@@ -8,6 +8,7 @@ use super::error::{FailureKind, ProviderError};
 use super::http::{encode, RemoteHttp};
 use super::ChatStream;
 use crate::wire::gemini::{finish_reason, GenerateRequest, GenerateResponse};
+use crate::wire::tools::ToolCallDelta;
 use crate::wire::openai::{
     completion_id, now_secs, ChatChunk, ChatRequest, ChatResponse, Delta, Usage,
 };
@@ -71,6 +72,7 @@ impl GeminiProvider {
             let mut started = false;
             let mut finish: Option<String> = None;
             let mut usage = Usage::default();
+            let mut n_calls = 0u32;
             while let Some(ev) = events.next().await {
                 let ev = match ev { Ok(ev) => ev, Err(e) => { yield Err(e); return; } };
                 let part: GenerateResponse = match serde_json::from_str(&ev.data) {
@@ -85,12 +87,20 @@ impl GeminiProvider {
                 if !text.is_empty() {
                     yield Ok(ChatChunk::new(&id, created, &model).delta(Delta::content(text), None, None));
                 }
+                // Gemini sends each function call whole, in one part.
+                let calls: Vec<ToolCallDelta> = part.calls().iter().map(|c| { let d = ToolCallDelta::whole(n_calls, c); n_calls += 1; d }).collect();
+                if !calls.is_empty() {
+                    yield Ok(ChatChunk::new(&id, created, &model).delta(Delta::calls(calls), None, None));
+                }
                 if let Some(u) = part.usage_metadata {
                     usage = Usage::new(u.prompt_token_count, u.candidates_token_count);
                 }
                 if let Some(f) = finish_reason(part.candidates.first().and_then(|c| c.finish_reason.as_deref())) {
                     finish = Some(f);
                 }
+            }
+            if n_calls > 0 && finish.as_deref() == Some("stop") {
+                finish = Some("tool_calls".into());
             }
             match finish {
                 Some(f) => {

@@ -3,6 +3,7 @@
 //! [`ChatResponse`] or a stream of [`ChatChunk`]s.
 
 pub mod anthropic;
+pub mod collect;
 pub mod error;
 pub mod gemini;
 pub mod health;

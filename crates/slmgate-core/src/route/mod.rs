@@ -7,7 +7,6 @@
 //! `classifiers` the embedding model and everything that runs on it.
 
 pub mod classifiers;
-pub mod collect;
 pub mod confidence;
 pub mod domain;
 pub mod executor;

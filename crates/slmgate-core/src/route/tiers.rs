@@ -8,7 +8,7 @@ use std::future::Future;
 
 use futures::StreamExt;
 
-use super::collect::collect;
+use crate::providers::collect::collect;
 use super::confidence::{alternatives_needed, certainly_below, confidence, TokenStat};
 use super::executor::{Attempt, Escalation, ExecError, Failure, Gateway, Served};
 use super::plan::{CascadePlan, Plan};

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::openai::{self, ChatRequest, ChatResponse, Content, Message, Stop};
+use super::tools::{FunctionCall, FunctionDef, Tool, ToolCall, ToolChoice};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct MessagesRequest {
@@ -24,6 +25,10 @@ pub struct MessagesRequest {
     pub stream: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Vec<ATool>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<AToolChoice>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -52,28 +57,152 @@ pub struct Block {
 }
 
 impl AContent {
-    fn to_openai(&self) -> Content {
-        match self {
-            AContent::Text(s) => Content::Text(s.clone()),
-            AContent::Blocks(b) => Content::Parts(
-                b.iter()
-                    .map(|b| openai::ContentPart {
-                        kind: b.kind.clone(),
-                        text: b.text.clone(),
-                        extra: b.extra.clone(),
-                    })
-                    .collect(),
-            ),
-        }
-    }
     fn text(&self) -> String {
         match self {
             AContent::Text(s) => s.clone(),
             AContent::Blocks(b) => b
                 .iter()
+                .filter(|b| b.kind == "text")
                 .filter_map(|b| b.text.clone())
                 .collect::<Vec<_>>()
                 .join("\n"),
+        }
+    }
+}
+
+impl Block {
+    fn text(text: String) -> Self {
+        Self {
+            kind: "text".into(),
+            text: Some(text),
+            extra: Map::new(),
+        }
+    }
+
+    /// A `tool_use` block for a canonical call.
+    fn tool_use(call: &ToolCall) -> Self {
+        let mut extra = Map::new();
+        extra.insert("id".into(), json!(call.id));
+        extra.insert("name".into(), json!(call.function.name));
+        extra.insert("input".into(), call.arguments_value());
+        Self {
+            kind: "tool_use".into(),
+            text: None,
+            extra,
+        }
+    }
+
+    /// A `tool_use` block as a canonical call.
+    fn as_call(&self) -> ToolCall {
+        ToolCall {
+            id: self.str_field("id"),
+            kind: "function".into(),
+            function: FunctionCall {
+                name: self.str_field("name"),
+                arguments: self
+                    .extra
+                    .get("input")
+                    .cloned()
+                    .unwrap_or_else(|| json!({}))
+                    .to_string(),
+            },
+        }
+    }
+
+    fn str_field(&self, k: &str) -> String {
+        self.extra
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// The text of a `tool_result` block's content (a string or text blocks).
+    fn result_text(&self) -> String {
+        match self.extra.get("content") {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Array(parts)) => parts
+                .iter()
+                .filter_map(|p| p.get("text").and_then(Value::as_str))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            Some(other) if !other.is_null() => other.to_string(),
+            _ => String::new(),
+        }
+    }
+}
+
+/// `tools[i]` of the Messages API: `{name, description?, input_schema}`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ATool {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default = "empty_object_schema")]
+    pub input_schema: Value,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+fn empty_object_schema() -> Value {
+    json!({"type": "object", "properties": {}})
+}
+
+/// `tool_choice`: `{"type": "auto" | "any" | "tool" | "none", "name"?, "disable_parallel_tool_use"?}`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct AToolChoice {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disable_parallel_tool_use: Option<bool>,
+}
+
+impl ATool {
+    fn to_openai(&self) -> Tool {
+        Tool {
+            kind: "function".into(),
+            function: FunctionDef {
+                name: self.name.clone(),
+                description: self.description.clone(),
+                parameters: Some(self.input_schema.clone()),
+                strict: None,
+            },
+        }
+    }
+    fn from_openai(t: &Tool) -> Self {
+        Self {
+            name: t.function.name.clone(),
+            description: t.function.description.clone(),
+            input_schema: t.function.parameters_schema(),
+            extra: Map::new(),
+        }
+    }
+}
+
+impl AToolChoice {
+    fn to_openai(&self) -> ToolChoice {
+        match self.kind.as_str() {
+            "any" => ToolChoice::Mode("required".into()),
+            "tool" => ToolChoice::named(self.name.as_deref().unwrap_or_default()),
+            "none" => ToolChoice::Mode("none".into()),
+            "auto" => ToolChoice::Mode("auto".into()),
+            // Checked by the canonical validation: a 400 naming `tool_choice`.
+            other => ToolChoice::Mode(other.to_string()),
+        }
+    }
+    fn from_openai(c: &ToolChoice, parallel: Option<bool>) -> Self {
+        let (kind, name) = match c {
+            ToolChoice::Mode(m) if m == "required" => ("any", None),
+            ToolChoice::Mode(m) if m == "none" => ("none", None),
+            ToolChoice::Mode(_) => ("auto", None),
+            ToolChoice::Named(n) => ("tool", Some(n.function.name.clone())),
+        };
+        Self {
+            kind: kind.into(),
+            name,
+            disable_parallel_tool_use: (parallel == Some(false) && kind != "none").then_some(true),
         }
     }
 }
@@ -128,46 +257,75 @@ pub fn finish_reason(stop: Option<&str>) -> Option<String> {
 }
 
 impl MessagesRequest {
-    /// Served `/v1/messages` → the canonical request.
+    /// Served `/v1/messages` → the canonical request. `tool_use` blocks become the assistant
+    /// turn's calls; `tool_result` blocks become `tool` messages (before the turn's text).
     pub fn to_openai(&self) -> ChatRequest {
         let mut messages = Vec::with_capacity(self.messages.len() + 1);
         if let Some(sys) = &self.system {
             messages.push(Message::text("system", sys.text()));
         }
         for m in &self.messages {
+            let blocks = match &m.content {
+                AContent::Text(t) => {
+                    messages.push(Message::text(&m.role, t.clone()));
+                    continue;
+                }
+                AContent::Blocks(b) => b,
+            };
+            let mut parts = Vec::new();
+            let mut calls = Vec::new();
+            for b in blocks {
+                match b.kind.as_str() {
+                    "tool_use" => calls.push(b.as_call()),
+                    "tool_result" => {
+                        let mut t = Message::text("tool", b.result_text());
+                        t.tool_call_id = Some(b.str_field("tool_use_id"));
+                        messages.push(t);
+                    }
+                    _ => parts.push(openai::ContentPart {
+                        kind: b.kind.clone(),
+                        text: b.text.clone(),
+                        extra: b.extra.clone(),
+                    }),
+                }
+            }
+            if parts.is_empty() && calls.is_empty() {
+                continue;
+            }
             messages.push(Message {
                 role: m.role.clone(),
-                content: Some(m.content.to_openai()),
+                content: (!parts.is_empty()).then_some(Content::Parts(parts)),
+                tool_calls: (!calls.is_empty()).then_some(calls),
+                tool_call_id: None,
                 extra: Map::new(),
             });
         }
-        ChatRequest {
-            model: self.model.clone(),
-            messages,
-            stream: self.stream,
-            stream_options: None,
-            max_tokens: Some(self.max_tokens),
-            max_completion_tokens: None,
-            temperature: self.temperature,
-            top_p: self.top_p,
-            top_k: self.top_k,
-            n: None,
-            stop: self.stop_sequences.clone().map(Stop::Many),
-            seed: None,
-            logprobs: None,
-            top_logprobs: None,
-            response_format: None,
-            frequency_penalty: None,
-            presence_penalty: None,
-            logit_bias: None,
-            extra: Map::new(),
+        let mut req = ChatRequest::new(self.model.clone(), messages);
+        req.stream = self.stream;
+        req.max_tokens = Some(self.max_tokens);
+        req.temperature = self.temperature;
+        req.top_p = self.top_p;
+        req.top_k = self.top_k;
+        req.stop = self.stop_sequences.clone().map(Stop::Many);
+        req.tools = self
+            .tools
+            .as_ref()
+            .map(|t| t.iter().map(ATool::to_openai).collect());
+        if let Some(c) = &self.tool_choice {
+            req.tool_choice = Some(c.to_openai());
+            if c.disable_parallel_tool_use == Some(true) {
+                req.parallel_tool_calls = Some(false);
+            }
         }
+        req
     }
 
-    /// Canonical request → an upstream Anthropic request.
+    /// Canonical request → an upstream Anthropic request: system turns move to `system`,
+    /// calls become `tool_use` blocks and `tool` messages `tool_result` blocks of one user
+    /// turn.
     pub fn from_openai(req: &ChatRequest, upstream_model: &str, default_max_tokens: u32) -> Self {
         let mut system = Vec::new();
-        let mut messages = Vec::new();
+        let mut messages: Vec<AMessage> = Vec::new();
         for m in &req.messages {
             let text = m
                 .content
@@ -176,19 +334,53 @@ impl MessagesRequest {
                 .unwrap_or_default();
             match m.role.as_str() {
                 "system" | "developer" => system.push(text),
+                "tool" | "function" => {
+                    let mut extra = Map::new();
+                    extra.insert(
+                        "tool_use_id".into(),
+                        json!(m.tool_call_id.clone().unwrap_or_default()),
+                    );
+                    extra.insert("content".into(), json!(text));
+                    let block = Block {
+                        kind: "tool_result".into(),
+                        text: None,
+                        extra,
+                    };
+                    // Results of one turn's calls go together in one user turn.
+                    match messages.last_mut() {
+                        Some(AMessage {
+                            role,
+                            content: AContent::Blocks(b),
+                        }) if role == "user"
+                            && b.iter().all(|x| x.kind == "tool_result") =>
+                        {
+                            b.push(block)
+                        }
+                        _ => messages.push(AMessage {
+                            role: "user".into(),
+                            content: AContent::Blocks(vec![block]),
+                        }),
+                    }
+                }
                 role => {
-                    let content = match &m.content {
-                        Some(Content::Parts(parts)) => AContent::Blocks(
-                            parts
-                                .iter()
-                                .map(|p| Block {
-                                    kind: p.kind.clone(),
-                                    text: p.text.clone(),
-                                    extra: p.extra.clone(),
-                                })
-                                .collect(),
-                        ),
-                        _ => AContent::Text(text),
+                    let mut blocks = match &m.content {
+                        Some(Content::Parts(parts)) => parts
+                            .iter()
+                            .map(|p| Block {
+                                kind: p.kind.clone(),
+                                text: p.text.clone(),
+                                extra: p.extra.clone(),
+                            })
+                            .collect(),
+                        _ if text.is_empty() && m.tool_calls.is_some() => Vec::new(),
+                        _ => vec![Block::text(text.clone())],
+                    };
+                    for c in m.tool_calls.iter().flatten() {
+                        blocks.push(Block::tool_use(c));
+                    }
+                    let content = match (&m.content, m.tool_calls.is_some()) {
+                        (Some(Content::Text(_)) | None, false) => AContent::Text(text),
+                        _ => AContent::Blocks(blocks),
                     };
                     messages.push(AMessage {
                         role: if role == "assistant" {
@@ -212,6 +404,14 @@ impl MessagesRequest {
             stop_sequences: (!req.stop_list().is_empty()).then(|| req.stop_list()),
             stream: req.stream,
             metadata: None,
+            tools: req
+                .tools
+                .as_ref()
+                .map(|t| t.iter().map(ATool::from_openai).collect()),
+            tool_choice: req
+                .tool_choice
+                .as_ref()
+                .map(|c| AToolChoice::from_openai(c, req.parallel_tool_calls)),
             extra: Map::new(),
         }
     }
@@ -223,17 +423,19 @@ impl MessagesResponse {
         let text = choice
             .and_then(|c| c.message.content.clone())
             .unwrap_or_default();
+        let calls = choice.and_then(|c| c.message.tool_calls.as_deref()).unwrap_or(&[]);
+        let mut content = Vec::with_capacity(1 + calls.len());
+        if !text.is_empty() || calls.is_empty() {
+            content.push(Block::text(text));
+        }
+        content.extend(calls.iter().map(Block::tool_use));
         let usage = resp.usage.unwrap_or_default();
         Self {
             id: format!("msg_{}", resp.id.trim_start_matches("chatcmpl-")),
             kind: "message".into(),
             role: "assistant".into(),
             model: public_model.to_string(),
-            content: vec![Block {
-                kind: "text".into(),
-                text: Some(text),
-                extra: Map::new(),
-            }],
+            content,
             stop_reason: stop_reason(choice.and_then(|c| c.finish_reason.as_deref())),
             stop_sequence: None,
             usage: AUsage {
@@ -250,6 +452,14 @@ impl MessagesResponse {
             .filter(|b| b.kind == "text")
             .filter_map(|b| b.text.clone())
             .collect();
+        let calls: Vec<ToolCall> = self
+            .content
+            .iter()
+            .filter(|b| b.kind == "tool_use")
+            .map(Block::as_call)
+            .collect();
+        let mut message = openai::ResponseMessage::text(text);
+        message.tool_calls = (!calls.is_empty()).then_some(calls);
         ChatResponse {
             id: self.id.clone(),
             object: "chat.completion".into(),
@@ -257,11 +467,7 @@ impl MessagesResponse {
             model: self.model.clone(),
             choices: vec![openai::Choice {
                 index: 0,
-                message: openai::ResponseMessage {
-                    role: "assistant".into(),
-                    content: Some(text),
-                    extra: Map::new(),
-                },
+                message,
                 logprobs: None,
                 finish_reason: finish_reason(self.stop_reason.as_deref()),
                 extra: Map::new(),
@@ -275,31 +481,128 @@ impl MessagesResponse {
     }
 }
 
-/// The SSE events of a served Anthropic stream, built from canonical chunks.
-pub mod events {
-    use super::*;
+/// The SSE events of a served Anthropic stream, built from canonical chunks: text and
+/// `tool_use` content blocks opened as they come, each closed before the next.
+pub struct StreamWriter {
+    open: Option<OpenBlock>,
+    blocks: u32,
+    finish: Option<String>,
+    output_tokens: u32,
+}
 
-    pub fn message_start(id: &str, model: &str, input_tokens: u32) -> Value {
-        json!({"type": "message_start", "message": {
-            "id": id, "type": "message", "role": "assistant", "model": model, "content": [],
-            "stop_reason": null, "stop_sequence": null,
-            "usage": {"input_tokens": input_tokens, "output_tokens": 0}}})
+enum OpenBlock {
+    Text,
+    /// A call, by its canonical `tool_calls[i].index`.
+    Tool(u32),
+}
+
+/// One event: its name and data.
+pub type Event = (&'static str, Value);
+
+impl Default for StreamWriter {
+    fn default() -> Self {
+        Self::new()
     }
-    pub fn block_start() -> Value {
-        json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})
+}
+
+impl StreamWriter {
+    pub fn new() -> Self {
+        Self {
+            open: None,
+            blocks: 0,
+            finish: None,
+            output_tokens: 0,
+        }
     }
-    pub fn text_delta(text: &str) -> Value {
-        json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}})
+
+    pub fn start(id: &str, model: &str) -> Event {
+        (
+            "message_start",
+            json!({"type": "message_start", "message": {
+                "id": id, "type": "message", "role": "assistant", "model": model, "content": [],
+                "stop_reason": null, "stop_sequence": null,
+                "usage": {"input_tokens": 0, "output_tokens": 0}}}),
+        )
     }
-    pub fn block_stop() -> Value {
-        json!({"type": "content_block_stop", "index": 0})
+
+    pub fn chunk(&mut self, chunk: &openai::ChatChunk) -> Vec<Event> {
+        let mut out = Vec::new();
+        if let Some(u) = chunk.usage {
+            self.output_tokens = u.completion_tokens;
+        }
+        for c in &chunk.choices {
+            if let Some(t) = c.delta.content.as_deref().filter(|t| !t.is_empty()) {
+                if !matches!(self.open, Some(OpenBlock::Text)) {
+                    self.close(&mut out);
+                    out.push(self.open_block(json!({"type": "text", "text": ""})));
+                    self.open = Some(OpenBlock::Text);
+                }
+                out.push(self.delta(json!({"type": "text_delta", "text": t})));
+            }
+            for d in c.delta.tool_calls.iter().flatten() {
+                let same = matches!(self.open, Some(OpenBlock::Tool(i)) if i == d.index);
+                let f = d.function.as_ref();
+                if !same {
+                    self.close(&mut out);
+                    let name = f.and_then(|f| f.name.clone()).unwrap_or_default();
+                    let id = d.id.clone().unwrap_or_default();
+                    out.push(self.open_block(
+                        json!({"type": "tool_use", "id": id, "name": name, "input": {}}),
+                    ));
+                    self.open = Some(OpenBlock::Tool(d.index));
+                }
+                if let Some(a) = f.and_then(|f| f.arguments.as_deref()).filter(|a| !a.is_empty()) {
+                    out.push(self.delta(json!({"type": "input_json_delta", "partial_json": a})));
+                }
+            }
+            if c.finish_reason.is_some() {
+                self.finish = c.finish_reason.clone();
+            }
+        }
+        out
     }
-    pub fn message_delta(stop_reason: Option<String>, output_tokens: u32) -> Value {
-        json!({"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": null},
-               "usage": {"output_tokens": output_tokens}})
+
+    /// The closing events: the open block (an empty text block when there was none),
+    /// `message_delta` with the stop reason, `message_stop`.
+    pub fn end(&mut self) -> Vec<Event> {
+        let mut out = Vec::new();
+        if self.blocks == 0 {
+            out.push(self.open_block(json!({"type": "text", "text": ""})));
+            self.open = Some(OpenBlock::Text);
+        }
+        self.close(&mut out);
+        let reason = stop_reason(self.finish.as_deref()).unwrap_or_else(|| "end_turn".into());
+        out.push((
+            "message_delta",
+            json!({"type": "message_delta", "delta": {"stop_reason": reason, "stop_sequence": null},
+                   "usage": {"output_tokens": self.output_tokens}}),
+        ));
+        out.push(("message_stop", json!({"type": "message_stop"})));
+        out
     }
-    pub fn message_stop() -> Value {
-        json!({"type": "message_stop"})
+
+    fn open_block(&mut self, block: Value) -> Event {
+        self.blocks += 1;
+        (
+            "content_block_start",
+            json!({"type": "content_block_start", "index": self.blocks - 1, "content_block": block}),
+        )
+    }
+
+    fn delta(&self, delta: Value) -> Event {
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": self.blocks.saturating_sub(1), "delta": delta}),
+        )
+    }
+
+    fn close(&mut self, out: &mut Vec<Event>) {
+        if self.open.take().is_some() {
+            out.push((
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": self.blocks - 1}),
+            ));
+        }
     }
 }
 

@@ -3,7 +3,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use serde_json::json;
+
 use super::openai::{self, ChatRequest, ChatResponse, ResponseFormat};
+use super::tools::{FunctionCall, ToolCall, ToolChoice};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -13,6 +16,10 @@ pub struct GenerateRequest {
     pub system_instruction: Option<GContent>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generation_config: Option<GenerationConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Vec<Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_config: Option<Value>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -94,10 +101,46 @@ fn text_part(t: String) -> Part {
     }
 }
 
+fn part(key: &str, v: Value) -> Part {
+    let mut extra = Map::new();
+    extra.insert(key.into(), v);
+    Part { text: None, extra }
+}
+
+/// `tools` → one `functionDeclarations` tool; `tool_choice` → `toolConfig`.
+fn tools_of(req: &ChatRequest) -> (Option<Vec<Value>>, Option<Value>) {
+    let tools = req.tool_list();
+    if tools.is_empty() {
+        return (None, None);
+    }
+    let decls: Vec<Value> = tools
+        .iter()
+        .map(|t| {
+            let mut d = json!({"name": t.function.name, "parametersJsonSchema": t.function.parameters_schema()});
+            if let Some(desc) = &t.function.description {
+                d["description"] = json!(desc);
+            }
+            d
+        })
+        .collect();
+    let config = req.tool_choice.as_ref().map(|c| match c {
+        ToolChoice::Mode(m) if m == "required" => json!({"mode": "ANY"}),
+        ToolChoice::Mode(m) if m == "none" => json!({"mode": "NONE"}),
+        ToolChoice::Mode(_) => json!({"mode": "AUTO"}),
+        ToolChoice::Named(n) => json!({"mode": "ANY", "allowedFunctionNames": [n.function.name]}),
+    });
+    (
+        Some(vec![json!({"functionDeclarations": decls})]),
+        config.map(|c| json!({"functionCallingConfig": c})),
+    )
+}
+
 impl GenerateRequest {
     pub fn from_openai(req: &ChatRequest) -> Self {
         let mut system = Vec::new();
         let mut contents = Vec::new();
+        // A function response names its function; the canonical wire names the call.
+        let mut names = std::collections::HashMap::new();
         for m in &req.messages {
             let text = m
                 .content
@@ -106,16 +149,41 @@ impl GenerateRequest {
                 .unwrap_or_default();
             match m.role.as_str() {
                 "system" | "developer" => system.push(text),
-                "assistant" => contents.push(GContent {
-                    role: Some("model".into()),
-                    parts: vec![text_part(text)],
-                }),
+                "assistant" => {
+                    let mut parts = Vec::new();
+                    if !text.is_empty() || m.tool_calls.is_none() {
+                        parts.push(text_part(text));
+                    }
+                    for c in m.tool_calls.iter().flatten() {
+                        names.insert(c.id.clone(), c.function.name.clone());
+                        parts.push(part(
+                            "functionCall",
+                            json!({"name": c.function.name, "args": c.arguments_value()}),
+                        ));
+                    }
+                    contents.push(GContent {
+                        role: Some("model".into()),
+                        parts,
+                    });
+                }
+                "tool" | "function" => {
+                    let id = m.tool_call_id.clone().unwrap_or_default();
+                    let name = names.get(&id).cloned().unwrap_or(id);
+                    contents.push(GContent {
+                        role: Some("user".into()),
+                        parts: vec![part(
+                            "functionResponse",
+                            json!({"name": name, "response": {"content": text}}),
+                        )],
+                    });
+                }
                 _ => contents.push(GContent {
                     role: Some("user".into()),
                     parts: vec![text_part(text)],
                 }),
             }
         }
+        let (tools, tool_config) = tools_of(req);
         let (mime, schema) = match &req.response_format {
             Some(ResponseFormat::JsonObject) => (Some("application/json".to_string()), None),
             Some(ResponseFormat::JsonSchema { json_schema }) => (
@@ -141,6 +209,8 @@ impl GenerateRequest {
                 response_mime_type: mime,
                 response_json_schema: schema,
             }),
+            tools,
+            tool_config,
         }
     }
 }
@@ -165,8 +235,39 @@ impl GenerateResponse {
             .unwrap_or_default()
     }
 
+    /// The first candidate's `functionCall` parts as canonical calls.
+    pub fn calls(&self) -> Vec<ToolCall> {
+        self.candidates
+            .first()
+            .and_then(|c| c.content.as_ref())
+            .map(|c| {
+                c.parts
+                    .iter()
+                    .filter_map(|p| p.extra.get("functionCall"))
+                    .map(|f| ToolCall {
+                        id: super::tools::call_id(),
+                        kind: "function".into(),
+                        function: FunctionCall {
+                            name: f["name"].as_str().unwrap_or_default().to_string(),
+                            arguments: f.get("args").cloned().unwrap_or(json!({})).to_string(),
+                        },
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     pub fn to_openai(&self, id: &str, model: &str) -> ChatResponse {
         let usage = self.usage_metadata.unwrap_or_default();
+        let calls = self.calls();
+        let mut message = openai::ResponseMessage::text(self.text());
+        let finish = if calls.is_empty() {
+            finish_reason(self.candidates.first().and_then(|c| c.finish_reason.as_deref()))
+                .or(Some("stop".into()))
+        } else {
+            message.tool_calls = Some(calls);
+            Some("tool_calls".into())
+        };
         ChatResponse {
             id: id.to_string(),
             object: "chat.completion".into(),
@@ -177,18 +278,9 @@ impl GenerateResponse {
                 .unwrap_or_else(|| model.to_string()),
             choices: vec![openai::Choice {
                 index: 0,
-                message: openai::ResponseMessage {
-                    role: "assistant".into(),
-                    content: Some(self.text()),
-                    extra: Map::new(),
-                },
+                message,
                 logprobs: None,
-                finish_reason: finish_reason(
-                    self.candidates
-                        .first()
-                        .and_then(|c| c.finish_reason.as_deref()),
-                )
-                .or(Some("stop".into())),
+                finish_reason: finish,
                 extra: Map::new(),
             }],
             usage: Some(openai::Usage::new(

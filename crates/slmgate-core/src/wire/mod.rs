@@ -4,6 +4,7 @@
 pub mod anthropic;
 pub mod gemini;
 pub mod openai;
+pub mod tools;
 pub mod validate;
 
 pub use validate::InvalidRequest;

@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::tools::{Tool, ToolCall, ToolCallDelta, ToolChoice};
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct ChatRequest {
     pub model: String,
@@ -42,11 +44,50 @@ pub struct ChatRequest {
     /// Token id (as a string) → bias in -100..100.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logit_bias: Option<std::collections::BTreeMap<String, f32>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Vec<Tool>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<ToolChoice>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel_tool_calls: Option<bool>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
 impl ChatRequest {
+    /// A request for `model` with these messages and every option unset.
+    pub fn new(model: impl Into<String>, messages: Vec<Message>) -> Self {
+        Self {
+            model: model.into(),
+            messages,
+            stream: None,
+            stream_options: None,
+            max_tokens: None,
+            max_completion_tokens: None,
+            temperature: None,
+            top_p: None,
+            top_k: None,
+            n: None,
+            stop: None,
+            seed: None,
+            logprobs: None,
+            top_logprobs: None,
+            response_format: None,
+            frequency_penalty: None,
+            presence_penalty: None,
+            logit_bias: None,
+            tools: None,
+            tool_choice: None,
+            parallel_tool_calls: None,
+            extra: Map::new(),
+        }
+    }
+
+    /// The tools offered, if any.
+    pub fn tool_list(&self) -> &[Tool] {
+        self.tools.as_deref().unwrap_or(&[])
+    }
+
     pub fn is_stream(&self) -> bool {
         self.stream.unwrap_or(false)
     }
@@ -136,6 +177,12 @@ pub struct Message {
     pub role: String,
     #[serde(default)]
     pub content: Option<Content>,
+    /// An assistant turn's calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCall>>,
+    /// A `tool` turn: the call it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -145,6 +192,8 @@ impl Message {
         Self {
             role: role.into(),
             content: Some(Content::Text(text.into())),
+            tool_calls: None,
+            tool_call_id: None,
             extra: Map::new(),
         }
     }
@@ -236,11 +285,7 @@ impl ChatResponse {
             model,
             choices: vec![Choice {
                 index: 0,
-                message: ResponseMessage {
-                    role: "assistant".into(),
-                    content: Some(text),
-                    extra: Map::new(),
-                },
+                message: ResponseMessage::text(text),
                 logprobs,
                 finish_reason,
                 extra: Map::new(),
@@ -273,8 +318,21 @@ pub struct ResponseMessage {
     pub role: String,
     #[serde(default)]
     pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCall>>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+impl ResponseMessage {
+    pub fn text(text: String) -> Self {
+        Self {
+            role: "assistant".into(),
+            content: Some(text),
+            tool_calls: None,
+            extra: Map::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
@@ -354,6 +412,8 @@ pub struct Delta {
     pub role: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCallDelta>>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -388,6 +448,7 @@ impl ChatChunk {
         self.choices.iter().any(|c| {
             c.finish_reason.is_some()
                 || c.delta.content.as_deref().is_some_and(|s| !s.is_empty())
+                || c.delta.tool_calls.as_ref().is_some_and(|t| !t.is_empty())
                 || !c.delta.extra.is_empty()
         })
     }
@@ -397,6 +458,12 @@ impl Delta {
     pub fn content(text: impl Into<String>) -> Self {
         Self {
             content: Some(text.into()),
+            ..Default::default()
+        }
+    }
+    pub fn calls(calls: Vec<ToolCallDelta>) -> Self {
+        Self {
+            tool_calls: Some(calls),
             ..Default::default()
         }
     }
@@ -432,9 +499,12 @@ mod tests {
     #[test]
     fn unknown_fields_survive_a_round_trip() {
         let v = json!({"model": "m", "messages": [{"role": "user", "content": "hi", "name": "bob"}],
-                       "tools": [{"type": "function"}], "user": "u1", "max_tokens": 5});
+                       "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+                       "tool_choice": "auto", "user": "u1", "max_tokens": 5, "metadata": {"a": "b"},
+                       "web_search_options": {}});
         let r: ChatRequest = serde_json::from_value(v.clone()).unwrap();
-        assert_eq!(r.extra["tools"], json!([{"type": "function"}]));
+        assert_eq!(r.tool_list()[0].function.name, "f");
+        assert_eq!(r.extra["web_search_options"], json!({}));
         assert_eq!(serde_json::to_value(&r).unwrap(), v);
     }
 

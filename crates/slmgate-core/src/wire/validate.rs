@@ -3,6 +3,7 @@
 
 use super::anthropic::MessagesRequest;
 use super::openai::ChatRequest;
+use super::tools::check_tools;
 
 /// What is wrong with a request, naming the field when one is at fault.
 #[derive(Debug, Clone, PartialEq)]
@@ -127,7 +128,14 @@ impl ChatRequest {
                     format!("unknown role `{}`", m.role),
                 ));
             }
+            if m.role == "tool" && m.tool_call_id.as_deref().is_none_or(str::is_empty) {
+                return Err(InvalidRequest::param(
+                    &format!("messages[{i}].tool_call_id"),
+                    "a `tool` message needs the `tool_call_id` of the call it answers",
+                ));
+            }
         }
+        check_tools(req.tools.as_deref(), req.tool_choice.as_ref())?;
         Ok(())
     }
 }

@@ -4,8 +4,9 @@
 use futures::StreamExt;
 use serde_json::{json, Value};
 
-use crate::providers::{ChatStream, ProviderError};
+use super::{ChatStream, ProviderError};
 use crate::wire::openai::{now_secs, ChatResponse};
+use crate::wire::tools::ToolCallFold;
 
 pub async fn collect(mut s: ChatStream) -> Result<ChatResponse, ProviderError> {
     let mut id = String::new();
@@ -15,6 +16,7 @@ pub async fn collect(mut s: ChatStream) -> Result<ChatResponse, ProviderError> {
     let mut logprobs: Option<Vec<Value>> = None;
     let mut finish = None;
     let mut usage = None;
+    let mut calls = ToolCallFold::default();
     while let Some(chunk) = s.next().await {
         let chunk = chunk?;
         if id.is_empty() {
@@ -28,6 +30,9 @@ pub async fn collect(mut s: ChatStream) -> Result<ChatResponse, ProviderError> {
         for c in chunk.choices.into_iter().filter(|c| c.index == 0) {
             if let Some(t) = c.delta.content {
                 text.push_str(&t);
+            }
+            for d in c.delta.tool_calls.iter().flatten() {
+                calls.push(d);
             }
             if let Some(items) = c
                 .logprobs
@@ -44,7 +49,7 @@ pub async fn collect(mut s: ChatStream) -> Result<ChatResponse, ProviderError> {
             }
         }
     }
-    Ok(ChatResponse::assistant(
+    let mut resp = ChatResponse::assistant(
         id,
         if created == 0 { now_secs() } else { created },
         model,
@@ -52,5 +57,11 @@ pub async fn collect(mut s: ChatStream) -> Result<ChatResponse, ProviderError> {
         logprobs.map(|l| json!({"content": l, "refusal": null})),
         finish,
         usage,
-    ))
+    );
+    let m = &mut resp.choices[0].message;
+    m.tool_calls = calls.finish();
+    if m.tool_calls.is_some() && m.content.as_deref().is_some_and(|t| t.trim().is_empty()) {
+        m.content = None;
+    }
+    Ok(resp)
 }
