@@ -20,6 +20,7 @@ pub mod providers;
 pub mod route;
 pub mod server;
 pub mod state;
+pub mod store;
 pub mod wire;
 
 #[cfg(test)]

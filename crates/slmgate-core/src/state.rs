@@ -9,6 +9,7 @@ use crate::govern::{GovernError, Governance};
 use crate::observe::metrics::Metrics;
 use crate::providers::Provider;
 use crate::route::{Classifiers, Gateway, RouteTable};
+use crate::store::ResponseStore;
 
 pub struct AppState {
     pub config: Config,
@@ -17,6 +18,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Keys, limits, PII, guard, audit log, review queue.
     pub governance: Governance,
+    /// Stored Responses API responses.
+    pub responses: Arc<ResponseStore>,
     loaded: OnceLock<Loaded>,
 }
 
@@ -31,7 +34,10 @@ impl AppState {
     /// Opens the governance store (keys, audit log) and starts the audit writer.
     pub fn new(config: Config) -> Result<Arc<Self>, GovernError> {
         let governance = Governance::open(&config)?;
+        let responses = ResponseStore::open(std::path::Path::new(&config.storage.path))
+            .map_err(|e| GovernError::Store(e.to_string()))?;
         Ok(Arc::new(Self {
+            responses: Arc::new(responses),
             table: RouteTable::compile(&config),
             config,
             metrics: Arc::new(Metrics::new()),

@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod auth;
 pub mod chat;
+pub mod completions;
 pub mod dashboard;
 pub mod embeddings;
 pub mod error;
@@ -15,6 +16,7 @@ pub mod middleware;
 pub mod models;
 pub mod ops;
 pub mod respond;
+pub mod responses;
 
 use std::sync::Arc;
 
@@ -29,7 +31,13 @@ pub fn router(state: Arc<AppState>) -> Router {
     let limit = state.config.server.max_body_bytes;
     let v1 = Router::new()
         .route("/v1/chat/completions", post(chat::handler))
+        .route("/v1/completions", post(completions::handler))
         .route("/v1/messages", post(messages::handler))
+        .route("/v1/responses", post(responses::create))
+        .route(
+            "/v1/responses/{id}",
+            get(responses::get).delete(responses::delete),
+        )
         .route("/v1/embeddings", post(embeddings::handler))
         .route("/v1/models", get(models::list))
         .route("/v1/models/{*id}", get(models::get))

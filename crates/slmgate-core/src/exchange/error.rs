@@ -24,6 +24,9 @@ pub enum GatewayError {
     NoDeployment,
     /// Models are still loading.
     NotReady,
+    /// The request names something stored that does not exist (or is another key's):
+    /// a `previous_response_id`.
+    NotFound { param: &'static str, message: String },
     /// The gateway's own fault (a worker task died, the server is stopping).
     Internal { code: &'static str, message: String },
 }
@@ -144,6 +147,9 @@ impl GatewayError {
                 "Models are still loading; retry shortly (GET /ready turns 200 when done).",
             )
             .retry(Some(2)),
+            GatewayError::NotFound { param, message } => {
+                ErrorReply::new(404, "not_found", message.clone()).param(*param)
+            }
             GatewayError::Internal { code, message } => ErrorReply::new(500, code, message.clone()),
         }
     }

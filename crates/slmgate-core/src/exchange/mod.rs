@@ -53,6 +53,10 @@ pub enum Endpoint {
     Chat,
     /// `POST /v1/messages`.
     Messages,
+    /// `POST /v1/responses`.
+    Responses,
+    /// `POST /v1/completions`.
+    Completions,
 }
 
 impl Endpoint {
@@ -60,6 +64,8 @@ impl Endpoint {
         match self {
             Endpoint::Chat => "chat",
             Endpoint::Messages => "messages",
+            Endpoint::Responses => "responses",
+            Endpoint::Completions => "completions",
         }
     }
 }

@@ -2,8 +2,10 @@
 //! translated to and from it (both as served APIs and as upstream clients).
 
 pub mod anthropic;
+pub mod completions;
 pub mod gemini;
 pub mod openai;
+pub mod responses;
 pub mod tools;
 pub mod validate;
 

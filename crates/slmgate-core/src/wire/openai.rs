@@ -50,6 +50,10 @@ pub struct ChatRequest {
     pub tool_choice: Option<ToolChoice>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parallel_tool_calls: Option<bool>,
+    /// A legacy completion (`/v1/completions`): the one user message is the raw prompt, fed
+    /// to a local model without its chat template (remote tiers get it as a user message).
+    #[serde(skip)]
+    pub raw_prompt: bool,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -79,6 +83,7 @@ impl ChatRequest {
             tools: None,
             tool_choice: None,
             parallel_tool_calls: None,
+            raw_prompt: false,
             extra: Map::new(),
         }
     }

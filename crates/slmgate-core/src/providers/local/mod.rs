@@ -289,9 +289,16 @@ pub fn to_generation(req: &ChatRequest) -> Result<GenerationRequest, ProviderErr
         })?;
         logit_bias.push((id, *v));
     }
+    let prompt = if req.raw_prompt {
+        let text = messages.pop().map(|m| m.content).unwrap_or_default();
+        messages.clear();
+        Some(text)
+    } else {
+        None
+    };
     Ok(GenerationRequest {
         messages,
-        prompt: None,
+        prompt,
         max_tokens: req.max_output_tokens(),
         sampling: SamplingParams {
             temperature: req.temperature.unwrap_or(1.0),
