@@ -60,14 +60,19 @@ class Gateway:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.config_path = tmp_path / f"{name}.toml"
-        self.config_path.write_text(config_text.replace("@PORT@", str(self.port)))
+        # No config text: the embedded default, listening where SLMGATE_LISTEN says.
+        config_args = []
+        if config_text is not None:
+            self.config_path.write_text(config_text.replace("@PORT@", str(self.port)))
+            config_args = ["--config", str(self.config_path)]
         LOGS.mkdir(exist_ok=True)
         self.log_path = LOGS / f"{name}.log"
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            [str(BIN), "serve", "--config", str(self.config_path)],
+            [str(BIN), "serve", *config_args],
             stdout=self.log, stderr=subprocess.STDOUT,
             env={**os.environ, "SLMGATE_LOG": "info,slmgate_core=debug",
+                 "SLMGATE_LISTEN": f"127.0.0.1:{self.port}", "SLMGATE_MODELS_DIR": str(MODELS),
                  "SLMGATE_DATA_DIR": str(tmp_path / f"{name}-data"), **(env or {})},
         )
         self.wait_ready()

@@ -61,6 +61,9 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         return Err(ServeError::Load(e));
     }
     tracing::info!(%addr, "ready");
+    for (route, tiers) in state.table.live_tiers() {
+        tracing::info!(route = %route, tiers = %tiers, "serving");
+    }
     {
         // Learned-router files are re-read when they change (hot swap, no restart).
         let st = state.clone();

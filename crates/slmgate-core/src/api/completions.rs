@@ -37,7 +37,11 @@ pub async fn handler(
     let req = match creq.to_chat() {
         Ok(r) => r,
         Err(e) => {
-            let ex = Exchange::open(&st, inbound, ChatRequest::new(creq.model.clone(), Vec::new()));
+            let ex = Exchange::open(
+                &st,
+                inbound,
+                ChatRequest::new(creq.model.clone(), Vec::new()),
+            );
             return Err(ex.reject(GatewayError::Invalid(e)).into());
         }
     };

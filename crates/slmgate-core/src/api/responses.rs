@@ -20,7 +20,9 @@ use crate::govern::Principal;
 use crate::state::AppState;
 use crate::store::ResponseStore;
 use crate::wire::openai::{now_secs, ChatRequest, Message};
-use crate::wire::responses::{assistant_turn, from_chat, response_id, Echo, ResponsesRequest, StreamWriter};
+use crate::wire::responses::{
+    assistant_turn, from_chat, response_id, Echo, ResponsesRequest, StreamWriter,
+};
 
 /// Whose stored responses a request may see: its key's (or everyone's with auth off).
 fn owner(who: &Principal) -> String {
@@ -65,7 +67,11 @@ pub async fn create(
         Ok(x) => x,
         Err(e) => {
             // Opened first, so a refused request is audited like any other.
-            let ex = Exchange::open(&st, inbound, ChatRequest::new(rreq.model.clone(), Vec::new()));
+            let ex = Exchange::open(
+                &st,
+                inbound,
+                ChatRequest::new(rreq.model.clone(), Vec::new()),
+            );
             return Err(ex.reject(e).into());
         }
     };
@@ -119,7 +125,11 @@ pub async fn create(
     }
 }
 
-async fn load(store: &Arc<ResponseStore>, owner: &str, id: &str) -> Result<Option<Vec<Message>>, GatewayError> {
+async fn load(
+    store: &Arc<ResponseStore>,
+    owner: &str,
+    id: &str,
+) -> Result<Option<Vec<Message>>, GatewayError> {
     let (s, owner, id) = (store.clone(), owner.to_string(), id.to_string());
     tokio::task::spawn_blocking(move || s.get(&owner, &id))
         .await
@@ -130,12 +140,20 @@ async fn load(store: &Arc<ResponseStore>, owner: &str, id: &str) -> Result<Optio
 
 /// Stores the response with its conversation. A failure is logged, not the client's
 /// problem: the answer was given (a later `previous_response_id` gets a 404).
-async fn keep(s: Arc<ResponseStore>, owner: String, response: Value, mut conversation: Vec<Message>) {
+async fn keep(
+    s: Arc<ResponseStore>,
+    owner: String,
+    response: Value,
+    mut conversation: Vec<Message>,
+) {
     if let Some(turn) = assistant_turn(&response) {
         conversation.push(turn);
     }
     let r = tokio::task::spawn_blocking(move || s.put(&owner, &response, &conversation)).await;
-    if let Err(e) = r.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())) {
+    if let Err(e) = r
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()))
+    {
         tracing::warn!(error = %e, "could not store the response");
     }
 }

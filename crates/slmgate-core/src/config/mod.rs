@@ -8,6 +8,7 @@ mod checks;
 mod cost;
 mod env;
 mod govern;
+pub mod hybrid;
 mod routes;
 mod telemetry;
 mod types;
@@ -56,8 +57,10 @@ impl Config {
     }
 
     /// The embedded default config.
+    /// (With `OPENAI_API_KEY` or `ANTHROPIC_API_KEY` set: the hybrid default, see [`hybrid`].)
     pub fn embedded_default() -> Result<Self, ConfigError> {
-        Self::from_toml(DEFAULT_CONFIG, "(embedded default)")
+        let text = hybrid::default_text(DEFAULT_CONFIG, |k| std::env::var(k).ok());
+        Self::from_toml(&text, "(embedded default)")
     }
 
     /// Parses and validates TOML text; `origin` names it in error messages.

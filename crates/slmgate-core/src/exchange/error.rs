@@ -26,7 +26,10 @@ pub enum GatewayError {
     NotReady,
     /// The request names something stored that does not exist (or is another key's):
     /// a `previous_response_id`.
-    NotFound { param: &'static str, message: String },
+    NotFound {
+        param: &'static str,
+        message: String,
+    },
     /// The gateway's own fault (a worker task died, the server is stopping).
     Internal { code: &'static str, message: String },
 }

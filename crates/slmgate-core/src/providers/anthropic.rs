@@ -9,10 +9,10 @@ use super::error::{FailureKind, ProviderError};
 use super::http::{encode, RemoteHttp};
 use super::ChatStream;
 use crate::wire::anthropic::{finish_reason, MessagesRequest, MessagesResponse};
-use crate::wire::tools::{FunctionCallDelta, ToolCallDelta};
 use crate::wire::openai::{
     completion_id, now_secs, ChatChunk, ChatRequest, ChatResponse, Delta, Usage,
 };
+use crate::wire::tools::{FunctionCallDelta, ToolCallDelta};
 
 pub struct AnthropicProvider {
     pub(crate) http: RemoteHttp,

@@ -8,10 +8,10 @@ use super::error::{FailureKind, ProviderError};
 use super::http::{encode, RemoteHttp};
 use super::ChatStream;
 use crate::wire::gemini::{finish_reason, GenerateRequest, GenerateResponse};
-use crate::wire::tools::ToolCallDelta;
 use crate::wire::openai::{
     completion_id, now_secs, ChatChunk, ChatRequest, ChatResponse, Delta, Usage,
 };
+use crate::wire::tools::ToolCallDelta;
 
 pub struct GeminiProvider {
     pub(crate) http: RemoteHttp,

@@ -281,6 +281,38 @@ impl RouteTable {
         self.routes.get(name)
     }
 
+    /// Each alias and route with its tiers, for the start-up log: `auto: local [smollm2] →
+    /// frontier [gpt-4o-mini]`.
+    pub fn live_tiers(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = self
+            .routes
+            .values()
+            .filter(|r| r.kind != RouteKind::Model)
+            .map(|r| {
+                let tiers: Vec<String> = r
+                    .tiers
+                    .iter()
+                    .map(|t| {
+                        let names: Vec<&str> = t
+                            .models
+                            .iter()
+                            .map(|d| self.deployment(*d).name.as_str())
+                            .collect();
+                        format!("{} [{}]", t.name, names.join(", "))
+                    })
+                    .collect();
+                let cascade = if r.cascade.is_some() {
+                    " (cascade)"
+                } else {
+                    ""
+                };
+                (r.name.clone(), format!("{}{cascade}", tiers.join(" → ")))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
     pub fn deployments(&self) -> &[DeploymentSpec] {
         &self.deployments
     }

@@ -8,11 +8,11 @@ use std::future::Future;
 
 use futures::StreamExt;
 
-use crate::providers::collect::collect;
 use super::confidence::{alternatives_needed, certainly_below, confidence, TokenStat};
 use super::executor::{Attempt, Escalation, ExecError, Failure, Gateway, Served};
 use super::plan::{CascadePlan, Plan};
 use super::verifier::verifier_confidence;
+use crate::providers::collect::collect;
 use crate::providers::local::to_generation;
 use crate::providers::{ChatStream, DeploymentId, Provider, ProviderError};
 use crate::wire::openai::{ChatChunk, ChatRequest, ChatResponse};

@@ -61,9 +61,15 @@ impl ResponseStore {
         self.db.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn put(&self, owner: &str, response: &Value, conversation: &[Message]) -> Result<(), StoreError> {
+    pub fn put(
+        &self,
+        owner: &str,
+        response: &Value,
+        conversation: &[Message],
+    ) -> Result<(), StoreError> {
         let id = response["id"].as_str().unwrap_or_default();
-        let conv = serde_json::to_string(conversation).map_err(|e| StoreError::Db(e.to_string()))?;
+        let conv =
+            serde_json::to_string(conversation).map_err(|e| StoreError::Db(e.to_string()))?;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
@@ -96,9 +102,10 @@ impl ResponseStore {
 
     /// Deletes the response; false if there was none of `owner`'s.
     pub fn delete(&self, owner: &str, id: &str) -> Result<bool, StoreError> {
-        let n = self
-            .conn()
-            .execute("DELETE FROM responses WHERE id = ?1 AND owner = ?2", params![id, owner])?;
+        let n = self.conn().execute(
+            "DELETE FROM responses WHERE id = ?1 AND owner = ?2",
+            params![id, owner],
+        )?;
         Ok(n > 0)
     }
 }

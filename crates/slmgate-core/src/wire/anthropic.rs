@@ -351,9 +351,7 @@ impl MessagesRequest {
                         Some(AMessage {
                             role,
                             content: AContent::Blocks(b),
-                        }) if role == "user"
-                            && b.iter().all(|x| x.kind == "tool_result") =>
-                        {
+                        }) if role == "user" && b.iter().all(|x| x.kind == "tool_result") => {
                             b.push(block)
                         }
                         _ => messages.push(AMessage {
@@ -423,7 +421,9 @@ impl MessagesResponse {
         let text = choice
             .and_then(|c| c.message.content.clone())
             .unwrap_or_default();
-        let calls = choice.and_then(|c| c.message.tool_calls.as_deref()).unwrap_or(&[]);
+        let calls = choice
+            .and_then(|c| c.message.tool_calls.as_deref())
+            .unwrap_or(&[]);
         let mut content = Vec::with_capacity(1 + calls.len());
         if !text.is_empty() || calls.is_empty() {
             content.push(Block::text(text));
@@ -551,7 +551,10 @@ impl StreamWriter {
                     ));
                     self.open = Some(OpenBlock::Tool(d.index));
                 }
-                if let Some(a) = f.and_then(|f| f.arguments.as_deref()).filter(|a| !a.is_empty()) {
+                if let Some(a) = f
+                    .and_then(|f| f.arguments.as_deref())
+                    .filter(|a| !a.is_empty())
+                {
                     out.push(self.delta(json!({"type": "input_json_delta", "partial_json": a})));
                 }
             }

@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+use super::invalid::InvalidRequest;
 use super::openai::{ChatChunk, ChatRequest, ChatResponse, Message, Stop, StreamOptions};
-use super::validate::InvalidRequest;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct CompletionRequest {
@@ -76,7 +76,10 @@ impl CompletionRequest {
             return Err(InvalidRequest::param("echo", "`echo` is not supported"));
         }
         if self.suffix.as_deref().is_some_and(|s| !s.is_empty()) {
-            return Err(InvalidRequest::param("suffix", "`suffix` (insertion) is not supported"));
+            return Err(InvalidRequest::param(
+                "suffix",
+                "`suffix` (insertion) is not supported",
+            ));
         }
         if let Some(k) = self.logprobs {
             if k > 5 {
@@ -115,7 +118,11 @@ pub fn completion_id() -> String {
 
 /// Chat `logprobs.content` entries → the legacy shape; `offset` is where the text starts.
 fn legacy_logprobs(lp: &Value, offset: usize) -> Value {
-    let items = lp.get("content").and_then(Value::as_array).cloned().unwrap_or_default();
+    let items = lp
+        .get("content")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let (mut tokens, mut lps, mut tops, mut offsets) = (vec![], vec![], vec![], vec![]);
     let mut at = offset;
     for t in &items {
@@ -126,7 +133,10 @@ fn legacy_logprobs(lp: &Value, offset: usize) -> Value {
         lps.push(t["logprob"].clone());
         let mut top = Map::new();
         for alt in t["top_logprobs"].as_array().into_iter().flatten() {
-            top.insert(alt["token"].as_str().unwrap_or("").to_string(), alt["logprob"].clone());
+            top.insert(
+                alt["token"].as_str().unwrap_or("").to_string(),
+                alt["logprob"].clone(),
+            );
         }
         tops.push(Value::Object(top));
     }
@@ -173,14 +183,18 @@ mod tests {
 
     #[test]
     fn prompt_and_options_map() {
-        let r: CompletionRequest = serde_json::from_value(json!({"model": "m", "prompt": ["Once"], "logprobs": 2})).unwrap();
+        let r: CompletionRequest =
+            serde_json::from_value(json!({"model": "m", "prompt": ["Once"], "logprobs": 2}))
+                .unwrap();
         let c = r.to_chat().unwrap();
         assert!(c.raw_prompt);
         assert_eq!(c.max_tokens, Some(16));
         assert_eq!((c.logprobs, c.top_logprobs), (Some(true), Some(2)));
-        let bad: CompletionRequest = serde_json::from_value(json!({"model": "m", "prompt": [1, 2]})).unwrap();
+        let bad: CompletionRequest =
+            serde_json::from_value(json!({"model": "m", "prompt": [1, 2]})).unwrap();
         assert_eq!(bad.to_chat().unwrap_err().param.as_deref(), Some("prompt"));
-        let bad: CompletionRequest = serde_json::from_value(json!({"model": "m", "prompt": "x", "echo": true})).unwrap();
+        let bad: CompletionRequest =
+            serde_json::from_value(json!({"model": "m", "prompt": "x", "echo": true})).unwrap();
         assert_eq!(bad.to_chat().unwrap_err().param.as_deref(), Some("echo"));
     }
 

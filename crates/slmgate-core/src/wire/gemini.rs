@@ -262,8 +262,12 @@ impl GenerateResponse {
         let calls = self.calls();
         let mut message = openai::ResponseMessage::text(self.text());
         let finish = if calls.is_empty() {
-            finish_reason(self.candidates.first().and_then(|c| c.finish_reason.as_deref()))
-                .or(Some("stop".into()))
+            finish_reason(
+                self.candidates
+                    .first()
+                    .and_then(|c| c.finish_reason.as_deref()),
+            )
+            .or(Some("stop".into()))
         } else {
             message.tool_calls = Some(calls);
             Some("tool_calls".into())

@@ -4,6 +4,7 @@
 pub mod anthropic;
 pub mod completions;
 pub mod gemini;
+pub mod invalid;
 pub mod openai;
 pub mod responses;
 pub mod tools;

@@ -5,9 +5,11 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::openai::{ChatChunk, ChatRequest, ChatResponse, Content, JsonSchemaFormat, Message, ResponseFormat};
+use super::invalid::InvalidRequest;
+use super::openai::{
+    ChatChunk, ChatRequest, ChatResponse, Content, JsonSchemaFormat, Message, ResponseFormat,
+};
 use super::tools::{FunctionCall, FunctionDef, Tool, ToolCall, ToolChoice};
-use super::validate::InvalidRequest;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct ResponsesRequest {
@@ -94,7 +96,11 @@ impl ResponsesRequest {
 
     /// The canonical request: `instructions` (this request's only: they are not carried
     /// over from a previous response), the stored conversation, then this input.
-    pub fn to_chat(&self, history: Vec<Message>, input: Vec<Message>) -> Result<ChatRequest, InvalidRequest> {
+    pub fn to_chat(
+        &self,
+        history: Vec<Message>,
+        input: Vec<Message>,
+    ) -> Result<ChatRequest, InvalidRequest> {
         let mut messages = Vec::with_capacity(history.len() + input.len() + 1);
         if let Some(i) = self.instructions.as_deref().filter(|i| !i.is_empty()) {
             messages.push(Message::text("system", i));
@@ -135,12 +141,10 @@ impl ResponsesRequest {
                 let name = o.get("name").and_then(Value::as_str).unwrap_or_default();
                 Some(ToolChoice::named(name))
             }
-            Some(_) => {
-                return Err(InvalidRequest::param(
-                    "tool_choice",
-                    "tool_choice must be none, auto, required or {\"type\": \"function\", \"name\"}",
-                ))
-            }
+            Some(_) => return Err(InvalidRequest::param(
+                "tool_choice",
+                "tool_choice must be none, auto, required or {\"type\": \"function\", \"name\"}",
+            )),
         };
         req.response_format = self.text_format()?;
         if let Some(m) = &self.metadata {
@@ -162,7 +166,11 @@ impl ResponsesRequest {
             Some("json_object") => Some(ResponseFormat::JsonObject),
             Some("json_schema") => Some(ResponseFormat::JsonSchema {
                 json_schema: JsonSchemaFormat {
-                    name: f.get("name").and_then(Value::as_str).unwrap_or("output").into(),
+                    name: f
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("output")
+                        .into(),
                     schema: f.get("schema").cloned(),
                     strict: f.get("strict").and_then(Value::as_bool),
                     description: None,
@@ -181,7 +189,10 @@ impl ResponsesRequest {
 /// One input item: a message (`{role, content}`), a `function_call` the model made, or a
 /// `function_call_output` the client sends back.
 fn item_to_message(item: &Value, out: &mut Vec<Message>) -> Result<(), String> {
-    let kind = item.get("type").and_then(Value::as_str).unwrap_or("message");
+    let kind = item
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("message");
     match kind {
         "message" => {
             let role = item
@@ -201,7 +212,9 @@ fn item_to_message(item: &Value, out: &mut Vec<Message>) -> Result<(), String> {
                                 t.push_str(p.get("text").and_then(Value::as_str).unwrap_or(""))
                             }
                             Some(other) => {
-                                return Err(format!("content parts of type `{other}` are not supported"))
+                                return Err(format!(
+                                    "content parts of type `{other}` are not supported"
+                                ))
                             }
                             None => return Err("a content part needs a `type`".into()),
                         }
@@ -257,7 +270,12 @@ fn str_of(item: &Value, k: &str) -> Result<String, String> {
     item.get(k)
         .and_then(Value::as_str)
         .map(str::to_string)
-        .ok_or_else(|| format!("a `{}` item needs `{k}`", item["type"].as_str().unwrap_or("?")))
+        .ok_or_else(|| {
+            format!(
+                "a `{}` item needs `{k}`",
+                item["type"].as_str().unwrap_or("?")
+            )
+        })
 }
 
 /// `resp_` plus 32 hex characters.
@@ -266,7 +284,10 @@ pub fn response_id() -> String {
 }
 
 fn item_id(prefix: &str) -> String {
-    format!("{prefix}_{}", &uuid::Uuid::new_v4().simple().to_string()[..24])
+    format!(
+        "{prefix}_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..24]
+    )
 }
 
 /// What the response object echoes of its request.
@@ -303,12 +324,21 @@ impl Echo {
             max_output_tokens: req.max_output_tokens,
             metadata: req.metadata.clone().unwrap_or(json!({})),
             store: req.stores(),
-            text: req.text.clone().unwrap_or(json!({"format": {"type": "text"}})),
+            text: req
+                .text
+                .clone()
+                .unwrap_or(json!({"format": {"type": "text"}})),
         }
     }
 
     /// The response object with these output items, status and usage.
-    pub fn response(&self, status: &str, output: Vec<Value>, usage: Option<Value>, incomplete: Option<&str>) -> Value {
+    pub fn response(
+        &self,
+        status: &str,
+        output: Vec<Value>,
+        usage: Option<Value>,
+        incomplete: Option<&str>,
+    ) -> Value {
         json!({
             "id": self.id, "object": "response", "created_at": self.created_at,
             "status": status, "error": null,
@@ -342,20 +372,37 @@ fn call_item(id: &str, call: &ToolCall, status: &str) -> Value {
 /// A whole canonical answer as a response object.
 pub fn from_chat(echo: &Echo, resp: &ChatResponse) -> Value {
     let choice = resp.choices.first();
-    let text = choice.and_then(|c| c.message.content.as_deref()).unwrap_or("");
-    let calls = choice.and_then(|c| c.message.tool_calls.as_deref()).unwrap_or(&[]);
+    let text = choice
+        .and_then(|c| c.message.content.as_deref())
+        .unwrap_or("");
+    let calls = choice
+        .and_then(|c| c.message.tool_calls.as_deref())
+        .unwrap_or(&[]);
     let truncated = choice.and_then(|c| c.finish_reason.as_deref()) == Some("length");
     let mut output = Vec::new();
     if !text.is_empty() || calls.is_empty() {
-        output.push(message_item(&item_id("msg"), text, if truncated { "incomplete" } else { "completed" }));
+        output.push(message_item(
+            &item_id("msg"),
+            text,
+            if truncated { "incomplete" } else { "completed" },
+        ));
     }
-    output.extend(calls.iter().map(|c| call_item(&item_id("fc"), c, "completed")));
+    output.extend(
+        calls
+            .iter()
+            .map(|c| call_item(&item_id("fc"), c, "completed")),
+    );
     let (status, incomplete) = if truncated {
         ("incomplete", Some("max_output_tokens"))
     } else {
         ("completed", None)
     };
-    echo.response(status, output, resp.usage.as_ref().map(usage_of), incomplete)
+    echo.response(
+        status,
+        output,
+        resp.usage.as_ref().map(usage_of),
+        incomplete,
+    )
 }
 
 /// The assistant turn a response adds to its conversation (what a later
@@ -383,7 +430,11 @@ pub fn assistant_turn(resp: &Value) -> Option<Message> {
     }
     let mut m = Message::text("assistant", text);
     if !calls.is_empty() {
-        if m.content.as_ref().and_then(Content::as_text).is_some_and(|t| t.is_empty()) {
+        if m.content
+            .as_ref()
+            .and_then(Content::as_text)
+            .is_some_and(|t| t.is_empty())
+        {
             m.content = None;
         }
         m.tool_calls = Some(calls);
@@ -404,8 +455,15 @@ pub struct StreamWriter {
 }
 
 enum Open {
-    Text { id: String, text: String },
-    Call { id: String, index: u32, call: ToolCall },
+    Text {
+        id: String,
+        text: String,
+    },
+    Call {
+        id: String,
+        index: u32,
+        call: ToolCall,
+    },
 }
 
 impl StreamWriter {
@@ -452,7 +510,10 @@ impl StreamWriter {
                     let e = self.event("response.content_part.added", json!({"item_id": id, "output_index": oi,
                         "content_index": 0, "part": {"type": "output_text", "text": "", "annotations": []}}));
                     out.push(e);
-                    self.open = Some(Open::Text { id, text: String::new() });
+                    self.open = Some(Open::Text {
+                        id,
+                        text: String::new(),
+                    });
                 }
                 let oi = self.output.len();
                 if let Some(Open::Text { id, text }) = &mut self.open {
@@ -462,7 +523,8 @@ impl StreamWriter {
                 }
             }
             for d in c.delta.tool_calls.iter().flatten() {
-                let same = matches!(&self.open, Some(Open::Call { index, .. }) if *index == d.index);
+                let same =
+                    matches!(&self.open, Some(Open::Call { index, .. }) if *index == d.index);
                 if !same {
                     self.close(&mut out);
                     let f = d.function.as_ref();
@@ -476,13 +538,23 @@ impl StreamWriter {
                     };
                     let id = item_id("fc");
                     let oi = self.output.len();
-                    let e = self.event("response.output_item.added",
-                        json!({"output_index": oi, "item": call_item(&id, &call, "in_progress")}));
+                    let e = self.event(
+                        "response.output_item.added",
+                        json!({"output_index": oi, "item": call_item(&id, &call, "in_progress")}),
+                    );
                     out.push(e);
-                    self.open = Some(Open::Call { id, index: d.index, call });
+                    self.open = Some(Open::Call {
+                        id,
+                        index: d.index,
+                        call,
+                    });
                 }
                 let oi = self.output.len();
-                let args = d.function.as_ref().and_then(|f| f.arguments.as_deref()).unwrap_or("");
+                let args = d
+                    .function
+                    .as_ref()
+                    .and_then(|f| f.arguments.as_deref())
+                    .unwrap_or("");
                 if let Some(Open::Call { id, call, .. }) = &mut self.open {
                     if !args.is_empty() {
                         call.function.arguments.push_str(args);
@@ -507,11 +579,16 @@ impl StreamWriter {
                 let e = self.event("response.output_text.done",
                     json!({"item_id": id, "output_index": oi, "content_index": 0, "text": text, "logprobs": []}));
                 out.push(e);
-                let e = self.event("response.content_part.done",
-                    json!({"item_id": id, "output_index": oi, "content_index": 0, "part": part}));
+                let e = self.event(
+                    "response.content_part.done",
+                    json!({"item_id": id, "output_index": oi, "content_index": 0, "part": part}),
+                );
                 out.push(e);
                 let item = message_item(&id, &text, "completed");
-                out.push(self.event("response.output_item.done", json!({"output_index": oi, "item": item.clone()})));
+                out.push(self.event(
+                    "response.output_item.done",
+                    json!({"output_index": oi, "item": item.clone()}),
+                ));
                 self.output.push(item);
             }
             Some(Open::Call { id, call, .. }) => {
@@ -519,7 +596,10 @@ impl StreamWriter {
                     json!({"item_id": id, "output_index": oi, "name": call.function.name, "arguments": call.function.arguments}));
                 out.push(e);
                 let item = call_item(&id, &call, "completed");
-                out.push(self.event("response.output_item.done", json!({"output_index": oi, "item": item.clone()})));
+                out.push(self.event(
+                    "response.output_item.done",
+                    json!({"output_index": oi, "item": item.clone()}),
+                ));
                 self.output.push(item);
             }
         }
@@ -531,18 +611,32 @@ impl StreamWriter {
         self.close(&mut out);
         let truncated = self.finish.as_deref() == Some("length");
         let (status, incomplete, kind) = if truncated {
-            ("incomplete", Some("max_output_tokens"), "response.incomplete")
+            (
+                "incomplete",
+                Some("max_output_tokens"),
+                "response.incomplete",
+            )
         } else {
             ("completed", None, "response.completed")
         };
-        let r = self.echo.response(status, std::mem::take(&mut self.output), self.usage.clone(), incomplete);
+        let r = self.echo.response(
+            status,
+            std::mem::take(&mut self.output),
+            self.usage.clone(),
+            incomplete,
+        );
         out.push(self.event(kind, json!({"response": r.clone()})));
         (out, r)
     }
 
     /// A failure after the stream started: `response.failed` with the error.
     pub fn failed(&mut self, code: &str, message: &str) -> (&'static str, Value) {
-        let mut r = self.echo.response("failed", std::mem::take(&mut self.output), self.usage.clone(), None);
+        let mut r = self.echo.response(
+            "failed",
+            std::mem::take(&mut self.output),
+            self.usage.clone(),
+            None,
+        );
         r["error"] = json!({"code": code, "message": message});
         self.event("response.failed", json!({"response": r}))
     }
@@ -578,29 +672,68 @@ mod tests {
 
     #[test]
     fn bad_items_name_their_index() {
-        let r = req(json!({"model": "m", "input": [{"role": "user", "content": "a"}, {"type": "web_search_call"}]}));
-        assert_eq!(r.input_messages().unwrap_err().param.as_deref(), Some("input[1]"));
+        let r = req(
+            json!({"model": "m", "input": [{"role": "user", "content": "a"}, {"type": "web_search_call"}]}),
+        );
+        assert_eq!(
+            r.input_messages().unwrap_err().param.as_deref(),
+            Some("input[1]")
+        );
         let r = req(json!({"model": "m"}));
-        assert_eq!(r.input_messages().unwrap_err().param.as_deref(), Some("input"));
+        assert_eq!(
+            r.input_messages().unwrap_err().param.as_deref(),
+            Some("input")
+        );
     }
 
     #[test]
     fn stream_events_in_order() {
-        let echo = Echo::of(&req(json!({"model": "auto", "input": "hi"})), "resp_1".into(), 1);
+        let echo = Echo::of(
+            &req(json!({"model": "auto", "input": "hi"})),
+            "resp_1".into(),
+            1,
+        );
         let mut w = StreamWriter::new(echo);
         let mut names: Vec<&str> = w.start().iter().map(|e| e.0).collect();
-        let ch = ChatChunk::new("i", 0, "m").delta(super::super::openai::Delta::content("Hel"), None, None);
+        let ch = ChatChunk::new("i", 0, "m").delta(
+            super::super::openai::Delta::content("Hel"),
+            None,
+            None,
+        );
         names.extend(w.chunk(&ch).iter().map(|e| e.0));
-        let ch = ChatChunk::new("i", 0, "m").delta(super::super::openai::Delta::content("lo"), None, Some("stop"));
+        let ch = ChatChunk::new("i", 0, "m").delta(
+            super::super::openai::Delta::content("lo"),
+            None,
+            Some("stop"),
+        );
         names.extend(w.chunk(&ch).iter().map(|e| e.0));
         let (end, r) = w.end();
         names.extend(end.iter().map(|e| e.0));
-        assert_eq!(names, ["response.created", "response.in_progress", "response.output_item.added",
-            "response.content_part.added", "response.output_text.delta", "response.output_text.delta",
-            "response.output_text.done", "response.content_part.done", "response.output_item.done",
-            "response.completed"]);
+        assert_eq!(
+            names,
+            [
+                "response.created",
+                "response.in_progress",
+                "response.output_item.added",
+                "response.content_part.added",
+                "response.output_text.delta",
+                "response.output_text.delta",
+                "response.output_text.done",
+                "response.content_part.done",
+                "response.output_item.done",
+                "response.completed"
+            ]
+        );
         assert_eq!(r["output"][0]["content"][0]["text"], "Hello");
         assert_eq!(end.last().unwrap().1["sequence_number"], 9);
-        assert_eq!(assistant_turn(&r).unwrap().content.unwrap().as_text().unwrap(), "Hello");
+        assert_eq!(
+            assistant_turn(&r)
+                .unwrap()
+                .content
+                .unwrap()
+                .as_text()
+                .unwrap(),
+            "Hello"
+        );
     }
 }

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::validate::InvalidRequest;
+use super::invalid::InvalidRequest;
 
 /// `tools[i]`: `{"type": "function", "function": {name, description?, parameters?, strict?}}`.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -255,8 +255,9 @@ fn check_definitions(tools: &[Tool]) -> Result<(), InvalidRequest> {
             ));
         }
         if let Some(p) = &f.parameters {
-            check_parameters_schema(p)
-                .map_err(|m| InvalidRequest::param(&format!("tools[{i}].function.parameters"), m))?;
+            check_parameters_schema(p).map_err(|m| {
+                InvalidRequest::param(&format!("tools[{i}].function.parameters"), m)
+            })?;
         }
     }
     Ok(())
@@ -276,12 +277,12 @@ pub fn tool_mode(
             "auto" if tools.is_empty() => ToolMode::None,
             "auto" => ToolMode::Auto,
             "required" => ToolMode::Required,
-            other => {
-                return Err(InvalidRequest::param(
-                    "tool_choice",
-                    format!("tool_choice must be none, auto, required or a named function, got {other:?}"),
-                ))
-            }
+            other => return Err(InvalidRequest::param(
+                "tool_choice",
+                format!(
+                    "tool_choice must be none, auto, required or a named function, got {other:?}"
+                ),
+            )),
         },
         Some(ToolChoice::Named(n)) => ToolMode::Named(n.function.name.clone()),
     };
@@ -341,8 +342,10 @@ mod tests {
     }
 
     fn weather() -> Vec<Tool> {
-        tools(json!([{"type": "function", "function": {"name": "get_weather",
-            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]))
+        tools(
+            json!([{"type": "function", "function": {"name": "get_weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]),
+        )
     }
 
     #[test]
@@ -351,7 +354,10 @@ mod tests {
         assert_eq!(check_tools(Some(&t), None).unwrap(), ToolMode::Auto);
         assert_eq!(check_tools(None, None).unwrap(), ToolMode::None);
         let req = ToolChoice::Mode("required".into());
-        assert_eq!(check_tools(Some(&t), Some(&req)).unwrap(), ToolMode::Required);
+        assert_eq!(
+            check_tools(Some(&t), Some(&req)).unwrap(),
+            ToolMode::Required
+        );
         let none = ToolChoice::Mode("none".into());
         assert_eq!(check_tools(Some(&t), Some(&none)).unwrap(), ToolMode::None);
         let named = ToolChoice::named("get_weather");
@@ -370,7 +376,9 @@ mod tests {
         let bad = tools(json!([{"type": "function", "function": {"name": "has space"}}]));
         let e = check_tools(Some(&bad), None).unwrap_err();
         assert_eq!(e.param.as_deref(), Some("tools[0].function.name"));
-        let bad = tools(json!([{"type": "function", "function": {"name": "f", "parameters": {"type": "array"}}}]));
+        let bad = tools(
+            json!([{"type": "function", "function": {"name": "f", "parameters": {"type": "array"}}}]),
+        );
         let e = check_tools(Some(&bad), None).unwrap_err();
         assert!(e.message.contains("object"), "{}", e.message);
         let e = check_tools(Some(&weather()), Some(&ToolChoice::named("nope"))).unwrap_err();

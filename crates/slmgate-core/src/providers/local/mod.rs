@@ -160,7 +160,10 @@ fn checked(tools: &[Tool], c: &ToolCall) -> Result<(), ProviderError> {
     check_call(tools, c).map_err(|e| {
         ProviderError::new(
             FailureKind::Protocol,
-            format!("the model's call of `{}` does not match its schema: {e}", c.function.name),
+            format!(
+                "the model's call of `{}` does not match its schema: {e}",
+                c.function.name
+            ),
         )
     })
 }
@@ -247,38 +250,43 @@ pub fn to_generation(req: &ChatRequest) -> Result<GenerationRequest, ProviderErr
         }
     }
     let mut triggers = Vec::new();
-    let grammar = if mode != ToolMode::None {
-        if !matches!(req.response_format, None | Some(ResponseFormat::Text)) {
-            return Err(invalid(
-                "response_format",
-                "local models cannot combine `response_format` with `tools`; send one of them",
-            ));
-        }
-        tools::add_section(&mut messages, tools::system_section(req.tool_list(), &mode));
-        let g = tools::call_grammar(
-            req.tool_list(),
-            &mode,
-            req.parallel_tool_calls.unwrap_or(true),
-        )
-        .map_err(|e| invalid("tools", format!("cannot build a grammar from the tools' schemas: {e}")))?;
-        triggers = g.triggers;
-        Some(g.gbnf)
-    } else {
-        match &req.response_format {
-            None | Some(ResponseFormat::Text) => None,
-            Some(ResponseFormat::JsonObject) => Some(grammar::JSON_OBJECT_GBNF.to_string()),
-            Some(ResponseFormat::JsonSchema { json_schema }) => {
-                let schema = json_schema
-                    .schema
-                    .clone()
-                    .unwrap_or(json!({"type": "object"}));
-                Some(
-                    grammar::json_schema_to_gbnf(&schema)
-                        .map_err(|e| invalid("response_format.json_schema.schema", e.to_string()))?,
-                )
+    let grammar =
+        if mode != ToolMode::None {
+            if !matches!(req.response_format, None | Some(ResponseFormat::Text)) {
+                return Err(invalid(
+                    "response_format",
+                    "local models cannot combine `response_format` with `tools`; send one of them",
+                ));
             }
-        }
-    };
+            tools::add_section(&mut messages, tools::system_section(req.tool_list(), &mode));
+            let g = tools::call_grammar(
+                req.tool_list(),
+                &mode,
+                req.parallel_tool_calls.unwrap_or(true),
+            )
+            .map_err(|e| {
+                invalid(
+                    "tools",
+                    format!("cannot build a grammar from the tools' schemas: {e}"),
+                )
+            })?;
+            triggers = g.triggers;
+            Some(g.gbnf)
+        } else {
+            match &req.response_format {
+                None | Some(ResponseFormat::Text) => None,
+                Some(ResponseFormat::JsonObject) => Some(grammar::JSON_OBJECT_GBNF.to_string()),
+                Some(ResponseFormat::JsonSchema { json_schema }) => {
+                    let schema = json_schema
+                        .schema
+                        .clone()
+                        .unwrap_or(json!({"type": "object"}));
+                    Some(grammar::json_schema_to_gbnf(&schema).map_err(|e| {
+                        invalid("response_format.json_schema.schema", e.to_string())
+                    })?)
+                }
+            }
+        };
     let mut logit_bias = Vec::new();
     for (k, v) in req.logit_bias.iter().flatten() {
         let id = k.parse::<i32>().map_err(|_| {

@@ -131,9 +131,8 @@ pub fn call_grammar(
     } else {
         "root ::= tool-call"
     };
-    let gbnf = format!(
-        "{root}\ntool-call ::= \"{OPEN}\\n\" tool-call-json \"\\n{CLOSE}\"\n{call}\n"
-    );
+    let gbnf =
+        format!("{root}\ntool-call ::= \"{OPEN}\\n\" tool-call-json \"\\n{CLOSE}\"\n{call}\n");
     let triggers = match mode {
         ToolMode::Auto => vec![regex::escape(OPEN)],
         _ => Vec::new(),
@@ -155,7 +154,9 @@ mod tests {
     #[test]
     fn grammar_wraps_every_tool_in_tags() {
         let g = call_grammar(&weather(), &ToolMode::Required, true).unwrap();
-        assert!(g.gbnf.starts_with("root ::= tool-call (\"\\n\" tool-call)*\n"));
+        assert!(g
+            .gbnf
+            .starts_with("root ::= tool-call (\"\\n\" tool-call)*\n"));
         assert!(g.gbnf.contains("tool-call-json ::="));
         assert!(g.gbnf.contains("get_weather") && g.gbnf.contains("get_time"));
         assert_eq!(g.gbnf.matches("\nroot ::=").count(), 0);
@@ -169,10 +170,17 @@ mod tests {
     #[test]
     fn section_and_history_render() {
         let mut msgs = vec![ChatMessage::new("user", "hi")];
-        add_section(&mut msgs, system_section(&weather(), &ToolMode::Named("get_time".into())));
+        add_section(
+            &mut msgs,
+            system_section(&weather(), &ToolMode::Named("get_time".into())),
+        );
         assert_eq!(msgs[0].role, "system");
-        assert!(msgs[0].content.contains("<tools>\n{\"type\": \"function\", \"function\": {\"name\":\"get_weather\""));
-        assert!(msgs[0].content.ends_with("Call the function `get_time` now."));
+        assert!(msgs[0]
+            .content
+            .contains("<tools>\n{\"type\": \"function\", \"function\": {\"name\":\"get_weather\""));
+        assert!(msgs[0]
+            .content
+            .ends_with("Call the function `get_time` now."));
         let m: Message = serde_json::from_value(json!({"role": "assistant", "content": null,
             "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "get_time", "arguments": "{}"}}]}))
         .unwrap();
