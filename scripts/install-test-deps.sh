@@ -21,3 +21,10 @@ if [ ! -f tests/browser/node_modules/playwright-core/package.json ] \
   echo "[install-test-deps] npm ci (playwright-core)" >&2
   npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 fi
+
+# The official Node SDKs for tests/test_node_sdks.py (pinned in tests/node/package-lock.json).
+if [ ! -f tests/node/node_modules/openai/package.json ] \
+   || [ tests/node/package-lock.json -nt tests/node/node_modules/.package-lock.json ]; then
+  echo "[install-test-deps] npm ci (openai, @anthropic-ai/sdk)" >&2
+  npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
+fi

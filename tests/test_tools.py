@@ -280,3 +280,20 @@ def test_langchain_with_structured_output(gw, method):
                      max_retries=0)
     out = llm.with_structured_output(City, method=method).invoke("Paris is the capital of France. Extract the city.")
     assert isinstance(out, City) and isinstance(out.name, str) and isinstance(out.country, str)
+
+
+def test_auto_never_takes_the_server_down(client, gw):
+    """Regression: under `auto` a token that ran past the opening tag was replayed into the
+    lazy grammar, llama.cpp threw across the FFI and the process aborted (on the first prompt)."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    import tool_calls
+    texts = ["Book me a flight to Paris from Berlin."] + [t for _, t in tool_calls.prompts(100)[:12]]
+    for text in texts:
+        r = httpx.post(gw.url + "/v1/chat/completions", timeout=120, json={
+            "model": "auto", "messages": [{"role": "user", "content": text}], "tools": tool_calls.TOOL_DEFS,
+            "tool_choice": "auto", "temperature": 0, "max_tokens": 96})
+        # An answer, a call, or a call that broke its format (502, which a cascade escalates).
+        assert r.status_code in (200, 502), r.text
+    assert gw.proc.poll() is None

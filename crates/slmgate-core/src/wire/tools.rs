@@ -277,12 +277,14 @@ pub fn tool_mode(
             "auto" if tools.is_empty() => ToolMode::None,
             "auto" => ToolMode::Auto,
             "required" => ToolMode::Required,
-            other => return Err(InvalidRequest::param(
-                "tool_choice",
-                format!(
+            other => {
+                return Err(InvalidRequest::param(
+                    "tool_choice",
+                    format!(
                     "tool_choice must be none, auto, required or a named function, got {other:?}"
                 ),
-            )),
+                ))
+            }
         },
         Some(ToolChoice::Named(n)) => ToolMode::Named(n.function.name.clone()),
     };

@@ -131,10 +131,17 @@ pub fn call_grammar(
     } else {
         "root ::= tool-call"
     };
-    let gbnf =
-        format!("{root}\ntool-call ::= \"{OPEN}\\n\" tool-call-json \"\\n{CLOSE}\"\n{call}\n");
+    // Whitespace around the JSON is free: under `auto` the grammar starts from the token
+    // that completed the opening tag, whatever whitespace it carried.
+    let gbnf = format!(
+        "{root}\ntool-call ::= \"{OPEN}\" [ \\t\\n]* tool-call-json [ \\t\\n]* \"{CLOSE}\"\n{call}\n"
+    );
+    // The trigger fires only when the output so far *ends* with the tag (and whitespace): a
+    // token that ran past the tag into other text would be replayed into the grammar, and a
+    // piece the grammar rejects makes llama.cpp throw across the FFI (an abort of the whole
+    // process). Such a call is left unconstrained instead, and checked like any other.
     let triggers = match mode {
-        ToolMode::Auto => vec![regex::escape(OPEN)],
+        ToolMode::Auto => vec![format!(r"{}[ \t\n]*$", regex::escape(OPEN))],
         _ => Vec::new(),
     };
     Ok(CallGrammar { gbnf, triggers })
@@ -162,7 +169,7 @@ mod tests {
         assert_eq!(g.gbnf.matches("\nroot ::=").count(), 0);
         assert!(g.triggers.is_empty());
         let g = call_grammar(&weather(), &ToolMode::Auto, false).unwrap();
-        assert_eq!(g.triggers, vec!["<tool_call>".to_string()]);
+        assert_eq!(g.triggers, vec![r"<tool_call>[ \t\n]*$".to_string()]);
         let g = call_grammar(&weather(), &ToolMode::Named("get_time".into()), false).unwrap();
         assert!(!g.gbnf.contains("get_weather"));
     }
