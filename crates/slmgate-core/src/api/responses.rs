@@ -18,7 +18,7 @@ use super::respond::{header_tags, served_headers, sse, sse_event};
 use crate::exchange::{Endpoint, Exchange, GatewayError, Inbound, Outcome};
 use crate::govern::Principal;
 use crate::state::AppState;
-use crate::store::ResponseStore;
+use crate::store::{ResponseStore, StoreError};
 use crate::wire::openai::{now_secs, ChatRequest, Message};
 use crate::wire::responses::{
     assistant_turn, from_chat, response_id, Echo, ResponsesRequest, StreamWriter,
@@ -125,17 +125,26 @@ pub async fn create(
     }
 }
 
+/// Runs a store operation on the blocking pool (SQLite off the async workers).
+async fn blocking<T: Send + 'static>(
+    store: &Arc<ResponseStore>,
+    op: impl FnOnce(&ResponseStore) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, GatewayError> {
+    let s = store.clone();
+    tokio::task::spawn_blocking(move || op(&s))
+        .await
+        .map_err(|e| internal(e.to_string()))?
+        .map_err(|e| internal(e.to_string()))
+}
+
 async fn load(
     store: &Arc<ResponseStore>,
     owner: &str,
     id: &str,
 ) -> Result<Option<Vec<Message>>, GatewayError> {
-    let (s, owner, id) = (store.clone(), owner.to_string(), id.to_string());
-    tokio::task::spawn_blocking(move || s.get(&owner, &id))
-        .await
-        .map_err(|e| internal(e.to_string()))?
-        .map(|o| o.map(|s| s.conversation))
-        .map_err(|e| internal(e.to_string()))
+    let (owner, id) = (owner.to_string(), id.to_string());
+    let found = blocking(store, move |s| s.get(&owner, &id)).await?;
+    Ok(found.map(|s| s.conversation))
 }
 
 /// Stores the response with its conversation. A failure is logged, not the client's
@@ -149,12 +158,8 @@ async fn keep(
     if let Some(turn) = assistant_turn(&response) {
         conversation.push(turn);
     }
-    let r = tokio::task::spawn_blocking(move || s.put(&owner, &response, &conversation)).await;
-    if let Err(e) = r
-        .map_err(|e| e.to_string())
-        .and_then(|r| r.map_err(|e| e.to_string()))
-    {
-        tracing::warn!(error = %e, "could not store the response");
+    if let Err(e) = blocking(&s, move |s| s.put(&owner, &response, &conversation)).await {
+        tracing::warn!(error = ?e, "could not store the response");
     }
 }
 
@@ -180,11 +185,8 @@ pub async fn get(
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (s, owner, key) = (st.responses.clone(), owner(&who), id.clone());
-    let found = tokio::task::spawn_blocking(move || s.get(&owner, &key))
-        .await
-        .map_err(|e| ApiError::from(internal(e.to_string())))?
-        .map_err(|e| ApiError::from(internal(e.to_string())))?;
+    let (owner, key) = (owner(&who), id.clone());
+    let found = blocking(&st.responses, move |s| s.get(&owner, &key)).await?;
     match found {
         Some(s) => Ok(Json(s.response).into_response()),
         None => Err(not_found(&id)),
@@ -196,11 +198,8 @@ pub async fn delete(
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (s, owner, key) = (st.responses.clone(), owner(&who), id.clone());
-    let deleted = tokio::task::spawn_blocking(move || s.delete(&owner, &key))
-        .await
-        .map_err(|e| ApiError::from(internal(e.to_string())))?
-        .map_err(|e| ApiError::from(internal(e.to_string())))?;
+    let (owner, key) = (owner(&who), id.clone());
+    let deleted = blocking(&st.responses, move |s| s.delete(&owner, &key)).await?;
     if !deleted {
         return Err(not_found(&id));
     }
