@@ -42,7 +42,7 @@ pub async fn handler(
                 inbound,
                 ChatRequest::new(creq.model.clone(), Vec::new()),
             );
-            return Err(ex.reject(GatewayError::Invalid(e)).into());
+            return Err(ex.reject(GatewayError::Invalid(e)).await.into());
         }
     };
     let include_usage = req.include_usage();

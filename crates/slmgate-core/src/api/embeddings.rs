@@ -45,13 +45,22 @@ pub async fn handler(
     Extension(who): Extension<Principal>,
     JsonBody(req): JsonBody<EmbeddingsRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    let ticket = Ticket::embeddings(&st, &rid.0, &who, &req.model, req.user.as_deref());
-    let out = serve(&st, &who, &ticket, req).await;
+    let (ticket, commit) = Ticket::embeddings(&st, &rid.0, &who, &req.model, req.user.as_deref());
+    let out = if st.governance.audit.is_failing() {
+        Err(ApiError::from(GatewayError::AuditUnavailable))
+    } else {
+        serve(&st, &who, &ticket, req).await
+    };
     match &out {
-        Ok(_) => ticket.finish(200, None),
-        Err(e) => ticket.finish(e.status.as_u16(), Some(e.code)),
+        Ok(_) => ticket.close(200, None),
+        Err(e) => ticket.close(e.status.as_u16(), Some(e.code)),
     }
-    out
+    drop(ticket);
+    // Sync durability: nothing leaves before its entry is on disk.
+    match (commit.committed().await, out) {
+        (false, Ok(_)) => Err(ApiError::from(GatewayError::AuditUnavailable)),
+        (_, out) => out,
+    }
 }
 
 async fn serve(

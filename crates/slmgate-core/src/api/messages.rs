@@ -38,7 +38,7 @@ pub async fn handler(
     let ex = Exchange::open(&st, inbound, req);
     let outcome = match areq.validate_roles() {
         // Opened first, so a refused request is audited like any other.
-        Err(e) => Err(ex.reject(GatewayError::Invalid(e))),
+        Err(e) => Err(ex.reject(GatewayError::Invalid(e)).await),
         Ok(()) => ex.run().await,
     };
     match outcome.map_err(|e| ApiError::from(e).anthropic())? {

@@ -14,8 +14,17 @@ pub async fn health() -> Response {
     Json(json!({"status": "ok"})).into_response()
 }
 
+/// 200 once models are loaded and the audit log is writable; 503 while loading, or while
+/// audit writes fail (a full disk: requests are refused then, so a load balancer should
+/// send them elsewhere).
 pub async fn ready(State(st): State<Arc<AppState>>) -> Response {
-    if st.is_ready() {
+    if st.governance.audit.is_failing() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "audit_unavailable"})),
+        )
+            .into_response()
+    } else if st.is_ready() {
         Json(json!({"status": "ready"})).into_response()
     } else {
         (

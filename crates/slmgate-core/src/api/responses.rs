@@ -72,7 +72,7 @@ pub async fn create(
                 inbound,
                 ChatRequest::new(rreq.model.clone(), Vec::new()),
             );
-            return Err(ex.reject(e).into());
+            return Err(ex.reject(e).await.into());
         }
     };
     conversation.extend(input);

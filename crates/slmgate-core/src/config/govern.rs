@@ -51,10 +51,26 @@ pub struct AuditConfig {
     /// Content older than this is erased (the chain still verifies); 0 keeps it forever.
     #[serde(default = "default_retention_days")]
     pub retention_days: u32,
-    /// Entries are written in batches at most this often; after a crash, requests answered
-    /// before the last interval are in the log.
+    /// When an answer may leave: after its entry is on disk (`sync`, the default) or at
+    /// once, the entry following within `flush_interval_ms` (`interval`).
+    #[serde(default)]
+    pub durability: Durability,
+    /// Under `interval`, entries are written in batches at most this often; after a crash,
+    /// requests answered before the last interval are in the log.
     #[serde(default = "default_flush_interval_ms")]
     pub flush_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Durability {
+    /// An answer is released only once its entry is committed and fsynced; concurrent
+    /// requests share one commit (group commit). No acknowledged request is ever missing.
+    #[default]
+    Sync,
+    /// Answers leave at once; a batch is written at most `flush_interval_ms` later. A crash
+    /// loses up to that window of answered requests.
+    Interval,
 }
 
 impl Default for AuditConfig {
@@ -62,6 +78,7 @@ impl Default for AuditConfig {
         Self {
             content: default_audit_content(),
             retention_days: default_retention_days(),
+            durability: Durability::default(),
             flush_interval_ms: default_flush_interval_ms(),
         }
     }

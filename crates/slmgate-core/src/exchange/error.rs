@@ -30,6 +30,9 @@ pub enum GatewayError {
         param: &'static str,
         message: String,
     },
+    /// The audit log cannot be written (a full disk, a lock): under sync durability no
+    /// answer leaves unaudited.
+    AuditUnavailable,
     /// The gateway's own fault (a worker task died, the server is stopping).
     Internal { code: &'static str, message: String },
 }
@@ -153,6 +156,12 @@ impl GatewayError {
             GatewayError::NotFound { param, message } => {
                 ErrorReply::new(404, "not_found", message.clone()).param(*param)
             }
+            GatewayError::AuditUnavailable => ErrorReply::new(
+                503,
+                "audit_unavailable",
+                "The audit log cannot be written (for example, the disk is full), and no answer is released unaudited; retry later.",
+            )
+            .retry(Some(5)),
             GatewayError::Internal { code, message } => ErrorReply::new(500, code, message.clone()),
         }
     }

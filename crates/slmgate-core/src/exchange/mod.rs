@@ -12,6 +12,7 @@
 //!   execute          the plan, tier by tier (route::Gateway): fallback chains, cascade
 //!   complete|stream  restore redacted PII in the answer (chunk by chunk for a stream)
 //! Exchange::finish   charge the budget, the cost ledger, the metrics, the audit entry: once
+//!   (sync)           the answer (a stream's end) waits for the entry's group commit
 //! Drop               a client that leaves mid-answer is finished as 499 (the drop guard)
 //! ```
 
@@ -33,6 +34,8 @@ pub use error::{ErrorReply, GatewayError, Refused};
 pub use outcome::{Answer, AnswerStream, Outcome, ServedMeta};
 pub use steps::{check_model_allowed, refused};
 pub use ticket::Ticket;
+
+use crate::govern::audit::CommitWait;
 
 use crate::config::{GuardAction, PiiPolicy};
 use crate::govern::cost::{self, RequestCost};
@@ -100,6 +103,8 @@ pub struct Exchange {
     /// Estimated prompt + completion tokens (rate limits; corrected after the answer).
     est_tokens: u32,
     ticket: Ticket,
+    /// Resolves once the audit entry is on disk (sync durability).
+    commit: CommitWait,
     /// Models were called.
     executed: bool,
     /// The deployment committed to answer (the metrics' label once set).
@@ -113,7 +118,7 @@ impl Exchange {
     /// Opens the exchange (and its audit ticket) for an accepted request.
     pub fn open(st: &Arc<AppState>, inbound: Inbound, req: ChatRequest) -> Self {
         let facts = RequestFacts::of(&req, &inbound.header_tags);
-        let ticket = Ticket::new(
+        let (ticket, commit) = Ticket::new(
             st,
             &inbound.request_id,
             inbound.endpoint.as_str(),
@@ -136,6 +141,7 @@ impl Exchange {
             reservation: None,
             est_tokens: 0,
             ticket,
+            commit,
             executed: false,
             deployment: None,
             first_token: None,
@@ -146,17 +152,35 @@ impl Exchange {
 
     /// Admits the request, runs its plan, and returns the answer: whole, or as a stream that
     /// finishes the exchange when it ends. An error has finished the exchange already.
+    /// Under sync durability nothing is returned (and a stream does not end) before the
+    /// audit entry is committed; an answer whose entry cannot be written is withheld (503).
     pub async fn run(mut self) -> Result<Outcome, GatewayError> {
-        if let Err(e) = self.admit().await {
-            return Err(self.refuse(e));
+        let commit = std::mem::take(&mut self.commit);
+        let out = match self.admit().await {
+            Err(e) => Err(self.refuse(e)),
+            Ok(()) => self.execute().await,
+        };
+        match out {
+            Ok(Outcome::Stream(s)) => Ok(Outcome::Stream(s.then_commit(commit))),
+            Ok(answer) => match commit.committed().await {
+                true => Ok(answer),
+                false => Err(GatewayError::AuditUnavailable),
+            },
+            Err(e) => {
+                // A refusal is told once its entry is written, or could not be.
+                commit.committed().await;
+                Err(e)
+            }
         }
-        self.execute().await
     }
 
     /// Refuses the request before it runs (a check of its own wire failed); audited like
     /// any other refusal.
-    pub fn reject(mut self, e: GatewayError) -> GatewayError {
-        self.refuse(e)
+    pub async fn reject(mut self, e: GatewayError) -> GatewayError {
+        let commit = std::mem::take(&mut self.commit);
+        let e = self.refuse(e);
+        commit.committed().await;
+        e
     }
 
     /// Validation, then every governance and routing step in order.
@@ -164,6 +188,9 @@ impl Exchange {
         self.req.validate()?;
         if !self.st.is_ready() {
             return Err(GatewayError::NotReady);
+        }
+        if self.st.governance.audit.is_failing() {
+            return Err(GatewayError::AuditUnavailable);
         }
         for step in steps::STEPS {
             step.run(self).await?;
@@ -382,7 +409,7 @@ impl Exchange {
             return;
         }
         self.finished = true;
-        self.ticket.finish(status, code);
+        self.ticket.close(status, code);
         let Some(deployment) = self.deployment.as_deref() else {
             return;
         };

@@ -5,9 +5,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use futures::Stream;
+use futures::{Stream, StreamExt};
 
 use super::GatewayError;
+use crate::govern::audit::CommitWait;
 use crate::govern::cost::RequestCost;
 use crate::route::Served;
 use crate::wire::openai::{ChatChunk, ChatResponse};
@@ -38,6 +39,28 @@ impl AnswerStream {
         chunks: Pin<Box<dyn Stream<Item = Result<ChatChunk, GatewayError>> + Send>>,
     ) -> Self {
         Self { meta, chunks }
+    }
+
+    /// The same stream, ending only once `commit` resolves; a failed commit ends it with an
+    /// `audit_unavailable` error item instead of a clean end.
+    pub(super) fn then_commit(self, commit: CommitWait) -> Self {
+        let Self { meta, mut chunks } = self;
+        let chunks = async_stream::stream! {
+            while let Some(item) = chunks.next().await {
+                let last = item.is_err();
+                yield item;
+                if last {
+                    return;
+                }
+            }
+            // The relay (and with it the exchange and its ticket) is done: the entry is
+            // submitted.
+            drop(chunks);
+            if !commit.committed().await {
+                yield Err(GatewayError::AuditUnavailable);
+            }
+        };
+        Self::new(meta, Box::pin(chunks))
     }
 }
 

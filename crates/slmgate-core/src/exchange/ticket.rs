@@ -1,15 +1,16 @@
 //! The audit ticket of one request: filled in as the exchange goes (plan, attempts, usage,
-//! cost, PII, guard). The exchange closes it with the final status; the entry is submitted
-//! once the last holder lets go (the exchange, or the guard classifier still scoring beside
-//! the model call).
+//! cost, PII, guard). The exchange closes it with the final status, which submits the entry;
+//! under `durability = "sync"` the [`CommitWait`] handed out with the ticket resolves once
+//! the entry is on disk. A ticket dropped unclosed is submitted as 499. A flag-mode guard
+//! classifier still scoring when its request closed records a hit as an entry of its own.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::config::AuditContent;
 use crate::govern::audit::{
-    AttemptSummary, Entry, GuardSummary, PlanSummary, Record, ReviewItem, ServedSummary,
-    StoredContent,
+    AttemptSummary, CommitNotice, CommitWait, Entry, GuardSummary, PlanSummary, Record, ReviewItem,
+    ServedSummary, StoredContent,
 };
 use crate::govern::cost::RequestCost;
 use crate::govern::guard::GuardVerdict;
@@ -34,6 +35,22 @@ struct Draft {
     review: bool,
     prompt: String,
     tags: String,
+    /// Told when the entry is committed (sync durability).
+    commit: Option<CommitNotice>,
+    /// The entry was submitted.
+    closed: bool,
+    /// Who the request was, kept at close while the guard classifier still holds the ticket.
+    late: Option<Identity>,
+}
+
+/// Who a closed ticket's request was (for a verdict that comes after it closed).
+struct Identity {
+    id: String,
+    endpoint: &'static str,
+    key_id: Option<String>,
+    team: Option<String>,
+    user: Option<String>,
+    model: String,
 }
 
 impl Ticket {
@@ -44,7 +61,7 @@ impl Ticket {
         who: &Principal,
         req: &ChatRequest,
         tags: &std::collections::BTreeMap<String, String>,
-    ) -> Self {
+    ) -> (Self, CommitWait) {
         let keep = st.config.audit.content != AuditContent::None;
         let review =
             st.config.review.sample > 0.0 && rand::random::<f64>() < st.config.review.sample;
@@ -63,7 +80,9 @@ impl Ticket {
             d.prompt = req.last_user_text().unwrap_or_default();
             d.tags = serde_json::to_string(tags).unwrap_or_else(|_| "{}".into());
         }
-        Self(Arc::new(Mutex::new(d)))
+        let (notice, wait) = st.governance.audit.waiter();
+        d.commit = notice;
+        (Self(Arc::new(Mutex::new(d))), wait)
     }
 
     /// A `/v1/embeddings` request (no messages, no routing; content is never stored).
@@ -73,9 +92,11 @@ impl Ticket {
         who: &Principal,
         model: &str,
         user: Option<&str>,
-    ) -> Self {
-        let d = Draft::open(st, request_id, "embeddings", who, model, user);
-        Self(Arc::new(Mutex::new(d)))
+    ) -> (Self, CommitWait) {
+        let mut d = Draft::open(st, request_id, "embeddings", who, model, user);
+        let (notice, wait) = st.governance.audit.waiter();
+        d.commit = notice;
+        (Self(Arc::new(Mutex::new(d))), wait)
     }
 
     fn with(&self, f: impl FnOnce(&mut Draft)) {
@@ -100,13 +121,38 @@ impl Ticket {
         });
     }
 
+    /// The guard's verdict. One that comes after the entry was written (the flag-mode
+    /// classifier) is recorded as an entry of its own when it is a hit, dropped when not.
     pub fn guard(&self, v: &GuardVerdict, action: &'static str) {
-        self.with(|d| {
-            d.entry.guard = Some(GuardSummary {
-                score: v.score,
-                matched: v.matched.clone(),
-                action,
-            })
+        let summary = GuardSummary {
+            score: v.score,
+            matched: v.matched.clone(),
+            action,
+        };
+        self.with(|d| match &d.late {
+            _ if !d.closed => d.entry.guard = Some(summary),
+            Some(c) if action != "pass" => {
+                let entry = Entry {
+                    kind: "guard",
+                    id: c.id.clone(),
+                    ts_ms: db::now_ms(),
+                    endpoint: c.endpoint,
+                    key_id: c.key_id.clone(),
+                    team: c.team.clone(),
+                    user: c.user.clone(),
+                    model: c.model.clone(),
+                    status: d.entry.status,
+                    guard: Some(summary),
+                    ..Default::default()
+                };
+                d.st.governance.audit.submit(Record {
+                    entry,
+                    content: None,
+                    review: None,
+                    commit: None,
+                });
+            }
+            _ => {}
         });
     }
 
@@ -159,13 +205,18 @@ impl Ticket {
         });
     }
 
-    /// The final status (and error code): set once, by the exchange.
-    pub fn finish(&self, status: u16, error: Option<&str>) {
+    /// Closes the ticket with the final status (and error code) and submits its entry:
+    /// once, by the exchange.
+    pub fn close(&self, status: u16, error: Option<&str>) {
+        // Someone else holds the ticket (the guard classifier): keep who the request was.
+        let shared = Arc::strong_count(&self.0) > 1;
         self.with(|d| {
-            if d.status.is_none() {
-                d.status = Some(status);
-                d.entry.error = error.map(String::from);
+            if d.closed {
+                return;
             }
+            d.status = Some(status);
+            d.entry.error = error.map(String::from);
+            d.submit(shared);
         });
     }
 }
@@ -200,12 +251,30 @@ impl Draft {
             review: false,
             prompt: String::new(),
             tags: "{}".into(),
+            commit: None,
+            closed: false,
+            late: None,
         }
     }
-}
 
-impl Drop for Draft {
-    fn drop(&mut self) {
+    /// Builds the record and hands it to the audit writer; `keep_identity` keeps who the
+    /// request was, for a verdict still to come.
+    fn submit(&mut self, keep_identity: bool) {
+        let e = &self.entry;
+        self.closed = true;
+        self.late = keep_identity.then(|| Identity {
+            id: e.id.clone(),
+            endpoint: e.endpoint,
+            key_id: e.key_id.clone(),
+            team: e.team.clone(),
+            user: e.user.clone(),
+            model: e.model.clone(),
+        });
+        let rec = self.record();
+        self.st.governance.audit.submit(rec);
+    }
+
+    fn record(&mut self) -> Record {
         let mut entry = std::mem::take(&mut self.entry);
         entry.status = self.status.unwrap_or(499);
         if self.status.is_none() {
@@ -243,11 +312,22 @@ impl Drop for Draft {
                 answer: g.pii.mask(&self.answer),
             }),
         };
-        g.audit.submit(Record {
+        self.entry.status = entry.status;
+        Record {
             entry,
             content,
             review,
-        });
+            commit: self.commit.take(),
+        }
+    }
+}
+
+impl Drop for Draft {
+    /// A ticket nobody closed (a handler that went away): its entry says 499.
+    fn drop(&mut self) {
+        if !self.closed {
+            self.submit(false);
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 mod admission;
 mod budgets;
 mod cascade;
+mod durability;
 mod fallback;
 
 use std::collections::HashMap;
@@ -48,7 +49,7 @@ pub(super) fn two_tiers(first: (&str, &str), second: (&str, &str), route_extra: 
 
 pub(super) struct Harness {
     pub st: Arc<AppState>,
-    dir: PathBuf,
+    pub dir: PathBuf,
 }
 
 impl Harness {

@@ -9,7 +9,8 @@ use crate::route::Escalation;
 
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Entry {
-    /// `request`, or `erasure` (a GDPR erasure of a subject's content).
+    /// `request`; `guard` (a flag-mode classifier verdict that came after its request's
+    /// entry was written); `erasure` (a GDPR erasure of a subject's content).
     pub kind: &'static str,
     /// The request id (`x-request-id`).
     pub id: String,
@@ -110,4 +111,6 @@ pub struct Record {
     pub entry: Entry,
     pub content: Option<StoredContent>,
     pub review: Option<ReviewItem>,
+    /// Under `durability = "sync"`: told once the entry is committed.
+    pub commit: Option<super::writer::CommitNotice>,
 }

@@ -1,5 +1,5 @@
 //! The tamper-evident audit log: one hash-chained entry per request, content stored apart
-//! (erasable), written in batches off the response path.
+//! (erasable), written in batches (group commits) by one writer thread.
 
 pub mod chain;
 pub mod entry;
@@ -12,7 +12,7 @@ pub use entry::{
     ServedSummary, StoredContent,
 };
 pub use verify::{export, forget, verify, Verification};
-pub use writer::AuditWriter;
+pub use writer::{AuditWriter, CommitNotice, CommitWait};
 
 #[cfg(test)]
 mod tests;

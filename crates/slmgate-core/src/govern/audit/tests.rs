@@ -26,6 +26,7 @@ fn log_with(n: usize) -> (Connection, std::path::PathBuf) {
                 answer: format!("a{i}"),
             }),
             review: None,
+            commit: None,
         })
         .collect();
     // Two batches: the chain continues across transactions.
@@ -130,4 +131,113 @@ fn edited_content_is_caught_but_erasure_is_not_a_break() {
     assert!(v.ok(), "{:?}", v.problems);
     assert_eq!(v.erased, 5);
     assert_eq!(v.entries, 11, "the erasure itself is an entry");
+}
+
+fn request(i: usize) -> Record {
+    Record {
+        entry: Entry {
+            kind: "request",
+            id: format!("req-{i}"),
+            ts_ms: db::now_ms(),
+            model: "auto".into(),
+            status: 200,
+            ..Default::default()
+        },
+        content: None,
+        review: None,
+        commit: None,
+    }
+}
+
+fn writer(
+    durability: crate::config::Durability,
+) -> (std::sync::Arc<super::AuditWriter>, std::path::PathBuf) {
+    let path = std::env::temp_dir().join(format!("slmgate-audit-{}.db", uuid::Uuid::new_v4()));
+    let cfg = crate::config::AuditConfig {
+        durability,
+        ..Default::default()
+    };
+    (
+        std::sync::Arc::new(super::AuditWriter::start(path.clone(), &cfg).unwrap()),
+        path,
+    )
+}
+
+fn status_of(path: &std::path::Path, id: &str) -> Option<(u16, Option<String>)> {
+    let conn = db::open(path).unwrap();
+    conn.query_row(
+        "SELECT json_extract(entry, '$.status'), json_extract(entry, '$.error') FROM audit WHERE id = ?1",
+        [id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .ok()
+}
+
+#[test]
+fn sync_commit_is_told_only_once_the_entry_is_on_disk() {
+    let (w, path) = writer(crate::config::Durability::Sync);
+    // 64 concurrent requests: each, once told, finds its own entry committed (read through
+    // another connection), and the chain verifies.
+    let threads: Vec<_> = (0..64)
+        .map(|i| {
+            let (w, path) = (w.clone(), path.clone());
+            std::thread::spawn(move || {
+                let (notice, wait) = w.waiter();
+                let mut rec = request(i);
+                rec.commit = notice;
+                w.submit(rec);
+                assert!(futures::executor::block_on(wait.committed()));
+                assert_eq!(status_of(&path, &format!("req-{i}")), Some((200, None)));
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let conn = db::open(&path).unwrap();
+    let v = verify(&conn).unwrap();
+    assert!(v.ok(), "{:?}", v.problems);
+    assert_eq!(v.entries, 64);
+    w.shutdown();
+}
+
+#[test]
+fn interval_durability_never_waits() {
+    let (w, _) = writer(crate::config::Durability::Interval);
+    let (notice, wait) = w.waiter();
+    assert!(notice.is_none());
+    assert!(futures::executor::block_on(wait.committed()));
+    w.shutdown();
+}
+
+#[test]
+fn a_locked_database_withholds_the_answer_and_the_entry_lands_later() {
+    let (w, path) = writer(crate::config::Durability::Sync);
+    // Another process holds the write lock past the writer's busy timeout (5 s).
+    let blocker = db::open(&path).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let (notice, wait) = w.waiter();
+    let mut rec = request(1);
+    rec.commit = notice;
+    w.submit(rec);
+    assert!(
+        !futures::executor::block_on(wait.committed()),
+        "told the write failed"
+    );
+    assert!(w.is_failing(), "new requests are refused while it fails");
+    blocker.execute_batch("COMMIT").unwrap();
+    drop(blocker);
+    // The retry writes it, saying what the client got.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while (status_of(&path, "req-1").is_none() || w.is_failing())
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(
+        status_of(&path, "req-1"),
+        Some((503, Some("audit_unavailable".into())))
+    );
+    assert!(!w.is_failing());
+    w.shutdown();
 }

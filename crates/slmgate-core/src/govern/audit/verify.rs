@@ -190,6 +190,7 @@ pub fn forget(conn: &mut Connection, subject: &str) -> Result<usize, GovernError
             entry,
             content: None,
             review: None,
+            commit: None,
         }],
     )?;
     Ok(n)

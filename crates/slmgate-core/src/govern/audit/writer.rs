@@ -1,23 +1,36 @@
 //! The audit writer: a thread that owns its own SQLite connection and writes entries in
-//! batches, so the response path only enqueues. A batch is written at most
-//! `flush_interval` after its first entry was enqueued; shutdown drains the queue.
+//! batches, so the response path only enqueues.
 //!
-//! On Linux the writer runs as `SCHED_IDLE`: its commits never delay a request on a busy
-//! core. Should a saturated CPU starve it, the next request that finds an entry waiting longer
-//! than twice the interval lifts it back to normal priority until the queue is empty — the
-//! durability promise (every request answered before the last interval is on disk) holds
-//! under load too.
+//! Under `durability = "sync"` (the default) every entry carries a commit notice and the
+//! request waits on it: the writer takes everything queued while its previous commit ran
+//! and writes it in one transaction, fsynced (`synchronous = FULL`) — a group commit, one
+//! fsync per batch however many requests are waiting. Should a write fail (a full disk, a
+//! lock held too long) the waiting requests are told at once (their clients get 503
+//! `audit_unavailable`; the entries say so), new requests are refused at admission until a
+//! write succeeds again, and the entries are kept and retried: none is dropped while the
+//! process lives.
+//!
+//! Under `"interval"` a batch is written at most `flush_interval` after its first entry was
+//! enqueued, and answers do not wait. On Linux the writer then runs as `SCHED_IDLE`: its
+//! commits never delay a request on a busy core. Should a saturated CPU starve it, the next
+//! request that finds an entry waiting longer than twice the interval lifts it back to
+//! normal priority until the queue is empty.
+//!
+//! Shutdown drains the queue.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicUsize, Ordering};
+use std::sync::mpsc::Receiver;
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use tokio::sync::oneshot;
+
 use super::entry::Record;
 use super::store::{append, prune_content};
-use crate::config::AuditConfig;
+use crate::config::{AuditConfig, Durability};
 use crate::govern::{db, GovernError};
 
 /// Most entries taken from the queue at once.
@@ -36,6 +49,8 @@ struct Shared {
     /// The writer thread's Linux thread id.
     tid: AtomicI32,
     boosted: AtomicBool,
+    /// The last write failed (and is being retried).
+    failing: AtomicBool,
 }
 
 pub struct AuditWriter {
@@ -43,6 +58,25 @@ pub struct AuditWriter {
     thread: Mutex<Option<JoinHandle<()>>>,
     shared: Arc<Shared>,
     interval_ms: i64,
+    sync: bool,
+}
+
+/// Sent to a request when its entry is committed (`true`) or could not be (`false`).
+pub type CommitNotice = oneshot::Sender<bool>;
+
+/// What a request awaits before its answer leaves (nothing under `interval`).
+#[derive(Debug, Default)]
+pub struct CommitWait(Option<oneshot::Receiver<bool>>);
+
+impl CommitWait {
+    /// True once the entry is on disk (at once when there is nothing to wait for); false
+    /// when it could not be written, or the writer is gone.
+    pub async fn committed(self) -> bool {
+        match self.0 {
+            None => true,
+            Some(rx) => rx.await.unwrap_or(false),
+        }
+    }
 }
 
 #[cfg(target_os = "linux")]
@@ -65,6 +99,12 @@ impl AuditWriter {
     /// Opens the store (creating the tables) and starts the writer thread.
     pub fn start(path: PathBuf, cfg: &AuditConfig) -> Result<Self, GovernError> {
         let mut conn = db::open(&path)?;
+        let sync = cfg.durability == Durability::Sync;
+        if sync {
+            // A commit returns once the WAL is fsynced: an acknowledged entry survives a
+            // power cut, not only a crash of the process.
+            conn.pragma_update(None, "synchronous", "FULL")?;
+        }
         let _ = prune_content(&conn, cfg.retention_days, db::now_ms());
         let (tx, rx) = channel::<Record>();
         let interval = Duration::from_millis(cfg.flush_interval_ms);
@@ -77,35 +117,27 @@ impl AuditWriter {
                 #[cfg(target_os = "linux")]
                 {
                     sh.tid.store(current_tid(), Ordering::Release);
-                    set_policy(current_tid(), libc::SCHED_IDLE);
+                    if !sync {
+                        set_policy(current_tid(), libc::SCHED_IDLE);
+                    }
                 }
                 let mut last_prune = std::time::Instant::now();
                 let mut backlog = false;
                 while let Ok(first) = rx.recv() {
-                    // Sleep out the interval instead of waking for every entry: senders never
-                    // wake this thread while it sleeps (one wake-up per batch, not per
-                    // request). Behind by a full batch, write on at once.
-                    if !backlog {
+                    // Interval: sleep out the interval instead of waking for every entry
+                    // (one wake-up per batch, not per request); behind by a full batch,
+                    // write on at once. Sync: whatever queued during the last commit is
+                    // this commit's group.
+                    if !sync && !backlog {
                         std::thread::sleep(interval);
                     }
                     let mut batch = vec![first];
                     batch.extend(rx.try_iter().take(MAX_BATCH - 1));
                     backlog = batch.len() == MAX_BATCH;
-                    for chunk in batch.chunks(CHUNK) {
-                        // A failed write (disk full, lock timeout) is retried: entries are
-                        // never dropped while the process lives.
-                        let mut tries = 0u32;
-                        while let Err(e) = append(&mut conn, chunk) {
-                            tries += 1;
-                            tracing::error!(error = %e, entries = chunk.len(), tries, "audit write failed; retrying");
-                            std::thread::sleep(Duration::from_millis(200 * u64::from(tries.min(25))));
-                        }
-                        sh.committed(chunk.len());
-                        std::thread::yield_now();
-                    }
-                    #[cfg(target_os = "linux")]
-                    if sh.pending.load(Ordering::Acquire) == 0 && sh.boosted.swap(false, Ordering::AcqRel) {
-                        set_policy(current_tid(), libc::SCHED_IDLE);
+                    if sync {
+                        sh.commit_group(&mut conn, batch, &rx);
+                    } else {
+                        sh.write_batches(&mut conn, &batch);
                     }
                     if last_prune.elapsed() > Duration::from_secs(3600) {
                         last_prune = std::time::Instant::now();
@@ -119,7 +151,24 @@ impl AuditWriter {
             thread: Mutex::new(Some(thread)),
             shared,
             interval_ms: cfg.flush_interval_ms as i64,
+            sync,
         })
+    }
+
+    /// Under `sync`, the notice for a new entry and what its request awaits; under
+    /// `interval`, nothing to wait for.
+    pub fn waiter(&self) -> (Option<CommitNotice>, CommitWait) {
+        if !self.sync {
+            return (None, CommitWait(None));
+        }
+        let (tx, rx) = oneshot::channel();
+        (Some(tx), CommitWait(Some(rx)))
+    }
+
+    /// The last write failed and is being retried (a full disk, a lock): new requests
+    /// are refused until it succeeds.
+    pub fn is_failing(&self) -> bool {
+        self.shared.failing.load(Ordering::Acquire)
     }
 
     /// Enqueues a record (never blocks on the disk).
@@ -160,7 +209,86 @@ impl AuditWriter {
     }
 }
 
+/// The entries whose requests are waiting could not be written: their clients are told
+/// (and get 503), and the entries record that.
+fn withhold(batch: &mut [Record]) {
+    for r in batch {
+        if let Some(n) = r.commit.take() {
+            if r.entry.status < 400 {
+                r.entry.status = 503;
+                r.entry.error = Some("audit_unavailable".into());
+            }
+            let _ = n.send(false);
+        }
+    }
+}
+
 impl Shared {
+    /// Interval mode: the batch in transactions of `CHUNK`, each retried until written.
+    fn write_batches(&self, conn: &mut rusqlite::Connection, batch: &[Record]) {
+        for chunk in batch.chunks(CHUNK) {
+            let mut tries = 0u32;
+            while let Err(e) = append(conn, chunk) {
+                tries += 1;
+                self.failing.store(true, Ordering::Release);
+                tracing::error!(error = %e, entries = chunk.len(), tries, "audit write failed; retrying");
+                std::thread::sleep(Duration::from_millis(200 * u64::from(tries.min(25))));
+            }
+            self.failing.store(false, Ordering::Release);
+            self.committed(chunk.len());
+            std::thread::yield_now();
+        }
+        #[cfg(target_os = "linux")]
+        if self.pending.load(Ordering::Acquire) == 0 && self.boosted.swap(false, Ordering::AcqRel) {
+            set_policy(current_tid(), libc::SCHED_IDLE);
+        }
+    }
+
+    /// Sync mode: the group in one transaction, then every waiter told. On a failure the
+    /// waiters are told at once and their entries say what their clients got (503
+    /// `audit_unavailable`); the group, and whatever arrives meanwhile, is retried until
+    /// it is written.
+    fn commit_group(
+        &self,
+        conn: &mut rusqlite::Connection,
+        mut batch: Vec<Record>,
+        rx: &Receiver<Record>,
+    ) {
+        let mut tries = 0u32;
+        loop {
+            match append(conn, &batch) {
+                Ok(_) => {
+                    self.failing.store(false, Ordering::Release);
+                    self.committed(batch.len());
+                    for r in &mut batch {
+                        if let Some(n) = r.commit.take() {
+                            let _ = n.send(true);
+                        }
+                    }
+                    return;
+                }
+                Err(e) => {
+                    tries += 1;
+                    self.failing.store(true, Ordering::Release);
+                    tracing::error!(error = %e, entries = batch.len(), tries, "audit write failed; answers withheld, retrying");
+                    withhold(&mut batch);
+                    // Back off, failing whoever queues meanwhile at once.
+                    let until = std::time::Instant::now()
+                        + Duration::from_millis(100 * u64::from(tries.min(10)));
+                    while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
+                        match rx.recv_timeout(left) {
+                            Ok(r) => {
+                                batch.push(r);
+                                withhold(&mut batch);
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     fn committed(&self, n: usize) {
         let left = self.pending.fetch_sub(n, Ordering::AcqRel) - n;
         // Entries still queued arrived after the ones just written: "oldest" is at most now.
