@@ -133,6 +133,43 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             self.close_connection = True
             return
+        if mode == "slowloris":
+            # Headers at once, then one byte of the first event every 0.4 s, forever.
+            self._sse_start()
+            try:
+                for b in b'data: {"id": "chatcmpl-fake", "object": "chat.completion.chunk"' * 100:
+                    self.wfile.write(bytes([b]))
+                    self.wfile.flush()
+                    time.sleep(0.4)
+            except OSError:
+                pass
+            self.close_connection = True
+            return
+        if mode == "midreset":
+            # Content, then a TCP reset mid-stream.
+            self._sse_start()
+            self._sse(chunk(role="assistant", content=""))
+            self._sse(chunk(content="partial "))
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            self.connection.close()
+            return
+        if mode == "garbage":
+            # An event stream whose events are not JSON (before any content).
+            self._sse_start()
+            self.wfile.write(b"data: <html>502 Bad Gateway</html>\n\n\x00\xff\xfe garbage\n\n")
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        if mode == "hugeline":
+            # One 10 MB SSE line that never ends in a blank line.
+            self._sse_start()
+            try:
+                self.wfile.write(b"data: " + b"x" * (10 << 20) + b"\n\n")
+                self.wfile.flush()
+            except OSError:
+                pass
+            self.close_connection = True
+            return
         if mode == "midstream":
             self._sse_start()
             self._sse(chunk(role="assistant", content=""))

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use tokio::time::{timeout_at, Instant};
 
 use super::error::{FailureKind, ProviderError};
-use super::sse::{SseDecoder, SseEvent};
+use super::sse::{EventTooLarge, SseDecoder, SseEvent, MAX_EVENT_BYTES};
 use crate::config::RemoteModelConfig;
 
 pub struct RemoteHttp {
@@ -211,8 +211,11 @@ impl RemoteHttp {
         async_stream::stream! {
             let mut body = resp.bytes_stream();
             let mut dec = SseDecoder::default();
+            // Reset by events, not by bytes: an upstream trickling one byte at a time
+            // (slow-loris) still misses it.
+            let mut event_due = Instant::now() + idle;
             loop {
-                let until = (Instant::now() + idle).min(deadline);
+                let until = event_due.min(deadline);
                 match timeout_at(until, body.next()).await {
                     Err(_) => {
                         yield Err(ProviderError::new(FailureKind::Timeout, "the stream stalled past its timeout"));
@@ -228,11 +231,23 @@ impl RemoteHttp {
                         yield Err(ProviderError::new(FailureKind::Protocol, format!("the stream broke off: {e}")));
                         return;
                     }
-                    Ok(Some(Ok(chunk))) => {
-                        for ev in dec.push(&chunk) {
-                            yield Ok(ev);
+                    Ok(Some(Ok(chunk))) => match dec.push(&chunk) {
+                        Ok(events) => {
+                            if !events.is_empty() {
+                                event_due = Instant::now() + idle;
+                            }
+                            for ev in events {
+                                yield Ok(ev);
+                            }
                         }
-                    }
+                        Err(EventTooLarge) => {
+                            yield Err(ProviderError::new(
+                                FailureKind::Protocol,
+                                format!("an event of the stream is over {} MiB", MAX_EVENT_BYTES >> 20),
+                            ));
+                            return;
+                        }
+                    },
                 }
             }
         }
