@@ -138,7 +138,8 @@ async fn login(State(st): State<Arc<AppState>>, Form(f): Form<LoginForm>) -> Res
     };
     let mut r = Redirect::to("/dashboard").into_response();
     let c = format!(
-        "{COOKIE}={token}; Path=/dashboard; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECS}"
+        "{COOKIE}={token}; Path=/dashboard; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECS}{}",
+        secure(&st)
     );
     if let Ok(v) = HeaderValue::from_str(&c) {
         r.headers_mut().insert(header::SET_COOKIE, v);
@@ -146,15 +147,25 @@ async fn login(State(st): State<Arc<AppState>>, Form(f): Form<LoginForm>) -> Res
     r
 }
 
-async fn logout() -> Response {
+async fn logout(State(st): State<Arc<AppState>>) -> Response {
     let mut r = Redirect::to("/dashboard").into_response();
-    r.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static(
-            "slmgate_dashboard=; Path=/dashboard; HttpOnly; SameSite=Strict; Max-Age=0",
-        ),
+    let c = format!(
+        "{COOKIE}=; Path=/dashboard; HttpOnly; SameSite=Strict; Max-Age=0{}",
+        secure(&st)
     );
+    if let Ok(v) = HeaderValue::from_str(&c) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
     r
+}
+
+/// `[server] secure_cookie`: the cookie travels over HTTPS only.
+fn secure(st: &AppState) -> &'static str {
+    if st.config.server.secure_cookie {
+        "; Secure"
+    } else {
+        ""
+    }
 }
 
 #[derive(Deserialize)]

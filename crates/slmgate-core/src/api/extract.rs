@@ -25,6 +25,12 @@ where
                     "request_too_large",
                     "The request body is larger than this server accepts (server.max_body_bytes).",
                 )
+            } else if is_timeout(&rej) {
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request_timeout",
+                    "The request body did not arrive in time (server.body_read_timeout_secs).",
+                )
             } else {
                 ApiError::bad_request(
                     "invalid_body",
@@ -34,6 +40,18 @@ where
         })?;
         parse(&bytes).map(JsonBody)
     }
+}
+
+/// The body stopped arriving (`server.body_read_timeout_secs`, tower-http's body timeout).
+fn is_timeout(rej: &axum::extract::rejection::BytesRejection) -> bool {
+    let mut e: Option<&(dyn std::error::Error + 'static)> = Some(rej);
+    while let Some(err) = e {
+        if err.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        e = err.source();
+    }
+    false
 }
 
 /// Parses JSON, naming the path of a field with the wrong type. Valid bodies take the plain

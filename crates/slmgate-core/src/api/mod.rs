@@ -76,6 +76,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(limit))
+        // A client trickling its body holds a request open only this long (408).
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            std::time::Duration::from_secs(state.config.server.body_read_timeout_secs),
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::request_context,

@@ -61,6 +61,23 @@ pub struct ServerConfig {
     /// Seconds a graceful shutdown waits for in-flight requests.
     #[serde(default = "defaults::shutdown_grace_secs")]
     pub shutdown_grace_secs: u64,
+    /// Most connections open at once; further clients wait in the kernel's backlog.
+    #[serde(default = "defaults::max_connections")]
+    pub max_connections: usize,
+    /// A request's headers must arrive within this (slow-loris clients are cut off); an
+    /// idle keep-alive connection is closed after it too.
+    #[serde(default = "defaults::header_read_timeout_secs")]
+    pub header_read_timeout_secs: u64,
+    /// A request's body must arrive within this (408 otherwise).
+    #[serde(default = "defaults::body_read_timeout_secs")]
+    pub body_read_timeout_secs: u64,
+    /// Largest request head (request line and headers); larger ones get 431.
+    #[serde(default = "defaults::max_header_bytes")]
+    pub max_header_bytes: usize,
+    /// Mark the dashboard's session cookie `Secure` (sent over HTTPS only): set it when a
+    /// TLS proxy fronts the gateway.
+    #[serde(default)]
+    pub secure_cookie: bool,
 }
 
 impl Default for ServerConfig {
@@ -69,6 +86,11 @@ impl Default for ServerConfig {
             listen: defaults::listen(),
             max_body_bytes: defaults::max_body_bytes(),
             shutdown_grace_secs: defaults::shutdown_grace_secs(),
+            max_connections: defaults::max_connections(),
+            header_read_timeout_secs: defaults::header_read_timeout_secs(),
+            body_read_timeout_secs: defaults::body_read_timeout_secs(),
+            max_header_bytes: defaults::max_header_bytes(),
+            secure_cookie: false,
         }
     }
 }
@@ -228,6 +250,18 @@ mod defaults {
     }
     pub fn shutdown_grace_secs() -> u64 {
         30
+    }
+    pub fn max_connections() -> usize {
+        1000
+    }
+    pub fn header_read_timeout_secs() -> u64 {
+        10
+    }
+    pub fn body_read_timeout_secs() -> u64 {
+        30
+    }
+    pub fn max_header_bytes() -> usize {
+        64 * 1024
     }
     pub fn context() -> u32 {
         4096

@@ -177,6 +177,22 @@ fn validate_governance(cfg: &Config) -> Result<(), Invalid> {
     if cfg.auth.admin_key.as_ref().is_some_and(|k| k.len() < 16) {
         return Err(bad("auth.admin_key", "must be at least 16 characters"));
     }
+    let srv = &cfg.server;
+    if srv.max_connections == 0 {
+        return Err(bad("server.max_connections", "must be at least 1"));
+    }
+    if srv.header_read_timeout_secs == 0 {
+        return Err(bad("server.header_read_timeout_secs", "must be at least 1"));
+    }
+    if srv.body_read_timeout_secs == 0 {
+        return Err(bad("server.body_read_timeout_secs", "must be at least 1"));
+    }
+    if !(8192..=16 << 20).contains(&srv.max_header_bytes) {
+        return Err(bad(
+            "server.max_header_bytes",
+            "must be between 8192 and 16777216",
+        ));
+    }
     if cfg.storage.path.trim().is_empty() {
         return Err(bad("storage.path", "must name a file"));
     }

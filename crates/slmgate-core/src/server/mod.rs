@@ -1,8 +1,12 @@
 //! Bind, load models, serve, and shut down gracefully on SIGINT/SIGTERM.
 
+mod listen;
+
 use std::time::Duration;
 
 use thiserror::Error;
+
+pub use listen::ConnLimits;
 
 use crate::api;
 use crate::config::Config;
@@ -46,12 +50,13 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     };
     let app = api::router(state.clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let limits = ConnLimits::of(&state.config.server);
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await
+        let open = listen::accept_loop(listener, app, limits, async {
+            let _ = rx.await;
+        })
+        .await;
+        open.shutdown().await;
     });
 
     let loaded = loader.await.map_err(|e| ServeError::Load(e.to_string()))?;
@@ -91,7 +96,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     );
     let _ = tx.send(());
     match tokio::time::timeout(grace, server).await {
-        Ok(Ok(r)) => r?,
+        Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
         Err(_) => tracing::warn!("grace period over; closing remaining connections"),
     }
