@@ -175,3 +175,96 @@ mod tests {
         assert_eq!(scores.iter().filter(|s| **s >= t0).count(), 0);
     }
 }
+
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// (router score, weak outcome, strong outcome) per prompt; outcomes as in the field's
+    /// data: 0/1 correctness, or a graded score.
+    fn rows() -> impl Strategy<Value = Vec<(f64, f64, f64)>> {
+        proptest::collection::vec(
+            (
+                prop_oneof![(0u8..5).prop_map(f64::from), 0.0f64..1.0],
+                prop_oneof![Just(0.0), Just(1.0), 0.0f64..1.0],
+                prop_oneof![Just(0.0), Just(1.0), 0.0f64..1.0],
+            ),
+            1..80,
+        )
+    }
+
+    fn split(r: &[(f64, f64, f64)]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        (
+            r.iter().map(|x| x.0).collect(),
+            r.iter().map(|x| x.1).collect(),
+            r.iter().map(|x| x.2).collect(),
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn the_oracle_is_never_beaten(r in rows()) {
+            let (s, mut w, mut st) = split(&r);
+            // PGR is the share of the strong model's gain recovered: it means something only
+            // when there is a gain (a weaker "strong" model inverts it).
+            if st.iter().sum::<f64>() < w.iter().sum::<f64>() {
+                std::mem::swap(&mut w, &mut st);
+            }
+            let any = curve(&s, &w, &st);
+            prop_assume!(any.strong_quality > any.weak_quality + 1e-9);
+            let best = curve(&oracle_scores(&w, &st), &w, &st);
+            prop_assert!(best.apgr() >= any.apgr() - 1e-9, "oracle {} < router {}", best.apgr(), any.apgr());
+        }
+
+        #[test]
+        fn only_the_order_of_scores_matters(r in rows()) {
+            let (s, w, st) = split(&r);
+            // A strictly increasing transform keeps every comparison and tie (scaling by a
+            // power of two and negating twice are exact in floating point; adding a
+            // constant is not: 7 + 4e-6³ == 7).
+            let t: Vec<f64> = s.iter().map(|x| -(-x * 4.0)).collect();
+            let a = curve(&s, &w, &st).apgr();
+            let b = curve(&t, &w, &st).apgr();
+            prop_assert!((a - b).abs() < 1e-12, "{} vs {}", a, b);
+        }
+
+        #[test]
+        fn the_curve_runs_from_all_weak_to_all_strong(r in rows()) {
+            let (s, w, st) = split(&r);
+            let c = curve(&s, &w, &st);
+            let (first, last) = (c.points[0], *c.points.last().unwrap());
+            prop_assert_eq!((first.strong_share, first.pgr), (0.0, 0.0));
+            prop_assert!((last.strong_share - 1.0).abs() < 1e-12);
+            prop_assert!((last.quality - c.strong_quality).abs() < 1e-9);
+            if (c.strong_quality - c.weak_quality).abs() > 1e-9 {
+                prop_assert!((last.pgr - 1.0).abs() < 1e-9);
+            }
+            prop_assert!(c.points.windows(2).all(|p| p[1].strong_share > p[0].strong_share));
+        }
+
+        #[test]
+        fn a_constant_router_scores_one_half(r in rows()) {
+            let (_, w, st) = split(&r);
+            let c = curve(&vec![0.3; w.len()], &w, &st);
+            if (c.strong_quality - c.weak_quality).abs() > 1e-9 {
+                prop_assert!((c.apgr() - 0.5).abs() < 1e-9, "{}", c.apgr());
+            }
+        }
+
+        #[test]
+        fn the_threshold_sends_the_asked_share_when_scores_differ(
+            mut s in proptest::collection::vec(-1e6f64..1e6, 1..200),
+            share in 0.0f64..=1.0,
+        ) {
+            s.sort_by(|a, b| a.total_cmp(b));
+            s.dedup();
+            let th = threshold_for_share(&s, share);
+            let sent = s.iter().filter(|x| **x >= th).count();
+            prop_assert_eq!(sent, (share * s.len() as f64).round() as usize);
+        }
+    }
+}

@@ -26,4 +26,6 @@ pub use table::{DeploymentId, RouteSpec, RouteTable};
 #[cfg(test)]
 mod executor_tests;
 #[cfg(test)]
+mod plan_props;
+#[cfg(test)]
 mod plan_tests;

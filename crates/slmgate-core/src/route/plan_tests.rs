@@ -43,7 +43,7 @@ fn plan(
     Ok(Named { plan, names })
 }
 
-const CFG: &str = r#"
+pub(super) const CFG: &str = r#"
 [models.slm]
 type = "local"
 path = "/models/slm.gguf"
