@@ -15,14 +15,14 @@ ifeq ($(CPU),v4)
 export RUSTFLAGS := -C target-cpu=x86-64-v4 -C target-feature=+avx512vnni,+avx512bf16,+avx512vbmi,+avxvnni,+f16c,+fma,+bmi2
 endif
 
-.PHONY: run test deps test-deps models build build-debug venv rust-test py-test bench fmt lint clean
+.PHONY: run test deps test-deps models build build-debug venv rust-test py-test fuzz fuzz-smoke bench fmt lint clean
 
 ## run: install what is missing, fetch the default models, build, start the gateway on 127.0.0.1:8080
 run: deps models build
 	./target/release/slmgate serve
 
 ## test: the whole suite (Rust unit + engine tests, then the real binary driven by the official SDKs)
-test: deps test-deps models build-debug venv rust-test py-test
+test: deps test-deps models build-debug venv rust-test py-test fuzz-smoke
 
 deps:
 	@scripts/install-deps.sh
@@ -50,6 +50,15 @@ rust-test:
 
 py-test:
 	SLMGATE_BIN=$(CURDIR)/target/debug/slmgate $(PY) -m pytest -q tests
+
+## fuzz: every cargo-fuzz target for FUZZ_SECS seconds (default 300), new inputs kept in fuzz/corpus
+FUZZ_SECS ?= 300
+fuzz:
+	scripts/fuzz.sh $(FUZZ_SECS) --keep
+
+# The short fuzz run of `make test` (10 s per target; a nightly toolchain is needed).
+fuzz-smoke:
+	scripts/fuzz.sh 10
 
 ## bench: engine and gateway benchmarks (see docs/benchmarks.md)
 bench: deps models build

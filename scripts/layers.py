@@ -31,6 +31,7 @@ LAYERS = [
     {"exchange"},              # one request's pipeline, the same for every API
     {"api"},                   # HTTP: wire adapters, errors, middleware, dashboard
     {"server"},                # bind and serve
+    {"fuzzing"},               # entry points for cargo fuzz and the corpus replay test
 ]
 
 CRATES = ["crates/slmgate-core/src", "crates/slmgate-engine/src"]

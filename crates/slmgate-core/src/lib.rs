@@ -13,6 +13,7 @@ pub mod advisor;
 pub mod api;
 pub mod config;
 pub mod exchange;
+pub mod fuzzing;
 pub mod govern;
 pub mod ml;
 pub mod observe;

@@ -70,6 +70,9 @@ impl PiiScanner {
     pub fn redact(&self, req: &ChatRequest) -> (ChatRequest, Redactions) {
         let mut out = req.clone();
         let mut r = Redactions::default();
+        for m in &req.messages {
+            for_each_text(m.content.as_ref(), |t| r.reserve(t));
+        }
         for m in out.messages.iter_mut() {
             map_text(m.content.as_mut(), |t| {
                 let f = self.detect(t);

@@ -9,6 +9,9 @@ use super::detect::Finding;
 pub struct Redactions {
     /// (placeholder, original value)
     pairs: Vec<(String, String)>,
+    /// Placeholder-shaped text the request itself contains (`[EMAIL_1]` typed by the
+    /// user): never chosen as a placeholder, or restoring would rewrite it.
+    taken: Vec<String>,
 }
 
 impl Redactions {
@@ -16,8 +19,29 @@ impl Redactions {
         self.pairs.is_empty()
     }
 
+    /// Notes placeholder-shaped text in `text` (every text of a request, before any is
+    /// redacted), so no placeholder collides with it.
+    pub fn reserve(&mut self, text: &str) {
+        let mut rest = text;
+        while let Some(open) = rest.find('[') {
+            rest = &rest[open..];
+            let Some(close) = rest[1..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            else {
+                return;
+            };
+            if rest[1 + close..].starts_with(']') {
+                let candidate = &rest[..close + 2];
+                if !self.taken.iter().any(|t| t == candidate) {
+                    self.taken.push(candidate.to_string());
+                }
+            }
+            rest = &rest[1..];
+        }
+    }
+
     /// Replaces each finding in `text` with its placeholder.
     pub fn redact(&mut self, text: &str, findings: &[Finding]) -> String {
+        self.reserve(text);
         let mut out = String::with_capacity(text.len());
         let mut at = 0;
         for f in findings {
@@ -33,13 +57,18 @@ impl Redactions {
         if let Some((p, _)) = self.pairs.iter().find(|(_, v)| v == value) {
             return p.clone();
         }
-        let n = self
+        let upper = kind.to_ascii_uppercase();
+        let mut n = self
             .pairs
             .iter()
-            .filter(|(p, _)| p[1..].starts_with(&kind.to_ascii_uppercase()))
+            .filter(|(p, _)| p[1..].starts_with(&upper))
             .count()
             + 1;
-        let p = format!("[{}_{n}]", kind.to_ascii_uppercase());
+        let mut p = format!("[{upper}_{n}]");
+        while self.taken.contains(&p) || self.pairs.iter().any(|(q, _)| *q == p) {
+            n += 1;
+            p = format!("[{upper}_{n}]");
+        }
         self.pairs.push((p.clone(), value.to_string()));
         p
     }
@@ -135,6 +164,22 @@ mod tests {
         let t = "a@x.org wrote to b@y.org and again to a@x.org";
         let (red, r) = redacted(t);
         assert_eq!(red, "[EMAIL_1] wrote to [EMAIL_2] and again to [EMAIL_1]");
+        assert_eq!(r.restore(&red), t);
+    }
+
+    #[test]
+    fn placeholder_text_the_user_typed_is_left_alone() {
+        // Caught by the pii_roundtrip fuzz property (restore(redact(x)) == x) on its seed
+        // corpus: `[EMAIL_1]` typed by the user came back as the address after restoring.
+        let t = "[EMAIL_1] is not a@x.org";
+        let (red, r) = redacted(t);
+        assert_eq!(red, "[EMAIL_1] is not [EMAIL_2]");
+        assert_eq!(r.restore(&red), t);
+        // Found by `cargo fuzz run pii_roundtrip`: after skipping a taken number, the next
+        // value got the placeholder of the one before (b@y.org restored as a@x.org).
+        let t = "a@x.org [EMAIL_1] b@y.org";
+        let (red, r) = redacted(t);
+        assert_eq!(red, "[EMAIL_2] [EMAIL_1] [EMAIL_3]");
         assert_eq!(r.restore(&red), t);
     }
 

@@ -2,7 +2,7 @@
 //! canonical response or chunks. Tool calls: `tools` (prompt and grammar) and `tool_output`
 //! (the output split into text and calls).
 
-mod tool_output;
+pub mod tool_output;
 pub mod tools;
 
 use serde_json::{json, Value};
