@@ -9,6 +9,7 @@ slmgate's RSS idle and after the load, and with SmolLM2 loaded under local load.
 
     python3 bench/gateway_overhead.py [--secs 10] [--bin target/release/slmgate]
     python3 bench/gateway_overhead.py --before /tmp/slmgate-old   # before/after in one run
+    python3 bench/gateway_overhead.py --durability   # audit interval vs sync, one binary, one run
 
 The gateway runs its default governance config: no key required, but the PII scan, the
 injection guard's rules, an audit entry per request (hash-chained, SQLite) and 5 % review
@@ -114,9 +115,11 @@ def main():
     ap.add_argument("--bin", default=str(ROOT / "target" / "release" / "slmgate"))
     ap.add_argument("--rates", default="1000,5000,10000")
     ap.add_argument("--before", help="an older slmgate binary to measure in the same run")
+    ap.add_argument("--durability", action="store_true",
+                    help='the same binary twice in one run: [audit] durability = "interval" (before) and "sync" (after)')
     ap.add_argument("--no-memory", action="store_true", help="skip the SmolLM2 memory run")
     args = ap.parse_args()
-    if args.before:
+    if args.before or args.durability:
         return compare(args)
     for tool in ["nginx", "oha", "taskset"]:
         if not shutil.which(tool):
@@ -166,8 +169,13 @@ def compare(args):
             sys.exit(f"{tool} is required (nginx: apt-get install nginx; oha: cargo install oha)")
     tmp = Path(tempfile.mkdtemp())
     nginx = start_nginx(tmp)
-    gws = {"before": start_gateway(args.before, tmp / "before", 18183),
-           "after": start_gateway(args.bin, tmp / "after", 18184)}
+    if args.durability:
+        gws = {"before": start_gateway(args.bin, tmp / "before", 18183, '[audit]\ndurability = "interval"'),
+               "after": start_gateway(args.bin, tmp / "after", 18184, '[audit]\ndurability = "sync"')}
+        print("before = durability interval, after = durability sync (same binary)\n")
+    else:
+        gws = {"before": start_gateway(args.before, tmp / "before", 18183),
+               "after": start_gateway(args.bin, tmp / "after", 18184)}
     via = {"before": "http://127.0.0.1:18183/v1/chat/completions",
            "after": "http://127.0.0.1:18184/v1/chat/completions"}
     direct = "http://127.0.0.1:18080/v1/chat/completions"

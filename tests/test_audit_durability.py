@@ -90,6 +90,7 @@ def test_kill_9_under_load_loses_no_answered_request_in_sync_mode(session_tmp, f
     assert "chain intact" in verify(gw)
     ids = logged(gw)
     missing = [rid for rid in answered if rid not in ids]
+    print(f"kill -9 (sync): {len(missing)} of {len(answered)} answered requests missing")
     assert not missing, f"{len(missing)} of {len(answered)} answered requests missing after kill -9"
 
 
@@ -125,6 +126,7 @@ def test_sigterm_under_load_drains_and_loses_nothing(session_tmp, fake_upstream)
     assert len(answered) > 50
     ids = logged(gw)
     missing = [rid for rid in answered if rid not in ids]
+    print(f"SIGTERM: {len(missing)} of {len(answered)} responses missing")
     assert not missing, f"{len(missing)} of {len(answered)} responses missing after SIGTERM"
     assert all(ids[rid] == status for rid, status in answered.items()), "each entry says what its client got"
     verify(gw)
@@ -182,6 +184,7 @@ def test_a_full_disk_refuses_requests_instead_of_answering_them_unaudited(sessio
                 if r.status_code == 503:
                     break
             rid, status, body = got[-1]
+            print(f"full disk: {len(got) - 1} requests answered before the first 503")
             assert status == 503, "the disk filled up but requests were still answered"
             assert body["error"]["code"] == "audit_unavailable"
             assert c.get(gw.url + "/ready").json()["status"] == "audit_unavailable"

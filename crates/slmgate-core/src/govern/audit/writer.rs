@@ -8,7 +8,8 @@
 //! lock held too long) the waiting requests are told at once (their clients get 503
 //! `audit_unavailable`; the entries say so), new requests are refused at admission until a
 //! write succeeds again, and the entries are kept and retried: none is dropped while the
-//! process lives.
+//! process lives (at shutdown, after 10 more failed tries, the writer gives up so the exit
+//! does not hang; those clients were all told 503).
 //!
 //! Under `"interval"` a batch is written at most `flush_interval` after its first entry was
 //! enqueued, and answers do not wait. On Linux the writer then runs as `SCHED_IDLE`: its
@@ -20,8 +21,8 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicUsize, Ordering};
-use std::sync::mpsc::Receiver;
 use std::sync::mpsc::{channel, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -247,7 +248,7 @@ impl Shared {
     /// Sync mode: the group in one transaction, then every waiter told. On a failure the
     /// waiters are told at once and their entries say what their clients got (503
     /// `audit_unavailable`); the group, and whatever arrives meanwhile, is retried until
-    /// it is written.
+    /// it is written (or, shutting down, for 10 more tries).
     fn commit_group(
         &self,
         conn: &mut rusqlite::Connection,
@@ -255,6 +256,7 @@ impl Shared {
         rx: &Receiver<Record>,
     ) {
         let mut tries = 0u32;
+        let mut stopping = false;
         loop {
             match append(conn, &batch) {
                 Ok(_) => {
@@ -272,6 +274,15 @@ impl Shared {
                     self.failing.store(true, Ordering::Release);
                     tracing::error!(error = %e, entries = batch.len(), tries, "audit write failed; answers withheld, retrying");
                     withhold(&mut batch);
+                    if stopping && tries > 10 {
+                        // Shutting down and the disk is still refusing: do not hang the exit.
+                        // Every client of these entries was told 503.
+                        tracing::error!(
+                            entries = batch.len(),
+                            "audit entries not written at shutdown"
+                        );
+                        return;
+                    }
                     // Back off, failing whoever queues meanwhile at once.
                     let until = std::time::Instant::now()
                         + Duration::from_millis(100 * u64::from(tries.min(10)));
@@ -281,7 +292,12 @@ impl Shared {
                                 batch.push(r);
                                 withhold(&mut batch);
                             }
-                            Err(_) => break,
+                            Err(RecvTimeoutError::Timeout) => break,
+                            Err(RecvTimeoutError::Disconnected) => {
+                                stopping = true;
+                                std::thread::sleep(left);
+                                break;
+                            }
                         }
                     }
                 }
