@@ -112,5 +112,5 @@ pub struct Record {
     pub content: Option<StoredContent>,
     pub review: Option<ReviewItem>,
     /// Under `durability = "sync"`: told once the entry is committed.
-    pub commit: Option<super::writer::CommitNotice>,
+    pub commit: Option<super::commit::CommitNotice>,
 }

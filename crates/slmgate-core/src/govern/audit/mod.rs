@@ -2,17 +2,19 @@
 //! (erasable), written in batches (group commits) by one writer thread.
 
 pub mod chain;
+pub mod commit;
 pub mod entry;
 pub mod store;
 pub mod verify;
 pub mod writer;
 
+pub use commit::{CommitNotice, CommitWait};
 pub use entry::{
     AttemptSummary, Entry, GuardSummary, PiiSummary, PlanSummary, Record, ReviewItem,
     ServedSummary, StoredContent,
 };
 pub use verify::{export, forget, verify, Verification};
-pub use writer::{AuditWriter, CommitNotice, CommitWait};
+pub use writer::AuditWriter;
 
 #[cfg(test)]
 mod tests;

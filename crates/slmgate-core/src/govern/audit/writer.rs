@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
+use super::commit::{CommitNotice, CommitWait};
 use super::entry::Record;
 use super::store::{append, prune_content};
 use crate::config::{AuditConfig, Durability};
@@ -60,24 +61,6 @@ pub struct AuditWriter {
     shared: Arc<Shared>,
     interval_ms: i64,
     sync: bool,
-}
-
-/// Sent to a request when its entry is committed (`true`) or could not be (`false`).
-pub type CommitNotice = oneshot::Sender<bool>;
-
-/// What a request awaits before its answer leaves (nothing under `interval`).
-#[derive(Debug, Default)]
-pub struct CommitWait(Option<oneshot::Receiver<bool>>);
-
-impl CommitWait {
-    /// True once the entry is on disk (at once when there is nothing to wait for); false
-    /// when it could not be written, or the writer is gone.
-    pub async fn committed(self) -> bool {
-        match self.0 {
-            None => true,
-            Some(rx) => rx.await.unwrap_or(false),
-        }
-    }
 }
 
 #[cfg(target_os = "linux")]
@@ -160,10 +143,10 @@ impl AuditWriter {
     /// `interval`, nothing to wait for.
     pub fn waiter(&self) -> (Option<CommitNotice>, CommitWait) {
         if !self.sync {
-            return (None, CommitWait(None));
+            return (None, CommitWait::default());
         }
         let (tx, rx) = oneshot::channel();
-        (Some(tx), CommitWait(Some(rx)))
+        (Some(tx), CommitWait::on(rx))
     }
 
     /// The last write failed and is being retried (a full disk, a lock): new requests
