@@ -87,7 +87,9 @@ pub fn sse_stream(data: &[u8]) {
             return;
         };
         for ev in events {
-            let _ = serde_json::from_str::<ChatChunk>(&ev.data);
+            if serde_json::from_str::<ChatChunk>(&ev.data).is_err() {
+                let _ = crate::providers::openai::not_a_chunk(&ev.data);
+            }
             let _ = serde_json::from_str::<GenerateResponse>(&ev.data);
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(&ev.data) {
                 let _ = v["type"].as_str();

@@ -67,11 +67,7 @@ impl OpenAiProvider {
                 match serde_json::from_str::<ChatChunk>(&ev.data) {
                     Ok(chunk) => yield Ok(chunk),
                     Err(_) => {
-                        let v: serde_json::Value = serde_json::from_str(&ev.data).unwrap_or_default();
-                        let msg = v["error"]["message"].as_str().map(str::to_string)
-                            .unwrap_or_else(|| format!("unexpected stream event: {}", &ev.data[..ev.data.len().min(200)]));
-                        let kind = if v.get("error").is_some() { FailureKind::ServerError } else { FailureKind::Protocol };
-                        yield Err(ProviderError::new(kind, msg));
+                        yield Err(not_a_chunk(&ev.data));
                         return;
                     }
                 }
@@ -80,5 +76,42 @@ impl OpenAiProvider {
                 yield Err(ProviderError::new(FailureKind::Protocol, "the stream ended without [DONE]"));
             }
         }))
+    }
+}
+
+/// An event that is not a chat chunk: the upstream's error, or a protocol fault quoting (at
+/// most 200 bytes of) what came instead.
+pub fn not_a_chunk(data: &str) -> ProviderError {
+    let v: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
+    let kind = if v.get("error").is_some() {
+        FailureKind::ServerError
+    } else {
+        FailureKind::Protocol
+    };
+    if let Some(m) = v["error"]["message"].as_str() {
+        return ProviderError::new(kind, m.to_string());
+    }
+    // Cut on a character boundary: a byte index can fall inside one (and slicing there panics).
+    let mut end = data.len().min(200);
+    while !data.is_char_boundary(end) {
+        end -= 1;
+    }
+    ProviderError::new(kind, format!("unexpected stream event: {}", &data[..end]))
+}
+
+#[cfg(test)]
+mod stream_tests {
+    #[test]
+    fn a_long_non_json_event_is_quoted_without_splitting_a_character() {
+        // 199 ASCII bytes, then a 2-byte character across byte 200: slicing at 200 panicked.
+        let data = format!("{}é and more", "x".repeat(199));
+        let e = super::not_a_chunk(&data);
+        assert_eq!(e.kind, super::FailureKind::Protocol);
+        assert!(e.message.ends_with(&"x".repeat(10)), "{}", e.message);
+        let e = super::not_a_chunk(r#"{"error": {"message": "overloaded"}}"#);
+        assert_eq!(
+            (e.kind, e.message.as_str()),
+            (super::FailureKind::ServerError, "overloaded")
+        );
     }
 }
