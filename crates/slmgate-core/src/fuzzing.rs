@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 
 use crate::config::Config;
 use crate::govern::pii::{PiiScanner, Redactions, StreamRestorer};
+use crate::providers::anthropic::{AnthropicEvents, Step};
 use crate::providers::local::tool_output::ToolOutput;
 use crate::providers::local::tools::call_grammar;
 use crate::providers::sse::SseDecoder;
@@ -69,10 +70,12 @@ pub fn completions_request(data: &[u8]) {
 }
 
 /// An upstream event stream cut into pieces at the points the first bytes choose, each
-/// event's data read as an OpenAI chunk, an Anthropic event and a Gemini response.
+/// event's data read as an OpenAI chunk (or the error quoting it), a Gemini response, and
+/// through the Anthropic wire's event translation.
 pub fn sse_stream(data: &[u8]) {
     let (cuts, body) = data.split_at(data.len().min(4));
     let mut dec = SseDecoder::default();
+    let mut anthropic = Some(AnthropicEvents::new("m"));
     let mut at = 0;
     let mut pieces = cuts
         .iter()
@@ -91,6 +94,12 @@ pub fn sse_stream(data: &[u8]) {
                 let _ = crate::providers::openai::not_a_chunk(&ev.data);
             }
             let _ = serde_json::from_str::<GenerateResponse>(&ev.data);
+            // The Anthropic wire's translation, event by event, until the stream would end.
+            if let Some(a) = anthropic.as_mut() {
+                if !matches!(a.event(&ev.data), Step::Chunks(_)) {
+                    anthropic = None;
+                }
+            }
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(&ev.data) {
                 let _ = v["type"].as_str();
             }
