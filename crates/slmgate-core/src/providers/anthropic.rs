@@ -216,10 +216,14 @@ mod stream_tests {
     #[test]
     fn events_become_chunks_with_usage_at_the_end() {
         let mut d = AnthropicEvents::new("claude");
-        assert!(matches!(d.event(r#"{"type":"message_start","message":{"usage":{"input_tokens":7}}}"#), Step::Chunks(c) if c.len() == 1));
+        assert!(
+            matches!(d.event(r#"{"type":"message_start","message":{"usage":{"input_tokens":7}}}"#), Step::Chunks(c) if c.len() == 1)
+        );
         assert_eq!(texts(d.event(r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}}"#)), ["Hi"]);
         // A delta for a block that is no tool call, and an unknown event: nothing.
-        assert!(matches!(d.event(r#"{"type":"content_block_delta","index":5,"delta":{"partial_json":"{"}}"#), Step::Chunks(c) if c.is_empty()));
+        assert!(
+            matches!(d.event(r#"{"type":"content_block_delta","index":5,"delta":{"partial_json":"{"}}"#), Step::Chunks(c) if c.is_empty())
+        );
         assert!(matches!(d.event(r#"{"type":"ping"}"#), Step::Chunks(c) if c.is_empty()));
         d.event(r#"{"type":"message_delta","delta":{"stop_reason":"max_tokens"},"usage":{"output_tokens":3}}"#);
         match d.event(r#"{"type":"message_stop"}"#) {
