@@ -76,15 +76,22 @@ def run_load(gw, seconds, workers=8, stream_share=2):
     return stop, done, threads
 
 
-def test_kill_9_under_load_loses_no_answered_request_in_sync_mode(session_tmp, fake_upstream):
-    gw = Gateway("audit-kill9-sync", config(fake_upstream.url), session_tmp)
-    stop, done, threads = run_load(gw, 3)
+def kill_9_under_load(gw, stream_share):
+    """3 s of load, then `kill -9`: the responses received, and when the kill came."""
+    stop, done, threads = run_load(gw, 3, stream_share=stream_share)
+    killed_at = time.monotonic()
     gw.proc.kill()
     gw.proc.wait()
     stop.set()
     for t in threads:
         t.join()
     gw.log.close()
+    return done, killed_at
+
+
+def test_kill_9_under_load_loses_no_answered_request_in_sync_mode(session_tmp, fake_upstream):
+    gw = Gateway("audit-kill9-sync", config(fake_upstream.url), session_tmp)
+    done, _ = kill_9_under_load(gw, stream_share=2)
     answered = [rid for rid, status, _ in done if status == 200]
     assert len(answered) > 50, "the load ran"
     assert "chain intact" in verify(gw)
@@ -96,14 +103,7 @@ def test_kill_9_under_load_loses_no_answered_request_in_sync_mode(session_tmp, f
 
 def test_kill_9_under_load_loses_nothing_answered_before_the_last_flush(session_tmp, fake_upstream):
     gw = Gateway("audit-kill9", config(fake_upstream.url, "interval"), session_tmp)
-    stop, done, threads = run_load(gw, 3, stream_share=0)
-    killed_at = time.monotonic()
-    gw.proc.kill()
-    gw.proc.wait()
-    stop.set()
-    for t in threads:
-        t.join()
-    gw.log.close()
+    done, killed_at = kill_9_under_load(gw, stream_share=0)
     assert len(done) > 50, "the load ran"
     assert "chain intact" in verify(gw)
     ids = logged(gw)

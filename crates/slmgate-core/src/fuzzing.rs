@@ -126,6 +126,7 @@ pub fn pii_roundtrip(data: &[u8]) {
     let scanner = SCANNER.get_or_init(|| PiiScanner::new(None));
     let findings = scanner.detect(text);
     let mut r = Redactions::default();
+    r.reserve(text);
     let redacted = r.redact(text, &findings);
     assert_eq!(r.restore(&redacted), text, "restore(redact(x)) == x");
     let mut stream = StreamRestorer::new(r);

@@ -44,6 +44,9 @@ impl AnswerStream {
     /// The same stream, ending only once `commit` resolves; a failed commit ends it with an
     /// `audit_unavailable` error item instead of a clean end.
     pub(super) fn then_commit(self, commit: CommitWait) -> Self {
+        if commit.is_none() {
+            return self;
+        }
         let Self { meta, mut chunks } = self;
         let chunks = async_stream::stream! {
             while let Some(item) = chunks.next().await {

@@ -80,9 +80,7 @@ impl Ticket {
             d.prompt = req.last_user_text().unwrap_or_default();
             d.tags = serde_json::to_string(tags).unwrap_or_else(|_| "{}".into());
         }
-        let (notice, wait) = st.governance.audit.waiter();
-        d.commit = notice;
-        (Self(Arc::new(Mutex::new(d))), wait)
+        Self::issue(st, d)
     }
 
     /// A `/v1/embeddings` request (no messages, no routing; content is never stored).
@@ -93,7 +91,12 @@ impl Ticket {
         model: &str,
         user: Option<&str>,
     ) -> (Self, CommitWait) {
-        let mut d = Draft::open(st, request_id, "embeddings", who, model, user);
+        let d = Draft::open(st, request_id, "embeddings", who, model, user);
+        Self::issue(st, d)
+    }
+
+    /// The ticket of `d`, and what its request awaits before its answer leaves.
+    fn issue(st: &AppState, mut d: Draft) -> (Self, CommitWait) {
         let (notice, wait) = st.governance.audit.waiter();
         d.commit = notice;
         (Self(Arc::new(Mutex::new(d))), wait)

@@ -20,6 +20,11 @@ impl CommitWait {
         }
     }
 
+    /// Nothing to wait for (interval durability).
+    pub fn is_none(&self) -> bool {
+        self.0.is_none()
+    }
+
     /// A wait for `rx` (the writer's side holds the matching notice).
     pub(super) fn on(rx: oneshot::Receiver<bool>) -> Self {
         Self(Some(rx))

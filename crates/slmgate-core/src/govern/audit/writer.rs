@@ -157,6 +157,23 @@ impl AuditWriter {
 
     /// Enqueues a record (never blocks on the disk).
     pub fn submit(&self, rec: Record) {
+        if !self.sync {
+            self.note_pending();
+        }
+        let guard = self.tx.lock().unwrap_or_else(|p| p.into_inner());
+        match guard.as_ref() {
+            Some(tx) => {
+                if tx.send(rec).is_err() {
+                    tracing::error!("audit writer is gone; entry lost");
+                }
+            }
+            None => tracing::error!("audit entry after shutdown; entry lost"),
+        }
+    }
+
+    /// Interval mode: counts the entry waiting, and lifts a writer starved at idle priority
+    /// (sync mode's writer runs at normal priority, and its requests wait on it anyway).
+    fn note_pending(&self) {
         let now = db::now_ms();
         let sh = &self.shared;
         if sh.pending.fetch_add(1, Ordering::AcqRel) == 0 {
@@ -170,15 +187,6 @@ impl AuditWriter {
             // The writer is starved: lift it until it has caught up.
             #[cfg(target_os = "linux")]
             set_policy(sh.tid.load(Ordering::Acquire), libc::SCHED_OTHER);
-        }
-        let guard = self.tx.lock().unwrap_or_else(|p| p.into_inner());
-        match guard.as_ref() {
-            Some(tx) => {
-                if tx.send(rec).is_err() {
-                    tracing::error!("audit writer is gone; entry lost");
-                }
-            }
-            None => tracing::error!("audit entry after shutdown; entry lost"),
         }
     }
 
@@ -244,7 +252,6 @@ impl Shared {
             match append(conn, &batch) {
                 Ok(_) => {
                     self.failing.store(false, Ordering::Release);
-                    self.committed(batch.len());
                     for r in &mut batch {
                         if let Some(n) = r.commit.take() {
                             let _ = n.send(true);

@@ -39,9 +39,9 @@ impl Redactions {
         }
     }
 
-    /// Replaces each finding in `text` with its placeholder.
+    /// Replaces each finding in `text` with its placeholder. Every text of the request
+    /// must have been [`reserve`](Self::reserve)d first.
     pub fn redact(&mut self, text: &str, findings: &[Finding]) -> String {
-        self.reserve(text);
         let mut out = String::with_capacity(text.len());
         let mut at = 0;
         for f in findings {
@@ -155,6 +155,7 @@ mod tests {
 
     fn redacted(text: &str) -> (String, Redactions) {
         let mut r = Redactions::default();
+        r.reserve(text);
         let f = detect(text, TYPES);
         (r.redact(text, &f), r)
     }
