@@ -25,7 +25,7 @@ LAYERS = [
     {"observe"},               # metrics, traces, the ledger read back from the audit log
     {"route"},                 # the plan and its execution over deployments
     {"govern"},                # keys, limits, PII, guard, audit, review, cost
-    {"store"},                 # what is kept for clients: stored responses
+    {"store", "know"},         # what is kept for clients: stored responses, RAG collections
     {"advisor"},               # `slmgate plan`: the pattern advisor (config + cost)
     {"state"},                 # the server's parts, loaded once
     {"exchange"},              # one request's pipeline, the same for every API

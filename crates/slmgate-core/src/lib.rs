@@ -15,6 +15,7 @@ pub mod config;
 pub mod exchange;
 pub mod fuzzing;
 pub mod govern;
+pub mod know;
 pub mod ml;
 pub mod observe;
 pub mod providers;

@@ -6,6 +6,8 @@ use std::sync::{Arc, OnceLock};
 
 use crate::config::Config;
 use crate::govern::{GovernError, Governance};
+use crate::know::cache::ResponseCache;
+use crate::know::Knowledge;
 use crate::observe::metrics::Metrics;
 use crate::providers::Provider;
 use crate::route::{Classifiers, Gateway, RouteTable};
@@ -20,6 +22,10 @@ pub struct AppState {
     pub governance: Governance,
     /// Stored Responses API responses.
     pub responses: Arc<ResponseStore>,
+    /// RAG collections (vector stores) and uploaded files.
+    pub knowledge: Arc<Knowledge>,
+    /// The response cache (exact and semantic).
+    pub cache: ResponseCache,
     loaded: OnceLock<Loaded>,
 }
 
@@ -36,8 +42,15 @@ impl AppState {
         let governance = Governance::open(&config)?;
         let responses = ResponseStore::open(std::path::Path::new(&config.storage.path))
             .map_err(|e| GovernError::Store(e.to_string()))?;
+        let knowledge = Knowledge::open_sqlite(
+            std::path::Path::new(&config.storage.path),
+            &config.knowledge,
+        )
+        .map_err(|e| GovernError::Store(e.to_string()))?;
         Ok(Arc::new(Self {
             responses: Arc::new(responses),
+            knowledge: Arc::new(knowledge),
+            cache: ResponseCache::new(config.cache.max_entries),
             table: RouteTable::compile(&config),
             config,
             metrics: Arc::new(Metrics::new()),
@@ -103,6 +116,10 @@ impl AppState {
                 }
             }
         }
+        self.metrics
+            .cache_entries
+            .with_label_values(&[] as &[&str])
+            .set(self.cache.len() as i64);
         self.metrics.render()
     }
 }

@@ -51,6 +51,9 @@ pub struct KeyArgs {
     /// Residency labels the key's data may go to, comma-separated (default: anywhere).
     #[arg(long, value_delimiter = ',')]
     residency: Option<Vec<String>>,
+    /// Scopes beyond calling models, comma-separated: `vector_stores`.
+    #[arg(long, value_delimiter = ',')]
+    scopes: Option<Vec<String>>,
 }
 
 impl From<KeyArgs> for KeySpec {
@@ -63,6 +66,7 @@ impl From<KeyArgs> for KeySpec {
             tpm: a.tpm,
             models: a.models,
             residency: a.residency,
+            scopes: a.scopes,
         }
     }
 }

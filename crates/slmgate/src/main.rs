@@ -5,6 +5,7 @@ mod cascade_signals;
 mod govern_cmd;
 mod guard_cmd;
 mod plan_cmd;
+mod rag_cmd;
 mod report_cmd;
 mod route_cmd;
 mod router_cmd;
@@ -78,6 +79,9 @@ enum Command {
     Report(report_cmd::ReportArgs),
     /// Which deployment pattern fits a workload, and what it costs a month.
     Plan(plan_cmd::PlanArgs),
+    /// RAG collections: ingest documents, list, search, delete.
+    #[command(subcommand)]
+    Rag(rag_cmd::RagCmd),
 }
 
 /// The config file given, or the embedded default.
@@ -225,6 +229,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Guard(cmd) => guard_cmd::run(cmd),
         Command::Report(a) => report_cmd::run(a),
         Command::Plan(a) => plan_cmd::run(a),
+        Command::Rag(cmd) => rag_cmd::run(cmd),
         Command::DefaultConfig => {
             print!("{}", slmgate_core::config::DEFAULT_CONFIG);
             Ok(())

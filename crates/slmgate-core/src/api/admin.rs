@@ -53,6 +53,7 @@ pub struct CreateKey {
     tpm: Option<u32>,
     models: Option<Vec<String>>,
     residency: Option<Vec<String>>,
+    scopes: Option<Vec<String>>,
 }
 
 pub async fn create_key(
@@ -90,7 +91,22 @@ pub async fn create_key(
         tpm: body.tpm,
         models: body.models,
         residency: body.residency,
+        scopes: body.scopes,
     };
+    if let Some(bad) = spec
+        .scopes
+        .iter()
+        .flatten()
+        .find(|s| !crate::govern::keys::SCOPES.contains(&s.as_str()))
+    {
+        return Err(ApiError::invalid_param(
+            "scopes",
+            format!(
+                "unknown scope `{bad}`; known: {}",
+                crate::govern::keys::SCOPES.join(", ")
+            ),
+        ));
+    }
     let s = st.clone();
     let (rec, plain) = blocking(move || s.governance.keys.create(spec)).await?;
     tracing::info!(key_id = %rec.id, team = rec.spec.team.as_deref().unwrap_or("-"), "API key created");

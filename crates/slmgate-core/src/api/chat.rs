@@ -13,7 +13,7 @@ use futures::StreamExt;
 use super::error::ApiError;
 use super::extract::JsonBody;
 use super::middleware::RequestId;
-use super::respond::{header_tags, served_headers, sse, sse_data};
+use super::respond::{cache_off, header_tags, served_headers, sse, sse_data};
 use crate::exchange::{Endpoint, Exchange, Inbound, Outcome};
 use crate::govern::Principal;
 use crate::state::AppState;
@@ -32,6 +32,7 @@ pub async fn handler(
         endpoint: Endpoint::Chat,
         who,
         header_tags: header_tags(&headers),
+        cache_off: cache_off(&headers),
     };
     match Exchange::open(&st, inbound, req).run().await? {
         Outcome::Answer(a) => {

@@ -14,7 +14,7 @@ use futures::StreamExt;
 use super::error::ApiError;
 use super::extract::JsonBody;
 use super::middleware::RequestId;
-use super::respond::{header_tags, served_headers, sse, sse_data};
+use super::respond::{cache_off, header_tags, served_headers, sse, sse_data};
 use crate::exchange::{Endpoint, Exchange, GatewayError, Inbound, Outcome};
 use crate::govern::Principal;
 use crate::state::AppState;
@@ -33,6 +33,7 @@ pub async fn handler(
         endpoint: Endpoint::Completions,
         who,
         header_tags: header_tags(&headers),
+        cache_off: cache_off(&headers),
     };
     let req = match creq.to_chat() {
         Ok(r) => r,

@@ -50,6 +50,10 @@ impl ApiError {
         e.param = Some("model".into());
         e
     }
+    pub fn param(mut self, param: &str) -> Self {
+        self.param = Some(param.to_string());
+        self
+    }
     pub fn with_retry_after(mut self, secs: u64) -> Self {
         self.retry_after_secs = Some(secs);
         self

@@ -13,7 +13,7 @@ use futures::StreamExt;
 use super::error::ApiError;
 use super::extract::JsonBody;
 use super::middleware::RequestId;
-use super::respond::{header_tags, served_headers, sse, sse_event};
+use super::respond::{cache_off, header_tags, served_headers, sse, sse_event};
 use crate::exchange::{Endpoint, Exchange, GatewayError, Inbound, Outcome};
 use crate::govern::Principal;
 use crate::state::AppState;
@@ -34,6 +34,7 @@ pub async fn handler(
         endpoint: Endpoint::Messages,
         who,
         header_tags: header_tags(&headers),
+        cache_off: cache_off(&headers),
     };
     let ex = Exchange::open(&st, inbound, req);
     let outcome = match areq.validate_roles() {

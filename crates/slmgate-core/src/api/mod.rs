@@ -1,5 +1,5 @@
 //! The HTTP API: OpenAI-compatible `/v1/chat/completions`, `/v1/embeddings`, `/v1/models`;
-//! Anthropic-compatible `/v1/messages`; `/health`, `/ready`, `/metrics`; the admin API and
+//! Anthropic-compatible `/v1/messages`; the Files and Vector Stores APIs (`knowledge/`); `/health`, `/ready`, `/metrics`; the admin API and
 //! the `/dashboard`. The chat endpoints are thin wire adapters over the exchange
 //! (`crate::exchange`): translate the request, run it, render the outcome.
 
@@ -11,6 +11,7 @@ pub mod dashboard;
 pub mod embeddings;
 pub mod error;
 pub mod extract;
+pub mod knowledge;
 pub mod messages;
 pub mod middleware;
 pub mod models;
@@ -39,6 +40,40 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(responses::get).delete(responses::delete),
         )
         .route("/v1/embeddings", post(embeddings::handler))
+        .route(
+            "/v1/files",
+            post(knowledge::files::create)
+                .get(knowledge::files::list)
+                // An upload may be as large as a document may be.
+                .layer(DefaultBodyLimit::max(
+                    state.config.knowledge.max_file_bytes.max(limit) + (64 << 10),
+                )),
+        )
+        .route(
+            "/v1/files/{id}",
+            get(knowledge::files::get).delete(knowledge::files::delete),
+        )
+        .route("/v1/files/{id}/content", get(knowledge::files::content))
+        .route(
+            "/v1/vector_stores",
+            post(knowledge::vector_stores::create).get(knowledge::vector_stores::list),
+        )
+        .route(
+            "/v1/vector_stores/{id}",
+            get(knowledge::vector_stores::get).delete(knowledge::vector_stores::delete),
+        )
+        .route(
+            "/v1/vector_stores/{id}/files",
+            post(knowledge::vector_stores::create_file).get(knowledge::vector_stores::list_files),
+        )
+        .route(
+            "/v1/vector_stores/{id}/files/{file_id}",
+            get(knowledge::vector_stores::get_file).delete(knowledge::vector_stores::delete_file),
+        )
+        .route(
+            "/v1/vector_stores/{id}/search",
+            post(knowledge::vector_stores::search),
+        )
         .route("/v1/models", get(models::list))
         .route("/v1/models/{*id}", get(models::get))
         .layer(axum::middleware::from_fn_with_state(

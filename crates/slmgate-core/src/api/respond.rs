@@ -10,6 +10,19 @@ use futures::Stream;
 use crate::exchange::ServedMeta;
 use crate::govern::cost::RequestCost;
 
+/// `x-slmgate-cache: off` (or `no-store`, `bypass`): the request skips the response cache.
+pub fn cache_off(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-slmgate-cache")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "off" | "no-store" | "bypass" | "no"
+            )
+        })
+}
+
 /// The `x-slmgate-tags` header values, for the exchange's request facts.
 pub fn header_tags(headers: &HeaderMap) -> Vec<String> {
     headers
@@ -21,7 +34,8 @@ pub fn header_tags(headers: &HeaderMap) -> Vec<String> {
 }
 
 /// How the request was served: `x-slmgate-model`, `-provider`, `-attempts`,
-/// `-fallback-from`, `-tier`, `-route-reason`, `-escalations`, `-confidence`; and for a plain
+/// `-fallback-from`, `-tier`, `-route-reason`, `-escalations`, `-confidence`, `-citations`
+/// (the chunk ids retrieval put into the prompt, comma-separated); and for a plain
 /// answer what it cost and what the baseline would have (a stream's cost is known only at its
 /// end: it is in the audit log and the metrics).
 pub fn served_headers(resp: &mut Response, m: &ServedMeta, cost: Option<&RequestCost>) {
@@ -59,6 +73,17 @@ pub fn served_headers(resp: &mut Response, m: &ServedMeta, cost: Option<&Request
         put(usd, &format!("{:.9}", c.actual));
         if let Some(b) = c.baseline {
             put(baseline, &format!("{b:.9}"));
+        }
+    }
+    if let Some(c) = m.cache {
+        h.insert(
+            HeaderName::from_static("x-slmgate-cache"),
+            HeaderValue::from_static(c),
+        );
+    }
+    if !m.citations.is_empty() {
+        if let Ok(v) = HeaderValue::from_str(&m.citations.join(",")) {
+            h.insert(HeaderName::from_static("x-slmgate-citations"), v);
         }
     }
     h.insert(provider.clone(), HeaderValue::from_static(m.provider));

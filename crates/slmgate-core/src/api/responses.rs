@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use super::error::ApiError;
 use super::extract::JsonBody;
 use super::middleware::RequestId;
-use super::respond::{header_tags, served_headers, sse, sse_event};
+use super::respond::{cache_off, header_tags, served_headers, sse, sse_event};
 use crate::exchange::{Endpoint, Exchange, GatewayError, Inbound, Outcome};
 use crate::govern::Principal;
 use crate::state::AppState;
@@ -46,6 +46,7 @@ pub async fn create(
         endpoint: Endpoint::Responses,
         who,
         header_tags: header_tags(&headers),
+        cache_off: cache_off(&headers),
     };
     let history = match &rreq.previous_response_id {
         None => Ok(Vec::new()),

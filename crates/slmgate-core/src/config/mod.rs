@@ -4,20 +4,24 @@
 //! field and says how to fix it. Strings may reference the environment: `${VAR}` or
 //! `${VAR:-default}`; paths may start with `~/`.
 
+mod cache;
 mod checks;
 mod cost;
 mod env;
 mod govern;
 pub mod hybrid;
+mod knowledge;
 mod routes;
 mod telemetry;
 mod types;
 mod validate;
 mod validate_routes;
 
+pub use cache::*;
 pub use cost::*;
 pub use env::interpolate;
 pub use govern::*;
+pub use knowledge::*;
 pub use routes::*;
 pub use telemetry::*;
 pub use types::*;

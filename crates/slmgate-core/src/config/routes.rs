@@ -28,6 +28,11 @@ pub struct RouteConfig {
     /// Where this route's data may go: residency labels (`on_prem`, `eu`, ...); models
     /// elsewhere are never planned.
     pub residency: Option<Vec<String>>,
+    /// Retrieval-augmented generation: chunks of a collection go into the prompt, and the
+    /// answer cites them.
+    pub rag: Option<crate::config::RagRouteConfig>,
+    /// This route's response cache (default: `[cache]`).
+    pub cache: Option<crate::config::RouteCacheConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -48,6 +48,12 @@ pub struct Config {
     /// OpenTelemetry traces (off by default).
     #[serde(default)]
     pub telemetry: super::telemetry::TelemetryConfig,
+    /// RAG collections: chunking, retrieval, where the indexes live.
+    #[serde(default)]
+    pub knowledge: super::knowledge::KnowledgeConfig,
+    /// The response cache: exact and semantic, scoped by tenant.
+    #[serde(default)]
+    pub cache: super::cache::CacheConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]

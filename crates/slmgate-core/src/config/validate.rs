@@ -214,6 +214,76 @@ fn validate_governance(cfg: &Config) -> Result<(), Invalid> {
             "must be between 0 and 1 (a share, e.g. 0.05)",
         ));
     }
+    validate_knowledge(&cfg.knowledge)?;
+    validate_cache(cfg)
+}
+
+fn validate_cache(cfg: &Config) -> Result<(), Invalid> {
+    let c = &cfg.cache;
+    if c.max_entries == 0 {
+        return Err(bad("cache.max_entries", "must be at least 1"));
+    }
+    if c.enabled && c.semantic && cfg.embeddings.is_none() {
+        return Err(bad(
+            "cache",
+            "the semantic cache needs the embedding model: configure [embeddings], or set semantic = false",
+        ));
+    }
+    let mut thresholds = vec![("cache.semantic_threshold".to_string(), c.semantic_threshold)];
+    for (name, r) in &cfg.routes {
+        if let Some(t) = r.cache.as_ref().and_then(|c| c.semantic_threshold) {
+            thresholds.push((format!("routes.{name}.cache.semantic_threshold"), t));
+        }
+        let semantic = r
+            .cache
+            .as_ref()
+            .and_then(|x| x.semantic)
+            .unwrap_or(c.semantic);
+        let on = r
+            .cache
+            .as_ref()
+            .and_then(|x| x.enabled)
+            .unwrap_or(c.enabled);
+        if on && semantic && cfg.embeddings.is_none() {
+            return Err(bad(
+                format!("routes.{name}.cache"),
+                "the semantic cache needs the embedding model: configure [embeddings], or set semantic = false",
+            ));
+        }
+    }
+    for (field, t) in thresholds {
+        if !(0.0..=1.0).contains(&t) {
+            return Err(bad(field, "must be a cosine similarity between 0 and 1"));
+        }
+    }
+    Ok(())
+}
+
+fn validate_knowledge(k: &super::KnowledgeConfig) -> Result<(), Invalid> {
+    if !(16..=4096).contains(&k.chunk_words) {
+        return Err(bad("knowledge.chunk_words", "must be between 16 and 4096"));
+    }
+    if k.overlap_words >= k.chunk_words {
+        return Err(bad(
+            "knowledge.overlap_words",
+            "must be smaller than chunk_words",
+        ));
+    }
+    if k.max_file_bytes < 1024 {
+        return Err(bad("knowledge.max_file_bytes", "must be at least 1024"));
+    }
+    if k.max_line_bytes < 256 {
+        return Err(bad("knowledge.max_line_bytes", "must be at least 256"));
+    }
+    if k.rrf_k.is_nan() || k.rrf_k <= 0.0 {
+        return Err(bad("knowledge.rrf_k", "must be a number > 0 (60 is usual)"));
+    }
+    if !(-1.0..=1.0).contains(&k.min_similarity) {
+        return Err(bad(
+            "knowledge.min_similarity",
+            "must be a cosine similarity between -1 and 1",
+        ));
+    }
     Ok(())
 }
 

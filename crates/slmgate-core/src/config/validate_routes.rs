@@ -9,6 +9,32 @@ use super::types::Config;
 
 pub(crate) fn validate_route(cfg: &Config, name: &str, r: &RouteConfig) -> Result<(), Invalid> {
     let f = |k: &str| format!("routes.{name}.{k}");
+    if let Some(rag) = &r.rag {
+        if cfg.embeddings.is_none() {
+            return Err(bad(
+                f("rag"),
+                "retrieval needs the embedding model: configure [embeddings] path",
+            ));
+        }
+        if rag.collection.trim().is_empty() {
+            return Err(bad(f("rag.collection"), "must name a collection"));
+        }
+        if !(1..=50).contains(&rag.top_k) {
+            return Err(bad(f("rag.top_k"), "must be between 1 and 50"));
+        }
+        if rag.max_context_tokens < 64 {
+            return Err(bad(f("rag.max_context_tokens"), "must be at least 64"));
+        }
+        if rag
+            .min_similarity
+            .is_some_and(|s| !(-1.0..=1.0).contains(&s))
+        {
+            return Err(bad(
+                f("rag.min_similarity"),
+                "must be a cosine similarity between -1 and 1",
+            ));
+        }
+    }
     if r.tiers.is_empty() {
         return Err(bad(f("tiers"), "a route needs at least one tier"));
     }

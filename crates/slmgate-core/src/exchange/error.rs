@@ -35,6 +35,10 @@ pub enum GatewayError {
     AuditUnavailable,
     /// The gateway's own fault (a worker task died, the server is stopping).
     Internal { code: &'static str, message: String },
+    /// The route's retrieval (RAG) could not run: its collection is missing, or the
+    /// embedding model or the index failed. The request is not answered without its
+    /// documents.
+    Retrieval { status: u16, message: String },
 }
 
 /// A governance refusal.
@@ -163,6 +167,14 @@ impl GatewayError {
             )
             .retry(Some(5)),
             GatewayError::Internal { code, message } => ErrorReply::new(500, code, message.clone()),
+            GatewayError::Retrieval { status, message } => {
+                let code = match status {
+                    404 => "collection_not_found",
+                    503 => "retrieval_unavailable",
+                    _ => "retrieval_failed",
+                };
+                ErrorReply::new(*status, code, message.clone())
+            }
         }
     }
 }

@@ -8,7 +8,8 @@
 //! Exchange::open     the audit ticket opens: every accepted request gets exactly one entry
 //! Exchange::run
 //!   admit            validate (what every deployment would reject), then steps::STEPS:
-//!                    key's models → rate limits → PII → guard → plan → redaction → budget
+//!                    key's models → rate limits → PII → guard → retrieval (RAG) → plan
+//!                    → redaction → budget
 //!   execute          the plan, tier by tier (route::Gateway): fallback chains, cascade
 //!   complete|stream  restore redacted PII in the answer (chunk by chunk for a stream)
 //! Exchange::finish   charge the budget, the cost ledger, the metrics, the audit entry: once
@@ -16,6 +17,7 @@
 //! Drop               a client that leaves mid-answer is finished as 499 (the drop guard)
 //! ```
 
+mod cached;
 mod error;
 mod outcome;
 mod restore;
@@ -47,6 +49,7 @@ use crate::providers::ChatStream;
 use crate::route::{Failure, Gateway, Plan, RequestFacts, Served};
 use crate::state::AppState;
 use crate::wire::openai::{ChatChunk, ChatRequest, Usage};
+use cached::{CacheState, StreamCapture};
 use restore::{restore_response, StreamRestore};
 
 /// Which API a request came in on (the audit entry's `endpoint`).
@@ -81,12 +84,15 @@ pub struct Inbound {
     pub who: Principal,
     /// Raw `x-slmgate-tags` header values (`k=v, k=v`).
     pub header_tags: Vec<String>,
+    /// `x-slmgate-cache: off`: neither look up nor store this request.
+    pub cache_off: bool,
 }
 
 /// One request in flight: what governance decided and reserved, the plan, and the audit
 /// ticket, closed exactly once by [`Exchange::finish`] or, if the client leaves, by `Drop`.
 pub struct Exchange {
     st: Arc<AppState>,
+    request_id: String,
     who: Principal,
     start: Instant,
     /// What the models see: the client's request, or its redacted copy.
@@ -111,6 +117,10 @@ pub struct Exchange {
     deployment: Option<String>,
     first_token: Option<Instant>,
     usage: Option<Usage>,
+    /// Passages retrieval put into the prompt (the answer's citations).
+    citations: Vec<crate::know::Citation>,
+    /// What the response cache found.
+    cache: CacheState,
     finished: bool,
 }
 
@@ -129,6 +139,12 @@ impl Exchange {
         let (pii_policy, guard_action) = st.table.policy(&req.model);
         Self {
             st: st.clone(),
+            request_id: inbound.request_id.clone(),
+            cache: if inbound.cache_off {
+                CacheState::Bypass
+            } else {
+                CacheState::Off
+            },
             who: inbound.who,
             start: Instant::now(),
             req,
@@ -146,6 +162,7 @@ impl Exchange {
             deployment: None,
             first_token: None,
             usage: None,
+            citations: Vec::new(),
             finished: false,
         }
     }
@@ -194,11 +211,19 @@ impl Exchange {
         }
         for step in steps::STEPS {
             step.run(self).await?;
+            if matches!(self.cache, CacheState::Hit(_)) {
+                break;
+            }
         }
         Ok(())
     }
 
     async fn execute(mut self) -> Result<Outcome, GatewayError> {
+        if matches!(self.cache, CacheState::Hit(_)) {
+            if let CacheState::Hit(found) = std::mem::take(&mut self.cache) {
+                return self.replay(found);
+            }
+        }
         let st = self.st.clone();
         let (Some(loaded), Some(plan)) = (st.loaded(), self.plan.take()) else {
             return Err(self.refuse(GatewayError::NotReady));
@@ -222,7 +247,13 @@ impl Exchange {
             Err(f) => return Err(self.failed(f)),
         };
         restore_response(&mut response, self.redactions.as_ref(), &self.ticket);
+        if !self.citations.is_empty() {
+            if let Ok(v) = serde_json::to_value(&self.citations) {
+                response.extra.insert("citations".into(), v);
+            }
+        }
         self.usage = response.usage;
+        self.remember(&response);
         let meta = self.served(&plan, &served);
         let cost = self.settle(&served);
         self.finish(200, None);
@@ -256,11 +287,15 @@ impl Exchange {
         mut restore: StreamRestore,
     ) -> impl Stream<Item = Result<ChatChunk, GatewayError>> + Send {
         let mut ex = self;
+        let mut capture = matches!(ex.cache, CacheState::Miss(..)).then(StreamCapture::default);
         async_stream::stream! {
             while let Some(item) = chunks.next().await {
                 match item {
                     Ok(mut chunk) => {
                         restore.chunk(&mut chunk, &ex.ticket);
+                        if let Some(c) = capture.as_mut() {
+                            c.chunk(&chunk);
+                        }
                         if let Some(u) = chunk.usage {
                             ex.usage = Some(u);
                         }
@@ -280,7 +315,13 @@ impl Exchange {
                 }
             }
             if let Some(tail) = restore.tail(&ex.ticket) {
+                if let Some(c) = capture.as_mut() {
+                    c.chunk(&tail);
+                }
                 yield Ok(tail);
+            }
+            if let Some(r) = capture.and_then(StreamCapture::response) {
+                ex.remember(&r);
             }
             ex.settle(&served);
             ex.finish(200, None);
@@ -336,7 +377,10 @@ impl Exchange {
             reason = %reason,
             "routed"
         );
-        ServedMeta::new(served, reason)
+        let mut meta = ServedMeta::new(served, reason);
+        meta.citations = self.citations.iter().map(|c| c.chunk_id.clone()).collect();
+        meta.cache = self.cache.header();
+        meta
     }
 
     /// Charges the real cost to the key's budget and the tokens to its tpm, and adds the

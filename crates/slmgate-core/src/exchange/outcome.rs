@@ -93,6 +93,10 @@ pub struct ServedMeta {
     pub escalations: usize,
     /// The answering tier's confidence, when a cascade judged it.
     pub confidence: Option<f32>,
+    /// Chunk ids of the passages retrieval put into the prompt.
+    pub citations: Vec<String>,
+    /// `hit`, `miss` or `bypass` when the route is cached.
+    pub cache: Option<&'static str>,
 }
 
 impl ServedMeta {
@@ -106,6 +110,8 @@ impl ServedMeta {
             reason,
             escalations: served.escalations.len(),
             confidence: served.confidence,
+            citations: Vec::new(),
+            cache: None,
         }
     }
 }

@@ -117,6 +117,22 @@ impl Ticket {
         });
     }
 
+    /// Answered from the cache: served by tier `cache`.
+    pub fn cached(&self, c: crate::govern::audit::CacheSummary) {
+        self.with(|d| {
+            d.entry.served = Some(ServedSummary {
+                tier: "cache".into(),
+                deployment: "cache".into(),
+                confidence: None,
+            });
+            d.entry.cache = Some(c);
+        });
+    }
+
+    pub fn retrieval(&self, r: crate::govern::audit::RetrievalSummary) {
+        self.with(|d| d.entry.retrieval = Some(r));
+    }
+
     pub fn pii(&self, report: &PiiReport, action: Option<&'static str>) {
         self.with(|d| {
             d.entry.pii.types = report.types.clone();

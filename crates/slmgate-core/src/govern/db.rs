@@ -82,7 +82,19 @@ pub fn open(path: &Path) -> Result<Connection, GovernError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.execute_batch(SCHEMA)?;
+    migrate(&conn)?;
     Ok(conn)
+}
+
+/// Columns added after a table's first release, for files made by an older version.
+fn migrate(conn: &Connection) -> Result<(), GovernError> {
+    let has_scopes: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('keys') WHERE name = 'scopes'")?
+        .exists([])?;
+    if !has_scopes {
+        conn.execute_batch("ALTER TABLE keys ADD COLUMN scopes TEXT")?;
+    }
+    Ok(())
 }
 
 /// Milliseconds since the Unix epoch.

@@ -102,6 +102,9 @@ impl std::str::FromStr for Budget {
     }
 }
 
+/// Scopes a key may hold.
+pub const SCOPES: [&str; 1] = ["vector_stores"];
+
 /// What a new key may do.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -124,6 +127,10 @@ pub struct KeySpec {
     /// Where the key's data may go (residency labels; none: anywhere).
     #[serde(default)]
     pub residency: Option<Vec<String>>,
+    /// What else the key may do besides calling models: `vector_stores` (create, fill and
+    /// search its team's RAG collections and upload files).
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -138,6 +145,13 @@ pub struct KeyRecord {
 }
 
 impl KeyRecord {
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.spec
+            .scopes
+            .as_ref()
+            .is_some_and(|s| s.iter().any(|x| x == scope))
+    }
+
     pub fn may_use(&self, model: &str) -> bool {
         self.spec
             .models
@@ -180,8 +194,8 @@ pub fn create(conn: &Connection, spec: KeySpec) -> Result<(KeyRecord, String), G
     let prefix = plaintext[..11].to_string();
     let now = db::now_ms();
     conn.execute(
-        "INSERT INTO keys (id, hash, prefix, name, team, budget_usd, budget_period, rpm, tpm, models, residency, created_ms)
-         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
+        "INSERT INTO keys (id, hash, prefix, name, team, budget_usd, budget_period, rpm, tpm, models, residency, created_ms, scopes)
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
         params![
             id,
             hash_key(&plaintext),
@@ -194,7 +208,8 @@ pub fn create(conn: &Connection, spec: KeySpec) -> Result<(KeyRecord, String), G
             spec.tpm,
             join(&spec.models),
             join(&spec.residency),
-            now
+            now,
+            join(&spec.scopes)
         ],
     )?;
     let rec = KeyRecord {
@@ -207,7 +222,7 @@ pub fn create(conn: &Connection, spec: KeySpec) -> Result<(KeyRecord, String), G
     Ok((rec, plaintext))
 }
 
-const COLUMNS: &str = "id, prefix, name, team, budget_usd, budget_period, rpm, tpm, models, residency, created_ms, revoked_ms, hash";
+const COLUMNS: &str = "id, prefix, name, team, budget_usd, budget_period, rpm, tpm, models, residency, created_ms, revoked_ms, hash, scopes";
 
 fn row(r: &rusqlite::Row) -> rusqlite::Result<(KeyRecord, String)> {
     let budget = match (r.get::<_, Option<f64>>(4)?, r.get::<_, Option<String>>(5)?) {
@@ -226,6 +241,7 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<(KeyRecord, String)> {
                 tpm: r.get(7)?,
                 models: split(r.get(8)?),
                 residency: split(r.get(9)?),
+                scopes: split(r.get(13)?),
             },
             created: db::rfc3339(r.get(10)?),
             revoked: r.get::<_, Option<i64>>(11)?.map(db::rfc3339),

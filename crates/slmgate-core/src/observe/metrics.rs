@@ -45,6 +45,12 @@ pub struct Metrics {
     pub served_tier: IntCounterVec,
     /// Learned-router scores.
     pub router_score: HistogramVec,
+    /// RAG retrievals by route and result (`hit`: passages went into the prompt; `none`).
+    pub retrievals: IntCounterVec,
+    /// Response-cache lookups by route and result (`hit_exact`, `hit_semantic`, `miss`).
+    pub cache_lookups: IntCounterVec,
+    /// Entries in the response cache.
+    pub cache_entries: IntGaugeVec,
     pub pii_findings: IntCounterVec,
     pub guard_hits: IntCounterVec,
     /// Streams the client abandoned before the end.
@@ -227,6 +233,21 @@ impl Metrics {
                 "slmgate_route_decisions_total",
                 "Routing plans by first tier and matched rule",
                 &["route", "first_tier", "rule"],
+            ),
+            cache_lookups: counter(
+                "slmgate_cache_lookups_total",
+                "Response-cache lookups by route and result (hit_exact, hit_semantic, miss)",
+                &["route", "result"],
+            ),
+            cache_entries: gauge(
+                "slmgate_cache_entries",
+                "Entries in the response cache",
+                &[],
+            ),
+            retrievals: counter(
+                "slmgate_retrievals_total",
+                "RAG retrievals by route and result (hit: passages went into the prompt)",
+                &["route", "result"],
             ),
             escalations: counter(
                 "slmgate_escalations_total",

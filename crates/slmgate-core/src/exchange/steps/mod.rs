@@ -4,12 +4,14 @@
 //! models will see (redaction). Adding a step is a file here and a line in [`STEPS`].
 
 mod budget;
+mod cache;
 mod guard;
 mod key_models;
 mod limits;
 mod pii;
 mod plan;
 mod redact;
+mod retrieve;
 
 pub use key_models::check_model_allowed;
 pub use limits::refused;
@@ -26,6 +28,10 @@ pub(super) enum Step {
     Pii,
     /// Prompt-injection guard: flag, block, or keep on premises.
     Guard,
+    /// The response cache: a hit ends admission (the exchange replays it).
+    Cache,
+    /// RAG: the route's collection searched, passages put before the question.
+    Retrieve,
     /// The routing plan (rules, residency, domain, learned router, cascade).
     Plan,
     /// Placeholders for PII before any off-premises model sees the request.
@@ -34,13 +40,17 @@ pub(super) enum Step {
     Budget,
 }
 
-/// In order. Later steps rely on what earlier ones found: the plan needs the key's residency
-/// and the PII/guard verdicts; redaction needs the plan; the budget needs both.
-pub(super) const STEPS: [Step; 7] = [
+/// In order. Later steps rely on what earlier ones found: the cache answers only what
+/// governance admitted; the plan needs the key's residency, the PII/guard verdicts and the
+/// retrieved prompt; redaction needs the plan; the budget needs both. A cache hit skips
+/// the steps after it.
+pub(super) const STEPS: [Step; 9] = [
     Step::KeyModels,
     Step::Limits,
     Step::Pii,
     Step::Guard,
+    Step::Cache,
+    Step::Retrieve,
     Step::Plan,
     Step::Redact,
     Step::Budget,
@@ -53,6 +63,8 @@ impl Step {
             Step::Limits => limits::run(ex),
             Step::Pii => pii::run(ex),
             Step::Guard => guard::run(ex),
+            Step::Cache => cache::run(ex).await,
+            Step::Retrieve => retrieve::run(ex).await,
             Step::Plan => plan::run(ex).await,
             Step::Redact => redact::run(ex),
             Step::Budget => budget::run(ex),

@@ -139,6 +139,7 @@ impl Harness {
             endpoint: Endpoint::Chat,
             who: who.clone(),
             header_tags: Vec::new(),
+            cache_off: false,
         };
         Exchange::open(&self.st, inbound, req).run().await
     }

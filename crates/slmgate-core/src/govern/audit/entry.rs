@@ -43,6 +43,38 @@ pub struct Entry {
     pub pii: PiiSummary,
     pub guard: Option<GuardSummary>,
     pub reviewed: bool,
+    /// What retrieval (RAG) put into the prompt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retrieval: Option<RetrievalSummary>,
+    /// Answered from the response cache.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CacheSummary>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CacheSummary {
+    /// `exact` or `semantic`.
+    pub kind: &'static str,
+    pub similarity: Option<f32>,
+    /// The request whose answer was replayed.
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RetrievalSummary {
+    /// The collection's id.
+    pub collection: String,
+    pub chunks: Vec<RetrievedChunk>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RetrievedChunk {
+    pub id: String,
+    pub file_id: String,
+    /// Fused (RRF) score.
+    pub score: f32,
+    /// Cosine similarity to the question.
+    pub similarity: f32,
 }
 
 fn is_zero(v: &u32) -> bool {

@@ -10,8 +10,8 @@ pub mod writer;
 
 pub use commit::{CommitNotice, CommitWait};
 pub use entry::{
-    AttemptSummary, Entry, GuardSummary, PiiSummary, PlanSummary, Record, ReviewItem,
-    ServedSummary, StoredContent,
+    AttemptSummary, CacheSummary, Entry, GuardSummary, PiiSummary, PlanSummary, Record,
+    RetrievalSummary, RetrievedChunk, ReviewItem, ServedSummary, StoredContent,
 };
 pub use verify::{export, forget, verify, Verification};
 pub use writer::AuditWriter;
