@@ -104,6 +104,10 @@ def test_exact_hit_is_free_and_audited(gw):
     m = httpx.get(gw.url + "/metrics").text
     assert 'slmgate_cache_lookups_total{result="hit_exact",route="cached"}' in m
     assert 'tier="cache"' in m
+    # The dashboard counts hits as answers of tier `cache`.
+    summary = httpx.get(gw.url + "/dashboard/api/summary?since=1h",
+                        headers={"authorization": f"Bearer {ADMIN}"}).json()
+    assert any(t["name"] == "cache" and t["count"] >= 1 for t in summary["tiers"]), summary["tiers"]
 
 
 def test_no_hit_across_tenants(gw):

@@ -12,7 +12,7 @@ import httpx
 import openai
 import pytest
 
-from conftest import BIN, MINILM, ROOT, Gateway, smol
+from conftest import BIN, MINILM, ROOT, Gateway, remote, smol
 
 ADMIN = "adm-knowledge-secret-1"
 DOCS = ROOT / "tests" / "data" / "rag" / "debian"
@@ -21,7 +21,7 @@ QUESTIONS = [json.loads(l) for l in (ROOT / "tests" / "data" / "rag" / "question
 QUESTION, FACT = QUESTIONS[0]["question"], QUESTIONS[0]["answer"]
 
 
-def config():
+def config(upstream):
     return f"""
 [server]
 listen = "${{SLMGATE_LISTEN:-127.0.0.1:0}}"
@@ -34,6 +34,7 @@ admin_key = "{ADMIN}"
 path = "{MINILM}"
 
 {smol(context=2048, parallel=2)}
+{remote("gemma", upstream + "/v1", model="gemma3", max_retries=0)}
 
 [routes.docs]
 tiers = [{{ name = "local", models = ["smollm2"] }}]
@@ -42,6 +43,16 @@ rag = {{ collection = "debian", top_k = 1, max_context_tokens = 400 }}
 
 [routes.plain]
 tiers = [{{ name = "local", models = ["smollm2"] }}]
+
+# A local answer its passage does not fully support goes to Gemma (1.0: every new word must
+# be in the passage); 0.0 never escalates.
+[routes.checked]
+tiers = [{{ name = "local", models = ["smollm2"] }}, {{ name = "big", models = ["gemma"] }}]
+rag = {{ collection = "debian", top_k = 1, max_context_tokens = 400, min_grounding = 1.0 }}
+
+[routes.trusting]
+tiers = [{{ name = "local", models = ["smollm2"] }}, {{ name = "big", models = ["gemma"] }}]
+rag = {{ collection = "debian", top_k = 1, max_context_tokens = 400, min_grounding = 0.0 }}
 
 [routes.missing]
 tiers = [{{ name = "local", models = ["smollm2"] }}]
@@ -56,13 +67,15 @@ def rag_cli(tmp, name, *args):
 
 
 @pytest.fixture(scope="module")
-def kn(tmp_path_factory):
+def kn(tmp_path_factory, gemma_upstream):
     tmp = tmp_path_factory.mktemp("knowledge")
-    (tmp / "kn.toml").write_text(config())
+    text = config(gemma_upstream.url)
+    (tmp / "kn.toml").write_text(text)
     out = rag_cli(tmp, "kn", "ingest", "--collection", "debian", str(DOCS))
     assert out.returncode == 0, out.stderr
-    gw = Gateway("kn", config(), tmp)
+    gw = Gateway("kn", text, tmp)
     gw.tmp = tmp
+    gw.config_text = text
     gw.ingest_out = out.stdout
     yield gw
     gw.stop()
@@ -132,6 +145,20 @@ def test_streamed_rag_answer_carries_citations_header(kn):
                 for ch in json.loads(line[6:])["choices"]:
                     text += ch["delta"].get("content") or ""
     assert text == ask(kn, "docs").json()["choices"][0]["message"]["content"]
+
+
+def test_an_ungrounded_answer_escalates_with_its_reason(kn):
+    r = ask(kn, "checked")
+    assert r.status_code == 200, r.text
+    assert r.headers["x-slmgate-tier"] == "big" and r.headers["x-slmgate-model"] == "gemma"
+    reason = r.headers["x-slmgate-route-reason"]
+    assert "escalated local->big: ungrounded" in reason, reason
+    entry = next(e for e in audit_entries(kn) if e["id"] == r.headers["x-request-id"])
+    esc = entry["escalations"]
+    assert esc and esc[0]["cause"] == "ungrounded" and esc[0]["from_tier"] == "local"
+    assert r.json()["citations"]  # the passage still went in, and is cited
+    kept = ask(kn, "trusting")
+    assert kept.headers["x-slmgate-tier"] == "local" and "ungrounded" not in kept.headers["x-slmgate-route-reason"]
 
 
 def test_unrelated_question_gets_no_passages(kn):
@@ -269,7 +296,7 @@ def test_reingest_replaces_and_deleted_files_leave(kn, tmp_path):
 def test_index_survives_a_restart(kn):
     before = ask(kn, "docs").json()["citations"]
     kn.stop()
-    kn.__init__("kn", config(), kn.tmp)
+    kn.__init__("kn", kn.config_text, kn.tmp)
     after = ask(kn, "docs")
     assert after.status_code == 200
     assert [c["chunk_id"] for c in after.json()["citations"]] == [c["chunk_id"] for c in before]
@@ -277,6 +304,6 @@ def test_index_survives_a_restart(kn):
     kn.stop()
     for d in (kn.tmp / "kn-data" / "rag").iterdir():
         shutil.rmtree(d)
-    kn.__init__("kn", config(), kn.tmp)
+    kn.__init__("kn", kn.config_text, kn.tmp)
     again = ask(kn, "docs")
     assert [c["chunk_id"] for c in again.json()["citations"]] == [c["chunk_id"] for c in before]

@@ -41,6 +41,12 @@ pub enum RagCmd {
         top_k: usize,
         query: String,
     },
+    /// Precision and recall of the groundedness check on labelled answers (JSON lines of
+    /// `question`, `passages`, `answer`, `grounded`), at a range of thresholds.
+    Grounding {
+        #[arg(long)]
+        data: PathBuf,
+    },
     /// Delete a collection, or one file of it.
     Delete {
         #[command(flatten)]
@@ -166,6 +172,33 @@ pub fn run(cmd: RagCmd) -> anyhow::Result<()> {
                     h.filename,
                     h.heading,
                     h.text.chars().take(200).collect::<String>()
+                );
+            }
+            Ok(())
+        }
+        RagCmd::Grounding { data } => {
+            use slmgate_core::know::grounding::{evaluate, Labelled};
+            let text = std::fs::read_to_string(&data)
+                .with_context(|| format!("cannot read {}", data.display()))?;
+            let rows = text
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .enumerate()
+                .map(|(i, l)| {
+                    serde_json::from_str::<Labelled>(l)
+                        .with_context(|| format!("{} line {}", data.display(), i + 1))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let ungrounded = rows.iter().filter(|r| !r.grounded).count();
+            println!(
+                "{} answers, {ungrounded} labelled ungrounded\n\nthreshold  flagged  precision  recall",
+                rows.len()
+            );
+            for t in [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0] {
+                let d = evaluate(&rows, t);
+                println!(
+                    "{:>9.1}  {:>7}  {:>9.3}  {:>6.3}",
+                    t, d.flagged, d.precision, d.recall
                 );
             }
             Ok(())

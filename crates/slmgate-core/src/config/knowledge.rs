@@ -60,6 +60,10 @@ pub struct RagRouteConfig {
     pub max_context_tokens: usize,
     /// This route's similarity floor (default: `[knowledge] min_similarity`).
     pub min_similarity: Option<f32>,
+    /// A whole answer whose groundedness in its passages (the share of its new content
+    /// words they contain, 0..1) is below this escalates to the next tier; unset: not
+    /// checked. Streams are not checked.
+    pub min_grounding: Option<f32>,
 }
 
 mod defaults {

@@ -25,6 +25,9 @@ pub(crate) fn validate_route(cfg: &Config, name: &str, r: &RouteConfig) -> Resul
         if rag.max_context_tokens < 64 {
             return Err(bad(f("rag.max_context_tokens"), "must be at least 64"));
         }
+        if rag.min_grounding.is_some_and(|s| !(0.0..=1.0).contains(&s)) {
+            return Err(bad(f("rag.min_grounding"), "must be between 0 and 1"));
+        }
         if rag
             .min_similarity
             .is_some_and(|s| !(-1.0..=1.0).contains(&s))

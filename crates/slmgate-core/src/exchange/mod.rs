@@ -10,7 +10,8 @@
 //!   admit            validate (what every deployment would reject), then steps::STEPS:
 //!                    key's models → rate limits → PII → guard → retrieval (RAG) → plan
 //!                    → redaction → budget
-//!   execute          the plan, tier by tier (route::Gateway): fallback chains, cascade
+//!   execute          the plan, tier by tier (route::Gateway): fallback chains, cascade;
+//!                    a `rag` route's ungrounded answer escalates (grounding.rs)
 //!   complete|stream  restore redacted PII in the answer (chunk by chunk for a stream)
 //! Exchange::finish   charge the budget, the cost ledger, the metrics, the audit entry: once
 //!   (sync)           the answer (a stream's end) waits for the entry's group commit
@@ -19,6 +20,7 @@
 
 mod cached;
 mod error;
+mod grounding;
 mod outcome;
 mod restore;
 mod steps;
@@ -117,8 +119,11 @@ pub struct Exchange {
     deployment: Option<String>,
     first_token: Option<Instant>,
     usage: Option<Usage>,
-    /// Passages retrieval put into the prompt (the answer's citations).
+    /// Passages retrieval put into the prompt (the answer's citations), their text, and the
+    /// question they were retrieved for (the groundedness check).
     citations: Vec<crate::know::Citation>,
+    passages: String,
+    question: String,
     /// What the response cache found.
     cache: CacheState,
     finished: bool,
@@ -163,6 +168,8 @@ impl Exchange {
             first_token: None,
             usage: None,
             citations: Vec::new(),
+            passages: String::new(),
+            question: String::new(),
             finished: false,
         }
     }
@@ -242,10 +249,13 @@ impl Exchange {
     }
 
     async fn complete(mut self, gw: &Gateway, plan: Plan) -> Result<Outcome, GatewayError> {
-        let (mut response, served) = match gw.complete(&plan, &self.req).await {
+        let (mut response, mut served) = match gw.complete(&plan, &self.req).await {
             Ok(x) => x,
             Err(f) => return Err(self.failed(f)),
         };
+        if let Some((r, s)) = self.ground(gw, &plan, &response, &served).await {
+            (response, served) = (r, s);
+        }
         restore_response(&mut response, self.redactions.as_ref(), &self.ticket);
         if !self.citations.is_empty() {
             if let Ok(v) = serde_json::to_value(&self.citations) {

@@ -2,8 +2,9 @@
 //! heading path it sits in (`Install > Configure`), so a chunk read alone still says what it
 //! is about. A heading starts a new chunk; a long section is packed into chunks of at most
 //! `words` words, and each next chunk repeats the previous one's last sentences (up to
-//! `overlap` words). Small chunks suit small models: a 135M model answers from an 80-word
-//! passage it cannot find in a 160-word one (measured in docs/benchmarks.md).
+//! `overlap` words). Small chunks suit small models: given the 160-word passage holding the
+//! answer, SmolLM2-135M named the wrong path; given 60 words around it, the right one
+//! (docs/benchmarks.md).
 
 /// One piece of a document, as embedded and indexed.
 #[derive(Debug, Clone, PartialEq)]

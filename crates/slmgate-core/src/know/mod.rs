@@ -19,6 +19,7 @@ pub mod context;
 pub mod extract;
 pub mod filter;
 pub mod fusion;
+pub mod grounding;
 pub mod service;
 pub mod sqlite;
 pub mod store;

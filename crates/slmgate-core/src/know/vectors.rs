@@ -1,7 +1,7 @@
 //! Dense retrieval: exact cosine similarity over a collection's unit-length vectors, held in
-//! one contiguous array. Measured against an approximate (HNSW) index in docs/benchmarks.md:
-//! exact search over 100,000 MiniLM vectors is a few milliseconds on one core, so the exact
-//! scan is the default and never misses a neighbour.
+//! one contiguous array. It never misses a neighbour; its cost grows with the collection
+//! (docs/benchmarks.md: `cargo bench -p slmgate-core --bench knowledge`). No approximate
+//! (HNSW) index yet.
 
 pub struct Vectors {
     dims: usize,

@@ -54,6 +54,17 @@ pub enum PlanError {
 pub const DEFAULT_MAX_TOKENS_FOR_COST: u32 = 4096;
 
 impl Plan {
+    /// The same plan from the tier after `tier` on (`None` when `tier` is the last).
+    pub fn after(&self, tier: &str) -> Option<Plan> {
+        let i = self.tiers.iter().position(|t| &*t.name == tier)?;
+        if i + 1 >= self.tiers.len() {
+            return None;
+        }
+        let mut p = self.clone();
+        p.tiers.drain(..=i);
+        Some(p)
+    }
+
     /// The plan with deployment names, as `slmgate route explain` prints it.
     pub fn explain(&self, table: &RouteTable) -> Value {
         let name = |id: &DeploymentId| table.deployment(*id).name.clone();

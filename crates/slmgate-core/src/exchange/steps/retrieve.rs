@@ -85,6 +85,12 @@ pub(super) async fn run(ex: &mut Exchange) -> Result<(), GatewayError> {
             .collect(),
     });
     tracing::debug!(collection = %collection.id, retrieved = hits.len(), cited = cited.len(), "retrieval");
+    ex.passages = hits
+        .iter()
+        .filter(|h| cited.iter().any(|c| c.chunk_id == h.chunk_id))
+        .map(|h| format!("{}\n{}\n", h.heading, h.text))
+        .collect();
+    ex.question = question;
     ex.citations = cited;
     Ok(())
 }
