@@ -148,7 +148,9 @@ def test_streamed_rag_answer_carries_citations_header(kn):
 
 
 def test_an_ungrounded_answer_escalates_with_its_reason(kn):
-    r = ask(kn, "checked")
+    # SmolLM2 answers this one with a user name its passage does not hold.
+    nfs = next(q["question"] for q in QUESTIONS if "NFS" in q["question"])
+    r = ask(kn, "checked", nfs)
     assert r.status_code == 200, r.text
     assert r.headers["x-slmgate-tier"] == "big" and r.headers["x-slmgate-model"] == "gemma"
     reason = r.headers["x-slmgate-route-reason"]
@@ -157,7 +159,7 @@ def test_an_ungrounded_answer_escalates_with_its_reason(kn):
     esc = entry["escalations"]
     assert esc and esc[0]["cause"] == "ungrounded" and esc[0]["from_tier"] == "local"
     assert r.json()["citations"]  # the passage still went in, and is cited
-    kept = ask(kn, "trusting")
+    kept = ask(kn, "trusting", nfs)
     assert kept.headers["x-slmgate-tier"] == "local" and "ungrounded" not in kept.headers["x-slmgate-route-reason"]
 
 

@@ -141,6 +141,7 @@ fn main() {
             entry: entry(i),
             content: None,
             review: None,
+            commit: None,
         });
         mark(6, &mut lap, &mut t);
         if i >= 2_000 {
@@ -174,6 +175,7 @@ fn main() {
             entry: entry(i),
             content: None,
             review: None,
+            commit: None,
         });
     }
     w.shutdown();

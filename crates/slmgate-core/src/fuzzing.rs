@@ -18,8 +18,11 @@ use crate::wire::openai::{ChatChunk, ChatRequest};
 use crate::wire::responses::ResponsesRequest;
 use crate::wire::tools::{check_tools, FunctionDef, Tool, ToolMode};
 
+/// A fuzz target: any bytes in, no panic out.
+pub type Target = fn(&[u8]);
+
 /// Every target by name: what `fuzz/fuzz_targets/<name>.rs` calls.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("openai_request", openai_request),
     ("anthropic_request", anthropic_request),
     ("responses_request", responses_request),

@@ -115,7 +115,7 @@ impl Bm25 {
         })
     }
 
-    pub fn len(&self) -> u64 {
+    pub fn doc_count(&self) -> u64 {
         self.reader.searcher().num_docs()
     }
 
@@ -174,7 +174,7 @@ mod tests {
             assert!(ids.contains(&"a") && ids.contains(&"x"));
             b.replace_file("f1", &[c("c", "f1", "nothing relevant")])
                 .unwrap();
-            assert_eq!(b.len(), 2);
+            assert_eq!(b.doc_count(), 2);
             // Query syntax is not the user's problem.
             assert!(b.search("firewall AND (\"", 5).is_ok());
         }

@@ -194,8 +194,8 @@ impl Knowledge {
             .into_iter()
             .map(|f| (f.file_id.clone(), f))
             .collect();
-        if o.bm25.len() != chunks.len() as u64 {
-            tracing::warn!(collection = %c.id, indexed = o.bm25.len(), stored = chunks.len(), "full-text index out of step with the store: rebuilding it");
+        if o.bm25.doc_count() != chunks.len() as u64 {
+            tracing::warn!(collection = %c.id, indexed = o.bm25.doc_count(), stored = chunks.len(), "full-text index out of step with the store: rebuilding it");
             o.bm25.rebuild(&chunks)?;
         }
         let mut vectors = Vectors::new(c.dims);
