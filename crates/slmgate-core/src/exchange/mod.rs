@@ -8,8 +8,8 @@
 //! Exchange::open     the audit ticket opens: every accepted request gets exactly one entry
 //! Exchange::run
 //!   admit            validate (what every deployment would reject), then steps::STEPS:
-//!                    key's models → rate limits → PII → guard → retrieval (RAG) → plan
-//!                    → redaction → budget
+//!                    key's models → rate limits → PII → guard → cache (a hit is
+//!                    replayed, cached.rs) → retrieval (RAG) → plan → redaction → budget
 //!   execute          the plan, tier by tier (route::Gateway): fallback chains, cascade;
 //!                    a `rag` route's ungrounded answer escalates (grounding.rs)
 //!   complete|stream  restore redacted PII in the answer (chunk by chunk for a stream)
@@ -226,10 +226,9 @@ impl Exchange {
     }
 
     async fn execute(mut self) -> Result<Outcome, GatewayError> {
-        if matches!(self.cache, CacheState::Hit(_)) {
-            if let CacheState::Hit(found) = std::mem::take(&mut self.cache) {
-                return self.replay(found);
-            }
+        match std::mem::take(&mut self.cache) {
+            CacheState::Hit(found) => return self.replay(found),
+            other => self.cache = other,
         }
         let st = self.st.clone();
         let (Some(loaded), Some(plan)) = (st.loaded(), self.plan.take()) else {
