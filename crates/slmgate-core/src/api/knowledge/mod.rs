@@ -3,8 +3,8 @@
 //!
 //! Who sees what: the admin key sees every collection and file; a key needs the
 //! `vector_stores` scope and sees only its team's (or, without a team, its own); with auth
-//! off everything belongs to `anonymous`. Another owner's collection answers 404, as if it
-//! did not exist. Files are indexed when they are added, so a vector store file is
+//! off there is one tenant, which sees every collection (the CLI's included). Another
+//! owner's collection answers 404, as if it did not exist. Files are indexed when they are added, so a vector store file is
 //! `completed` (or refused with a 4xx) by the time the call returns.
 
 pub mod files;
@@ -36,9 +36,10 @@ impl Access {
                 owner: "admin".into(),
                 filter: None,
             },
+            // Auth off: one tenant, which also sees what the CLI ingested.
             Principal::Anonymous => Access {
                 owner: "anonymous".into(),
-                filter: Some("anonymous".into()),
+                filter: None,
             },
             Principal::Key(k) => {
                 if !k.has_scope("vector_stores") {
