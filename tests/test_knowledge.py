@@ -148,8 +148,11 @@ def test_streamed_rag_answer_carries_citations_header(kn):
 
 
 def test_an_ungrounded_answer_escalates_with_its_reason(kn):
-    # SmolLM2 answers this one with a user name its passage does not hold.
-    nfs = next(q["question"] for q in QUESTIONS if "NFS" in q["question"])
+    # Retrieval finds the NFS passage, and the answer asked for is a story: its words are not
+    # in the passage, whatever the machine's floating point makes SmolLM2 write. (A factual
+    # question is not enough: on another CPU the greedy answer changed from an invented user
+    # to the passage's own "nobody", which is grounded, and CI failed.)
+    nfs = "Tell me a story about a dragon who uses root-squashing over NFS and the nobody user."
     r = ask(kn, "checked", nfs)
     assert r.status_code == 200, r.text
     assert r.headers["x-slmgate-tier"] == "big" and r.headers["x-slmgate-model"] == "gemma"
