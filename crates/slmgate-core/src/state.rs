@@ -104,15 +104,24 @@ impl AppState {
                         .queue_depth
                         .with_label_values(&[&d.name])
                         .set(local.engine.queue_depth() as i64);
-                    let active = local
-                        .engine
-                        .stats()
-                        .active
-                        .load(std::sync::atomic::Ordering::Relaxed);
+                    let stats = local.engine.stats();
+                    let read = |v: &std::sync::atomic::AtomicU64| {
+                        v.load(std::sync::atomic::Ordering::Relaxed)
+                    };
+                    let active = stats.active.load(std::sync::atomic::Ordering::Relaxed);
                     self.metrics
                         .active_sequences
                         .with_label_values(&[&d.name])
                         .set(active as i64);
+                    // The engine's totals only grow: the counters catch up with them.
+                    for (counter, total) in [
+                        (&self.metrics.spec_steps, read(&stats.spec_steps)),
+                        (&self.metrics.spec_drafted, read(&stats.spec_drafted)),
+                        (&self.metrics.spec_accepted, read(&stats.spec_accepted)),
+                    ] {
+                        let c = counter.with_label_values(&[&d.name]);
+                        c.inc_by(total.saturating_sub(c.get()));
+                    }
                 }
             }
         }

@@ -93,6 +93,7 @@ fn main() {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or_default(),
+            speculation: Speculation::default(),
         })
         .expect("load model (make models)");
         let filler =

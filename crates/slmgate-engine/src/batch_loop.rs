@@ -27,6 +27,8 @@ use crate::queue::Job;
 use crate::request::{FinishReason, GenerationEvent};
 use crate::settings::{EngineSettings, KvType};
 use crate::slot::{Active, Slot};
+use crate::speculate::draft::{DraftJob, Drafter};
+use crate::speculate::{lookup, SpecMode};
 use crate::stats::EngineStats;
 use crate::EngineError;
 
@@ -34,22 +36,53 @@ use crate::EngineError;
 /// handle is dropped.
 pub(crate) fn run(
     model: Arc<LlamaModel>,
+    draft_model: Option<Arc<LlamaModel>>,
     settings: EngineSettings,
     rx: mpsc::UnboundedReceiver<Job>,
     stats: Arc<EngineStats>,
     ready: std::sync::mpsc::Sender<Result<(), EngineError>>,
 ) {
-    let ctx = match context(&model, &settings) {
+    let mut ctx = match context(&model, &settings) {
         Ok(c) => c,
         Err(e) => {
             let _ = ready.send(Err(e));
             return;
         }
     };
+    let drafter = match draft_model.as_deref() {
+        Some(d) => match Drafter::new(d, &settings, model.n_vocab()) {
+            Ok(dr) => Some(dr),
+            Err(e) => {
+                let _ = ready.send(Err(e));
+                return;
+            }
+        },
+        None => None,
+    };
+    let rollback = can_roll_back(&model, &mut ctx);
+    if !rollback {
+        tracing::info!(model = %settings.path.display(), "this model's cache cannot drop a suffix: no speculative decoding");
+    }
     let _ = ready.send(Ok(()));
-    let mut lp = BatchLoop::new(&model, ctx, &settings, rx, stats.clone());
+    let mut lp = BatchLoop::new(&model, ctx, drafter, &settings, rx, stats.clone());
+    lp.speculate = rollback;
     while lp.step() {}
     stats.stopped.store(true, Ordering::Relaxed);
+}
+
+/// Whether the context can remove the tail of a sequence (attention caches can; recurrent
+/// state cannot), which rolling back rejected drafts needs. Decodes two tokens into sequence
+/// 0, removes the second, and clears the cache.
+fn can_roll_back(model: &LlamaModel, ctx: &mut LlamaContext<'_>) -> bool {
+    let tok = model.vocab().bos();
+    let tok = if tok.0 < 0 { LlamaToken(0) } else { tok };
+    let mut batch = LlamaBatch::new(2, 1);
+    let ok = batch.add(tok, 0, &[0], false).is_ok()
+        && batch.add(tok, 1, &[0], true).is_ok()
+        && ctx.decode(&mut batch).is_ok()
+        && ctx.clear_kv_cache_seq(Some(0), Some(1), None).ok() == Some(true);
+    ctx.clear_kv_cache();
+    ok
 }
 
 /// One context of `context × parallel` tokens, `parallel` sequences.
@@ -91,6 +124,10 @@ fn context<'m>(
 struct BatchLoop<'m> {
     model: &'m LlamaModel,
     ctx: LlamaContext<'m>,
+    /// The draft model's context, when the model has one.
+    drafter: Option<Drafter<'m>>,
+    /// Whether drafts can be rolled back (see `can_roll_back`); no speculation otherwise.
+    speculate: bool,
     batch: LlamaBatch<'static>,
     slots: Vec<Slot>,
     rx: mpsc::UnboundedReceiver<Job>,
@@ -111,6 +148,7 @@ impl<'m> BatchLoop<'m> {
     fn new(
         model: &'m LlamaModel,
         ctx: LlamaContext<'m>,
+        drafter: Option<Drafter<'m>>,
         settings: &EngineSettings,
         rx: mpsc::UnboundedReceiver<Job>,
         stats: Arc<EngineStats>,
@@ -118,6 +156,8 @@ impl<'m> BatchLoop<'m> {
         Self {
             model,
             ctx,
+            drafter,
+            speculate: true,
             batch: LlamaBatch::new(settings.batch as usize, 1),
             slots: (0..settings.parallel as i32).map(Slot::new).collect(),
             rx,
@@ -138,6 +178,7 @@ impl<'m> BatchLoop<'m> {
             return false;
         }
         self.cancel_abandoned();
+        self.propose();
         if self.build() {
             match self.decode() {
                 Ok(()) => self.sample(),
@@ -223,6 +264,7 @@ impl<'m> BatchLoop<'m> {
             generated: 0,
             detok,
             logits_at: None,
+            draft: Vec::new(),
         });
     }
 
@@ -241,12 +283,89 @@ impl<'m> BatchLoop<'m> {
         }
     }
 
-    /// Fills the batch: every decoding slot's pending token first, then prompt chunks while
-    /// the budget lasts. False when there is nothing to decode.
+    /// Drafts the next tokens of every decoding slot that speculates: prompt lookup inline,
+    /// a draft model in one batched pass over all its sequences.
+    fn propose(&mut self) {
+        if !self.speculate {
+            return;
+        }
+        let mut at: Vec<usize> = Vec::new();
+        let mut jobs: Vec<DraftJob> = Vec::new();
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            let kv = &slot.kv;
+            let Some(a) = slot.active.as_mut() else {
+                continue;
+            };
+            a.draft.clear();
+            let Some(pending) = a.pending else {
+                continue;
+            };
+            // All drafts may be accepted, and a token of the target's comes with them: stay
+            // within max_tokens and the context.
+            let room = a
+                .job
+                .req
+                .max_tokens
+                .saturating_sub(a.generated + 1)
+                .min(self.slot_ctx.saturating_sub(kv.len() + 2));
+            if room == 0 {
+                continue;
+            }
+            let mut seq = Vec::with_capacity(kv.len() + 1);
+            match a.job.req.spec {
+                SpecMode::Off => {}
+                SpecMode::Lookup(s) => {
+                    seq.extend_from_slice(kv);
+                    seq.push(pending);
+                    a.draft = lookup::draft(&seq, &s, room);
+                }
+                SpecMode::Draft {
+                    n_max,
+                    n_min,
+                    p_min,
+                } => {
+                    if self.drafter.is_some() {
+                        seq.extend_from_slice(kv);
+                        seq.push(pending);
+                        at.push(i);
+                        jobs.push(DraftJob {
+                            seq: slot.seq,
+                            history: seq,
+                            n_max: n_max.min(room),
+                            n_min: n_min.min(room),
+                            p_min,
+                            out: Vec::new(),
+                        });
+                    }
+                }
+            }
+        }
+        let Some(drafter) = self.drafter.as_mut() else {
+            return;
+        };
+        if jobs.is_empty() {
+            return;
+        }
+        drafter.propose(&mut jobs);
+        for (i, job) in at.into_iter().zip(jobs) {
+            if let Some(a) = self.slots[i].active.as_mut() {
+                a.draft = job.out;
+            }
+        }
+    }
+
+    /// Fills the batch: every decoding slot's pending token (and its drafts, with logits at
+    /// each) first, then prompt chunks while the budget lasts. False when there is nothing to
+    /// decode.
     fn build(&mut self) -> bool {
         self.batch.clear();
         self.in_batch.clear();
         let mut budget = self.batch_size;
+        let mut decoding = self
+            .slots
+            .iter()
+            .filter(|s| s.active.as_ref().is_some_and(|a| a.pending.is_some()))
+            .count();
         for (i, slot) in self.slots.iter_mut().enumerate() {
             let pos = slot.n_past() as i32;
             let seq = slot.seq;
@@ -254,13 +373,29 @@ impl<'m> BatchLoop<'m> {
                 continue;
             };
             a.logits_at = None;
-            if let Some(tok) = a.pending {
-                if self.batch.add(tok, pos, &[seq], true).is_ok() {
-                    a.logits_at = Some(self.batch.n_tokens() - 1);
-                    budget -= 1;
-                    self.in_batch.push((i, 1));
-                }
+            let Some(tok) = a.pending else {
+                continue;
+            };
+            decoding -= 1;
+            if self.batch.add(tok, pos, &[seq], true).is_err() {
+                a.draft.clear();
+                continue;
             }
+            a.logits_at = Some(self.batch.n_tokens() - 1);
+            budget -= 1;
+            // Drafts never take the place of another slot's pending token.
+            let room = budget.saturating_sub(decoding);
+            a.draft.truncate(room);
+            let mut added = 0;
+            for (k, &d) in a.draft.iter().enumerate() {
+                if self.batch.add(d, pos + 1 + k as i32, &[seq], true).is_err() {
+                    break;
+                }
+                added += 1;
+            }
+            a.draft.truncate(added);
+            budget -= added;
+            self.in_batch.push((i, 1 + added));
         }
         for (i, slot) in self.slots.iter_mut().enumerate() {
             if budget == 0 {
@@ -344,44 +479,92 @@ impl<'m> BatchLoop<'m> {
     }
 
     /// Samples every slot that has fresh logits, streams the token, and frees finished slots.
+    /// A slot with drafts samples position after position while the sampler picks the drafted
+    /// token, keeps those (their KV entries are valid), and ends on the first token of its
+    /// own; the rejected drafts leave the cache.
     fn sample(&mut self) {
         for slot in self.slots.iter_mut() {
             let Some(a) = slot.active.as_mut() else {
                 continue;
             };
-            let Some(idx) = a.logits_at else { continue };
-            let tok = a.job.req.sampler.0.sample(&self.ctx, idx);
-            a.generated += 1;
-            self.stats.generated_tokens.fetch_add(1, Ordering::Relaxed);
-            // Sampling only reads the logits, so they are still the raw distribution here.
-            let lp = a.job.req.logprobs.then(|| {
-                logprob(
-                    &self.ctx,
+            let Some(first) = a.logits_at else { continue };
+            let drafted = std::mem::take(&mut a.draft);
+            let mut accepted = 0;
+            let finished = loop {
+                let idx = first + accepted as i32;
+                let tok = a.job.req.sampler.0.sample(&self.ctx, idx);
+                a.generated += 1;
+                self.stats.generated_tokens.fetch_add(1, Ordering::Relaxed);
+                // Sampling only reads the logits, so they are still the raw distribution here.
+                let lp = a.job.req.logprobs.then(|| {
+                    logprob(
+                        &self.ctx,
+                        self.model,
+                        idx,
+                        tok,
+                        self.n_vocab,
+                        a.job.req.top_logprobs,
+                    )
+                });
+                if let Some(reason) = emit(
                     self.model,
-                    idx,
+                    a,
                     tok,
-                    self.n_vocab,
-                    a.job.req.top_logprobs,
-                )
-            });
-            match emit(
-                self.model,
-                a,
-                tok,
-                lp.flatten(),
-                slot.kv.len(),
-                self.slot_ctx,
-            ) {
-                Some(reason) => {
-                    let _ = a.job.events.send(GenerationEvent::Done {
-                        finish_reason: reason,
-                        usage: a.usage(),
-                    });
-                    slot.active = None;
-                    slot.last_used = self.clock;
-                    self.stats.active.fetch_sub(1, Ordering::Relaxed);
+                    lp.flatten(),
+                    slot.kv.len(),
+                    self.slot_ctx,
+                ) {
+                    break Some(reason);
                 }
-                None => a.pending = Some(tok),
+                if drafted.get(accepted) == Some(&tok) {
+                    slot.kv.push(tok);
+                    accepted += 1;
+                    continue;
+                }
+                a.pending = Some(tok);
+                break None;
+            };
+            if !drafted.is_empty() {
+                self.stats.spec_steps.fetch_add(1, Ordering::Relaxed);
+                self.stats
+                    .spec_drafted
+                    .fetch_add(drafted.len() as u64, Ordering::Relaxed);
+                self.stats
+                    .spec_accepted
+                    .fetch_add(accepted as u64, Ordering::Relaxed);
+                let kept = slot.kv.len() as u32;
+                if self
+                    .ctx
+                    .clear_kv_cache_seq(Some(slot.seq as u32), Some(kept), None)
+                    .ok()
+                    != Some(true)
+                {
+                    // A cache that cannot drop a suffix cannot speculate; `load` refuses
+                    // speculation for such models, so this is a bug if it happens.
+                    tracing::error!(seq = slot.seq, "cannot roll back rejected drafts");
+                    let _ = a
+                        .job
+                        .events
+                        .send(GenerationEvent::Error(EngineError::Decode(
+                            "speculative decoding could not roll back its KV cache".into(),
+                        )));
+                    let _ = self
+                        .ctx
+                        .clear_kv_cache_seq(Some(slot.seq as u32), None, None);
+                    slot.kv.clear();
+                    slot.active = None;
+                    self.stats.active.fetch_sub(1, Ordering::Relaxed);
+                    continue;
+                }
+            }
+            if let Some(reason) = finished {
+                let _ = a.job.events.send(GenerationEvent::Done {
+                    finish_reason: reason,
+                    usage: a.usage(),
+                });
+                slot.active = None;
+                slot.last_used = self.clock;
+                self.stats.active.fetch_sub(1, Ordering::Relaxed);
             }
         }
     }

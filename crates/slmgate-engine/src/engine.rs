@@ -16,6 +16,7 @@ use crate::queue::{GenerationStream, Job, QueuePlace};
 use crate::request::{GenerationRequest, PreparedRequest};
 use crate::sampling::SendSampler;
 use crate::settings::EngineSettings;
+use crate::speculate::{compat, DraftSettings, SpecMode};
 use crate::stats::EngineStats;
 use crate::{ChatMessage, ChatTemplate, EngineError};
 
@@ -51,9 +52,18 @@ impl LocalEngine {
         }
         let backend = backend()?;
         let params = LlamaModelParams::default().with_n_gpu_layers(settings.gpu_layers);
-        let model = LlamaModel::load_from_file(backend, &settings.path, &params)
+        let params = &params;
+        let model = LlamaModel::load_from_file(backend, &settings.path, params)
             .map_err(|e| load_err(format!("cannot load as GGUF: {e}")))?;
         let model = Arc::new(model);
+        let draft_model = match &settings.speculation.draft {
+            Some(d) => Some(Arc::new(load_draft(backend, &model, d, params)?)),
+            None => None,
+        };
+        if let Some(l) = &settings.speculation.lookup {
+            l.validate()
+                .map_err(|e| load_err(format!("lookup speculation: {e}")))?;
+        }
 
         let meta = |k: &str| model.meta_val_str(k).ok();
         let arch = meta("general.architecture").unwrap_or_default();
@@ -97,7 +107,9 @@ impl LocalEngine {
             let stats = stats.clone();
             std::thread::Builder::new()
                 .name("slmgate-engine".into())
-                .spawn(move || crate::batch_loop::run(model, settings, rx, stats, ready_tx))
+                .spawn(move || {
+                    crate::batch_loop::run(model, draft_model, settings, rx, stats, ready_tx)
+                })
                 .map_err(|e| load_err(format!("cannot start the engine thread: {e}")))?;
         }
         ready_rx
@@ -194,6 +206,7 @@ impl LocalEngine {
                 completion: max_tokens.max(1),
             });
         }
+        let spec = SpecMode::resolve(req.speculation, &self.inner.settings.speculation)?;
         let sampler = SendSampler(req.sampling.build(&self.inner.model)?);
         Ok(PreparedRequest {
             tokens,
@@ -203,6 +216,7 @@ impl LocalEngine {
             logprobs: req.logprobs || req.top_logprobs > 0,
             top_logprobs: req.top_logprobs as usize,
             ignore_eos: req.ignore_eos,
+            spec,
         })
     }
 
@@ -241,4 +255,31 @@ impl LocalEngine {
     pub fn generate(&self, req: GenerationRequest) -> Result<GenerationStream, EngineError> {
         self.submit(self.prepare(req)?)
     }
+}
+
+/// Loads a draft model (weights shared with any other deployment of the same file through
+/// the page cache, as llama.cpp maps GGUF files) and checks that its token ids mean the
+/// target's.
+fn load_draft(
+    backend: &llama_cpp_2::llama_backend::LlamaBackend,
+    target: &LlamaModel,
+    d: &DraftSettings,
+    params: &LlamaModelParams,
+) -> Result<LlamaModel, EngineError> {
+    let err = |reason: String| EngineError::Load {
+        path: d.path.display().to_string(),
+        reason,
+    };
+    d.validate().map_err(&err)?;
+    if !d.path.is_file() {
+        return Err(err("draft model file not found".into()));
+    }
+    let draft = LlamaModel::load_from_file(backend, &d.path, params)
+        .map_err(|e| err(format!("cannot load the draft model as GGUF: {e}")))?;
+    compat::check(target, &draft).map_err(|why| {
+        err(format!(
+            "the draft model cannot draft for this model: {why} (a draft needs the target's vocabulary, e.g. SmolLM2-135M for SmolLM2-1.7B)"
+        ))
+    })?;
+    Ok(draft)
 }

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::logprobs::TokenLogprob;
 use crate::sampling::SendSampler;
+use crate::speculate::{SpecChoice, SpecMode};
 use crate::{ChatMessage, EngineError, SamplingParams};
 
 /// What to generate.
@@ -22,6 +23,8 @@ pub struct GenerationRequest {
     pub top_logprobs: u8,
     /// Keep generating past end-of-generation tokens (benchmarks: fixed-length outputs).
     pub ignore_eos: bool,
+    /// Speculative decoding for this request; `None`: the model's default.
+    pub speculation: Option<SpecChoice>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -73,6 +76,7 @@ pub struct PreparedRequest {
     pub(crate) logprobs: bool,
     pub(crate) top_logprobs: usize,
     pub(crate) ignore_eos: bool,
+    pub(crate) spec: SpecMode,
 }
 
 impl PreparedRequest {

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::speculate::Speculation;
+
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
     pub path: PathBuf,
@@ -24,6 +26,8 @@ pub struct EngineSettings {
     /// Element type of the KV cache: `f16` (default), `q8_0` (half the memory, near-lossless)
     /// or `q4_0`. Quantized V needs flash attention, which is then switched on.
     pub kv_cache_type: KvType,
+    /// Speculative decoding defaults (prompt lookup, a draft model).
+    pub speculation: Speculation,
 }
 
 /// KV cache element type.

@@ -18,8 +18,10 @@ pub(crate) struct Active {
     pub pending: Option<LlamaToken>,
     pub generated: usize,
     pub detok: Detokenizer,
-    /// Index in the current batch whose logits belong to this slot.
+    /// Index in the current batch of this slot's pending token; its drafts follow it.
     pub logits_at: Option<i32>,
+    /// Tokens drafted for this step (speculative decoding), decoded after the pending one.
+    pub draft: Vec<LlamaToken>,
 }
 
 impl Active {

@@ -10,5 +10,9 @@ pub struct EngineStats {
     pub prompt_tokens: AtomicU64,
     pub cached_tokens: AtomicU64,
     pub generated_tokens: AtomicU64,
+    /// Speculative decoding: verify steps that had drafts, tokens drafted, drafts accepted.
+    pub spec_steps: AtomicU64,
+    pub spec_drafted: AtomicU64,
+    pub spec_accepted: AtomicU64,
     pub stopped: AtomicBool,
 }

@@ -28,6 +28,7 @@ fn engine() -> &'static LocalEngine {
             chat_template: None,
             gpu_layers: 0,
             kv_cache_type: KvType::F16,
+            speculation: Speculation::default(),
         })
         .expect("load SmolLM2 (run `make models`)")
     })

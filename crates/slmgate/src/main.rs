@@ -79,6 +79,22 @@ enum Command {
     Report(report_cmd::ReportArgs),
     /// Which deployment pattern fits a workload, and what it costs a month.
     Plan(plan_cmd::PlanArgs),
+    /// Requantize a GGUF model with llama.cpp's quantizer (e.g. a Q8_0 copy of a Q4_1 file).
+    Quantize {
+        /// The GGUF file to read.
+        input: PathBuf,
+        /// The GGUF file to write.
+        output: PathBuf,
+        /// Output type: f16, bf16, q8_0, q6_k, q5_k_m, q4_k_m, q4_1 or q4_0.
+        #[arg(long = "type", default_value = "q8_0")]
+        ftype: String,
+        /// Accept an input that is already quantized (its values are dequantized first).
+        #[arg(long)]
+        allow_requantize: bool,
+        /// Threads (default: the number of cores).
+        #[arg(long)]
+        threads: Option<i32>,
+    },
     /// RAG collections: ingest documents, list, search, delete.
     #[command(subcommand)]
     Rag(rag_cmd::RagCmd),
@@ -108,7 +124,11 @@ pub(crate) fn local_model(
             _ => None,
         })
         .with_context(|| format!("no local model {} in the config", name.unwrap_or("(any)")))?;
-    let provider = slmgate_core::providers::local::LocalProvider::load(&n, &local)
+    let draft = local.draft.as_ref().and_then(|d| match cfg.models.get(d) {
+        Some(slmgate_core::config::ModelConfig::Local(dl)) => Some(dl.path_buf()),
+        _ => None,
+    });
+    let provider = slmgate_core::providers::local::LocalProvider::load(&n, &local, draft)
         .map_err(anyhow::Error::msg)?;
     Ok((n, provider))
 }
@@ -230,6 +250,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Report(a) => report_cmd::run(a),
         Command::Plan(a) => plan_cmd::run(a),
         Command::Rag(cmd) => rag_cmd::run(cmd),
+        Command::Quantize {
+            input,
+            output,
+            ftype,
+            allow_requantize,
+            threads,
+        } => {
+            let threads = threads.unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(2, |n| n.get() as i32)
+            });
+            slmgate_engine::quantize(&input, &output, &ftype, allow_requantize, threads)?;
+            println!("wrote {} ({ftype})", output.display());
+            Ok(())
+        }
         Command::DefaultConfig => {
             print!("{}", slmgate_core::config::DEFAULT_CONFIG);
             Ok(())

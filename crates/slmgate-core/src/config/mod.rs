@@ -12,6 +12,7 @@ mod govern;
 pub mod hybrid;
 mod knowledge;
 mod routes;
+mod speculative;
 mod telemetry;
 mod types;
 mod validate;
@@ -23,6 +24,7 @@ pub use env::interpolate;
 pub use govern::*;
 pub use knowledge::*;
 pub use routes::*;
+pub use speculative::LookupConfig;
 pub use telemetry::*;
 pub use types::*;
 

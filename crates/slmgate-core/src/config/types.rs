@@ -137,6 +137,20 @@ pub struct LocalModelConfig {
     /// KV cache element type: `f16`, `q8_0` (half the memory) or `q4_0`.
     #[serde(default)]
     pub kv_cache: KvCache,
+    /// Speculative decoding: a local model (by name) with this model's vocabulary that
+    /// drafts tokens for it to verify.
+    pub draft: Option<String>,
+    /// Most tokens drafted per step.
+    #[serde(default = "super::speculative::draft_max")]
+    pub draft_max: usize,
+    /// Tokens drafted per step even below `draft_p_min`.
+    #[serde(default)]
+    pub draft_min: usize,
+    /// Drafting stops at a token the draft model gives less than this probability.
+    #[serde(default = "super::speculative::draft_p_min")]
+    pub draft_p_min: f32,
+    /// Prompt-lookup speculation for every request (`lookup = {}` for the defaults).
+    pub lookup: Option<super::speculative::LookupConfig>,
     /// Cost accounting: USD per million prompt tokens (explicit price).
     #[serde(default)]
     pub input_cost_per_mtok: f64,

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use super::checks::{bad, check_name, check_pii_types, Invalid};
-use super::types::{Config, ModelConfig};
+use super::types::{Config, LocalModelConfig, ModelConfig};
 
 pub(crate) fn validate(cfg: &Config) -> Result<(), Invalid> {
     cfg.server.listen.parse::<SocketAddr>().map_err(|_| {
@@ -65,6 +65,7 @@ pub(crate) fn validate(cfg: &Config) -> Result<(), Invalid> {
                 if l.queue < 1 {
                     return Err(bad(f("queue"), "must be at least 1"));
                 }
+                check_speculation(cfg, name, l)?;
             }
             ModelConfig::Remote(r) => {
                 let url = reqwest::Url::parse(&r.base_url).map_err(|e| {
@@ -342,6 +343,45 @@ fn validate_cost(cfg: &Config) -> Result<(), Invalid> {
         {
             return bad(f("input_cost_per_mtok"), "prices must be numbers >= 0");
         }
+    }
+    Ok(())
+}
+
+/// `draft` names another local model; the draft and lookup settings are in range. (Whether
+/// the draft's vocabulary matches is checked when the models load.)
+fn check_speculation(cfg: &Config, name: &str, l: &LocalModelConfig) -> Result<(), Invalid> {
+    let f = |k: &str| format!("models.{name}.{k}");
+    if let Some(d) = &l.draft {
+        match cfg.models.get(d) {
+            _ if d == name => return Err(bad(f("draft"), "a model cannot draft for itself")),
+            Some(ModelConfig::Local(_)) => {}
+            Some(ModelConfig::Remote(_)) => {
+                return Err(bad(
+                    f("draft"),
+                    format!("`{d}` is a remote model; a draft model must be local"),
+                ))
+            }
+            None => {
+                return Err(bad(
+                    f("draft"),
+                    format!(
+                        "names no configured model `{d}`; add [models.{d}] with type = \"local\""
+                    ),
+                ))
+            }
+        }
+        if !(1..=64).contains(&l.draft_max) {
+            return Err(bad(f("draft_max"), "must be between 1 and 64"));
+        }
+        if l.draft_min > l.draft_max {
+            return Err(bad(f("draft_min"), "must be at most draft_max"));
+        }
+        if !(0.0..=1.0).contains(&l.draft_p_min) {
+            return Err(bad(f("draft_p_min"), "must be between 0 and 1"));
+        }
+    }
+    if let Some(lk) = &l.lookup {
+        lk.check().map_err(|(k, m)| bad(f(k), m))?;
     }
     Ok(())
 }

@@ -72,6 +72,12 @@ pub struct Metrics {
     pub rejections: IntCounterVec,
     pub queue_depth: IntGaugeVec,
     pub active_sequences: IntGaugeVec,
+    /// Speculative decoding, by deployment: verify steps that had drafts, tokens drafted,
+    /// drafts accepted (acceptance = accepted / drafted; tokens per step = 1 + accepted /
+    /// steps). Sampled from the engine's counters at each scrape.
+    pub spec_steps: IntCounterVec,
+    pub spec_drafted: IntCounterVec,
+    pub spec_accepted: IntCounterVec,
     pub in_flight: IntGauge,
 }
 
@@ -316,6 +322,21 @@ impl Metrics {
             active_sequences: gauge(
                 "slmgate_active_sequences",
                 "Sequences decoding in a local engine",
+                &["deployment"],
+            ),
+            spec_steps: counter(
+                "slmgate_speculative_steps_total",
+                "Decode steps of a local engine that verified drafted tokens",
+                &["deployment"],
+            ),
+            spec_drafted: counter(
+                "slmgate_speculative_draft_tokens_total",
+                "Tokens drafted by prompt lookup or a draft model",
+                &["deployment"],
+            ),
+            spec_accepted: counter(
+                "slmgate_speculative_accepted_tokens_total",
+                "Drafted tokens the target model accepted",
                 &["deployment"],
             ),
             in_flight,

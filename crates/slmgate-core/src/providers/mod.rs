@@ -103,10 +103,16 @@ pub struct Deployment {
 
 impl Deployment {
     /// Builds a deployment; local models are loaded here (blocking).
-    pub fn build(id: DeploymentId, name: &str, cfg: &ModelConfig) -> Result<Arc<Self>, String> {
+    /// `draft`: the GGUF file of a local model's draft model (`[models.x] draft`).
+    pub fn build(
+        id: DeploymentId,
+        name: &str,
+        cfg: &ModelConfig,
+        draft: Option<std::path::PathBuf>,
+    ) -> Result<Arc<Self>, String> {
         let (provider, health) = match cfg {
             ModelConfig::Local(l) => (
-                Provider::Local(local::LocalProvider::load(name, l)?),
+                Provider::Local(local::LocalProvider::load(name, l, draft)?),
                 // A local model does not "cool down": its failures are per request.
                 Health::new(0, Duration::ZERO),
             ),

@@ -143,7 +143,18 @@ impl Gateway {
                 .models
                 .get(&spec.name)
                 .ok_or_else(|| format!("model `{}` is not configured", spec.name))?;
-            let d = Deployment::build(DeploymentId(i), &spec.name, m)
+            // A draft model is another local model's file, loaded again in this model's
+            // engine (the weights are shared through the page cache).
+            let draft = match m {
+                crate::config::ModelConfig::Local(l) => {
+                    l.draft.as_ref().and_then(|d| match cfg.models.get(d) {
+                        Some(crate::config::ModelConfig::Local(dl)) => Some(dl.path_buf()),
+                        _ => None,
+                    })
+                }
+                _ => None,
+            };
+            let d = Deployment::build(DeploymentId(i), &spec.name, m, draft)
                 .map_err(|e| format!("model `{}`: {e}", spec.name))?;
             deployments.push(d);
         }

@@ -54,8 +54,33 @@ pub struct ChatRequest {
     /// to a local model without its chat template (remote tiers get it as a user message).
     #[serde(skip)]
     pub raw_prompt: bool,
+    /// Extension: speculative decoding on a local model, e.g. `{"type": "lookup", "n_draft":
+    /// 8}`, `{"type": "draft"}` or `{"type": "none"}`; absent: the model's config. Never sent
+    /// upstream.
+    #[serde(default, skip_serializing)]
+    pub speculative: Option<SpeculativeRequest>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// The `speculative` extension of a chat request.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SpeculativeRequest {
+    #[serde(rename = "type")]
+    pub kind: SpeculativeKind,
+    /// Prompt lookup: the longest and shortest n-gram matched, and most tokens per step.
+    pub ngram_max: Option<usize>,
+    pub ngram_min: Option<usize>,
+    pub n_draft: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SpeculativeKind {
+    None,
+    Lookup,
+    Draft,
 }
 
 impl ChatRequest {
@@ -84,6 +109,7 @@ impl ChatRequest {
             tool_choice: None,
             parallel_tool_calls: None,
             raw_prompt: false,
+            speculative: None,
             extra: Map::new(),
         }
     }

@@ -7,15 +7,17 @@ pub mod tools;
 
 use serde_json::{json, Value};
 use slmgate_engine::{
-    grammar, ChatMessage, EngineError, EngineSettings, FinishReason, GenerationEvent,
-    GenerationRequest, GenerationStream, KvType, LocalEngine, SamplingParams, TokenLogprob,
+    grammar, ChatMessage, DraftSettings, EngineError, EngineSettings, FinishReason,
+    GenerationEvent, GenerationRequest, GenerationStream, KvType, LocalEngine, LookupSettings,
+    SamplingParams, SpecChoice, Speculation, TokenLogprob,
 };
 
 use super::error::{FailureKind, ProviderError};
 use super::ChatStream;
-use crate::config::{KvCache, LocalModelConfig};
+use crate::config::{KvCache, LocalModelConfig, LookupConfig};
 use crate::wire::openai::{
-    completion_id, now_secs, ChatChunk, ChatRequest, ChatResponse, Delta, ResponseFormat, Usage,
+    completion_id, now_secs, ChatChunk, ChatRequest, ChatResponse, Delta, ResponseFormat,
+    SpeculativeKind, SpeculativeRequest, Usage,
 };
 use crate::wire::tools::{check_call, tool_mode, Tool, ToolCall, ToolCallDelta, ToolMode};
 use tool_output::{BadCall, Piece, ToolOutput};
@@ -26,7 +28,11 @@ pub struct LocalProvider {
 }
 
 impl LocalProvider {
-    pub fn load(name: &str, cfg: &LocalModelConfig) -> Result<Self, String> {
+    pub fn load(
+        name: &str,
+        cfg: &LocalModelConfig,
+        draft: Option<std::path::PathBuf>,
+    ) -> Result<Self, String> {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get() as i32)
             .unwrap_or(2);
@@ -45,6 +51,15 @@ impl LocalProvider {
                 KvCache::F16 => KvType::F16,
                 KvCache::Q8_0 => KvType::Q8_0,
                 KvCache::Q4_0 => KvType::Q4_0,
+            },
+            speculation: Speculation {
+                lookup: cfg.lookup.map(|l| l.engine()),
+                draft: draft.map(|path| DraftSettings {
+                    path,
+                    n_max: cfg.draft_max,
+                    n_min: cfg.draft_min,
+                    p_min: cfg.draft_p_min,
+                }),
             },
         })
         .map_err(|e| e.to_string())?;
@@ -327,7 +342,25 @@ pub fn to_generation(req: &ChatRequest) -> Result<GenerationRequest, ProviderErr
             0
         },
         ignore_eos: false,
+        speculation: req.speculative.as_ref().map(speculation),
     })
+}
+
+/// The request's `speculative` extension as the engine's choice (lookup settings default to
+/// `[models.x] lookup`'s defaults).
+fn speculation(s: &SpeculativeRequest) -> SpecChoice {
+    match s.kind {
+        SpeculativeKind::None => SpecChoice::Off,
+        SpeculativeKind::Draft => SpecChoice::Draft,
+        SpeculativeKind::Lookup => {
+            let d = LookupConfig::default();
+            SpecChoice::Lookup(LookupSettings {
+                ngram_max: s.ngram_max.unwrap_or(d.ngram_max),
+                ngram_min: s.ngram_min.unwrap_or(d.ngram_min),
+                n_draft: s.n_draft.unwrap_or(d.n_draft),
+            })
+        }
+    }
 }
 
 fn invalid(param: &str, message: impl Into<String>) -> ProviderError {
