@@ -2,6 +2,7 @@
 //!
 //!   cargo bench -p slmgate-engine --bench speculative
 //!   BENCH_THREADS=2 BENCH_CONCURRENCY=1 cargo bench -p slmgate-engine --bench speculative
+//!   BENCH_CASES=1,2 cargo bench -p slmgate-engine --bench speculative      (rows 1 and 2 only)
 //!
 //! Workloads (greedy, natural length up to 128 tokens, the same text with and without drafts,
 //! which the bench checks and reports):
@@ -292,7 +293,14 @@ fn main() {
     ];
     println!("| target | speculation | workload | conc | plain tok/s | spec tok/s | speed-up | acceptance | tokens/step | same text |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
-    for c in cases {
+    let only = std::env::var("BENCH_CASES").ok();
+    for (i, c) in cases.into_iter().enumerate() {
+        if only
+            .as_ref()
+            .is_some_and(|o| !o.split(',').any(|k| k == (i + 1).to_string()))
+        {
+            continue;
+        }
         let Case {
             target: label,
             path,

@@ -265,6 +265,7 @@ impl<'m> BatchLoop<'m> {
             detok,
             logits_at: None,
             draft: Vec::new(),
+            draft_len: usize::MAX,
         });
     }
 
@@ -308,6 +309,8 @@ impl<'m> BatchLoop<'m> {
                 .max_tokens
                 .saturating_sub(a.generated + 1)
                 .min(self.slot_ctx.saturating_sub(kv.len() + 2));
+            // Drafts this long were accepted lately (see `Active::draft_len`).
+            let room = room.min(a.draft_len);
             if room == 0 {
                 continue;
             }
@@ -525,6 +528,7 @@ impl<'m> BatchLoop<'m> {
                 break None;
             };
             if !drafted.is_empty() {
+                a.draft_len = next_draft_len(drafted.len(), accepted);
                 self.stats.spec_steps.fetch_add(1, Ordering::Relaxed);
                 self.stats
                     .spec_drafted
@@ -567,6 +571,18 @@ impl<'m> BatchLoop<'m> {
                 self.stats.active.fetch_sub(1, Ordering::Relaxed);
             }
         }
+    }
+}
+
+/// How many tokens to draft next after `accepted` of `drafted` were kept: twice as many when
+/// all were (up to the request's own limit), one more than were kept otherwise. On a CPU a
+/// verify step costs about a prompt token per extra row, so drafts that keep failing are cut
+/// back to one.
+fn next_draft_len(drafted: usize, accepted: usize) -> usize {
+    if accepted == drafted {
+        drafted.saturating_mul(2)
+    } else {
+        accepted + 1
     }
 }
 

@@ -22,6 +22,9 @@ pub(crate) struct Active {
     pub logits_at: Option<i32>,
     /// Tokens drafted for this step (speculative decoding), decoded after the pending one.
     pub draft: Vec<LlamaToken>,
+    /// Most tokens to draft next: adapts to how many the target accepted last time
+    /// (`batch_loop::next_draft_len`); unbounded until the first verify.
+    pub draft_len: usize,
 }
 
 impl Active {
