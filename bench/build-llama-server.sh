@@ -4,9 +4,9 @@
 # flags of slmgate's default build (x86-64-v3). Used by bench/vs_llama_server.py.
 #
 # The crate ships llama.cpp without the server's sources, so tools/server, tools/mtmd (the
-# multimodal helper the server links) and tools/ui (the web UI target, built here with
-# placeholder assets) come from the llama-cpp-python sdist on PyPI; ggml, llama and common,
-# where every kernel lives, are the crate's.
+# multimodal helper the server links), common (the tools' helper library) and tools/ui (the web UI target, built here with
+# placeholder assets) come from the llama-cpp-python sdist on PyPI; ggml and llama, where
+# every kernel lives, are the crate's.
 #   bench/build-llama-server.sh          -> prints the path of llama-server
 #   CPU=v4 bench/build-llama-server.sh   -> with the AVX-512/VNNI flags of `make run CPU=v4`
 set -euo pipefail
@@ -19,14 +19,16 @@ out="bench/out/llama-server${CPU:+-$CPU}"
 tree="bench/out/llama.cpp-server-src"
 if [ ! -f "$tree/tools/server/server.cpp" ]; then
   rm -rf "$tree" && mkdir -p bench/out/sdist
-  cp -r "$src" "$tree" && chmod -R u+w "$tree"
+  cp -rp "$src" "$tree" && chmod -R u+w "$tree"   # -p: keep mtimes, so a rebuild reuses objects
   ls bench/out/sdist/llama_cpp_python-*.tar.gz >/dev/null 2>&1 || \
     python3 -m pip download -q --no-deps --no-binary :all: --disable-pip-version-check -d bench/out/sdist llama-cpp-python==0.3.36
   [ -d bench/out/sdist/llama_cpp_python-0.3.36 ] || tar -xzf bench/out/sdist/llama_cpp_python-*.tar.gz -C bench/out/sdist
   up=$(ls -d bench/out/sdist/llama_cpp_python-*/vendor/llama.cpp | head -n1)
   # The server's multimodal helper library comes along: the server calls its newer API.
-  rm -rf "$tree/tools/server" "$tree/tools/ui" "$tree/tools/mtmd"
+  rm -rf "$tree/tools/server" "$tree/tools/ui" "$tree/tools/mtmd" "$tree/common"
   cp -r "$up/tools/server" "$up/tools/ui" "$up/tools/mtmd" "$tree/tools/"
+  # And its helper library (argument parsing, chat formats, file helpers), for the same reason.
+  cp -r "$up/common" "$tree/common"
   mkdir -p "$tree/scripts" && cp "$up/scripts/ui-assets.cmake" "$tree/scripts/"
   # A placeholder web UI (its npm build needs the internet): the benchmark talks to the API only.
   d="$tree/tools/ui/dist" && mkdir -p "$d"
