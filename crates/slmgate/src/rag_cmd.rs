@@ -41,6 +41,17 @@ pub enum RagCmd {
         top_k: usize,
         query: String,
     },
+    /// Retrieval quality on labelled questions (JSON lines of `question`, `file`, `answer`:
+    /// a chunk of that file holding that text is relevant): recall@1/3/5/10 and MRR@10 of
+    /// the hybrid search, BM25 alone and dense alone.
+    Eval {
+        #[command(flatten)]
+        at: At,
+        #[arg(long)]
+        collection: String,
+        #[arg(long)]
+        data: PathBuf,
+    },
     /// Precision and recall of the groundedness check on labelled answers (JSON lines of
     /// `question`, `passages`, `answer`, `grounded`), at a range of thresholds.
     Grounding {
@@ -176,19 +187,14 @@ pub fn run(cmd: RagCmd) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        RagCmd::Eval {
+            at,
+            collection,
+            data,
+        } => eval(&at, &collection, &data),
         RagCmd::Grounding { data } => {
             use slmgate_core::know::grounding::{evaluate, Labelled};
-            let text = std::fs::read_to_string(&data)
-                .with_context(|| format!("cannot read {}", data.display()))?;
-            let rows = text
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .enumerate()
-                .map(|(i, l)| {
-                    serde_json::from_str::<Labelled>(l)
-                        .with_context(|| format!("{} line {}", data.display(), i + 1))
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
+            let rows: Vec<Labelled> = jsonl(&data)?;
             let ungrounded = rows.iter().filter(|r| !r.grounded).count();
             println!(
                 "{} answers, {ungrounded} labelled ungrounded\n\nthreshold  flagged  precision  recall",
@@ -228,6 +234,102 @@ pub fn run(cmd: RagCmd) -> anyhow::Result<()> {
     }
 }
 
+fn jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<Vec<T>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str::<T>(l)
+                .with_context(|| format!("{} line {}", path.display(), i + 1))
+        })
+        .collect()
+}
+
+fn eval(at: &At, collection: &str, data: &Path) -> anyhow::Result<()> {
+    use slmgate_core::know::eval::{first_relevant, score, Question};
+    use slmgate_core::know::Ranking;
+    let (k, cfg) = open(at)?;
+    let c = k.resolve(collection, None)?;
+    let (emb, _) = embedder(&cfg)?;
+    let questions: Vec<Question> = jsonl(data)?;
+    // A label no chunk of the collection satisfies is a labelling (or extraction) error:
+    // it is reported and left out rather than counted as a retrieval miss.
+    let chunks = k.store().chunks(&c.id)?;
+    let files: std::collections::HashMap<String, String> = k
+        .store()
+        .files(&c.id)?
+        .into_iter()
+        .map(|f| (f.file_id, f.filename))
+        .collect();
+    let answerable: Vec<&Question> = questions
+        .iter()
+        .filter(|q| {
+            let ok = chunks.iter().any(|ch| {
+                files
+                    .get(&ch.file_id)
+                    .is_some_and(|f| q.relevant(f, &ch.text))
+            });
+            if !ok {
+                eprintln!("no chunk of {} holds {:?}: left out", q.file, q.answer);
+            }
+            ok
+        })
+        .collect();
+    let vectors = answerable
+        .iter()
+        .map(|q| embed_one(&emb, Representation::Contextual, &q.question))
+        .collect::<Result<Vec<_>, _>>()?;
+    println!(
+        "{} questions ({} left out), collection {} ({} chunks), similarity floor {}\n",
+        answerable.len(),
+        questions.len() - answerable.len(),
+        c.name,
+        chunks.len(),
+        cfg.knowledge.min_similarity
+    );
+    println!("| ranking | recall@1 | recall@3 | recall@5 | recall@10 | MRR@10 | search p50 ms |");
+    println!("|---|---|---|---|---|---|---|");
+    for (name, ranking) in [
+        ("hybrid (RRF)", Ranking::Hybrid),
+        ("BM25 only", Ranking::Lexical),
+        ("dense only", Ranking::Dense),
+    ] {
+        let mut ranks = Vec::with_capacity(answerable.len());
+        let mut ms = Vec::with_capacity(answerable.len());
+        for (q, v) in answerable.iter().zip(&vectors) {
+            let t = std::time::Instant::now();
+            let hits = k.search_ranked(
+                &c,
+                &q.question,
+                v,
+                10,
+                None,
+                cfg.knowledge.min_similarity,
+                ranking,
+            )?;
+            ms.push(t.elapsed().as_secs_f64() * 1e3);
+            ranks.push(first_relevant(
+                q,
+                hits.iter().map(|h| (h.filename.as_str(), h.text.as_str())),
+            ));
+        }
+        ms.sort_by(|a, b| a.total_cmp(b));
+        let s = score(&ranks);
+        println!(
+            "| {name} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.2} |",
+            s.recall_at_1,
+            s.recall_at_3,
+            s.recall_at_5,
+            s.recall_at_10,
+            s.mrr_at_10,
+            ms.get(ms.len() / 2).copied().unwrap_or(0.0)
+        );
+    }
+    Ok(())
+}
+
 fn ingest(at: &At, collection: &str, paths: &[PathBuf]) -> anyhow::Result<()> {
     let (k, cfg) = open(at)?;
     let (emb, emb_name) = embedder(&cfg)?;
@@ -247,6 +349,8 @@ fn ingest(at: &At, collection: &str, paths: &[PathBuf]) -> anyhow::Result<()> {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let (mut added, mut replaced, mut unchanged, mut failed) = (0, 0, 0, 0);
+    let started = std::time::Instant::now();
+    let mut embedded = 0usize;
     for d in &docs {
         let bytes = std::fs::read(d).with_context(|| format!("cannot read {}", d.display()))?;
         let name = d.display().to_string();
@@ -267,8 +371,14 @@ fn ingest(at: &At, collection: &str, paths: &[PathBuf]) -> anyhow::Result<()> {
             &mut |done, total| bar.set_message(format!("{short}: {done}/{total} chunks")),
         );
         match r {
-            Ok((Ingested::Added, _)) => added += 1,
-            Ok((Ingested::Replaced, _)) => replaced += 1,
+            Ok((Ingested::Added, f)) => {
+                added += 1;
+                embedded += f.chunks;
+            }
+            Ok((Ingested::Replaced, f)) => {
+                replaced += 1;
+                embedded += f.chunks;
+            }
             Ok((Ingested::Unchanged, _)) => unchanged += 1,
             Err(e) => {
                 failed += 1;
@@ -278,6 +388,7 @@ fn ingest(at: &At, collection: &str, paths: &[PathBuf]) -> anyhow::Result<()> {
         bar.inc(1);
     }
     bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
     // Files ingested before from under a given folder that are gone now.
     let present: BTreeSet<String> = docs
         .iter()
@@ -301,10 +412,11 @@ fn ingest(at: &At, collection: &str, paths: &[PathBuf]) -> anyhow::Result<()> {
     let files = k.store().files(&c.id)?;
     let chunks: usize = files.iter().map(|f| f.chunks).sum();
     println!(
-        "collection {} ({}): {added} added, {replaced} replaced, {unchanged} unchanged, {removed} removed, {failed} failed; {} files, {chunks} chunks",
+        "collection {} ({}): {added} added, {replaced} replaced, {unchanged} unchanged, {removed} removed, {failed} failed; {} files, {chunks} chunks; {embedded} chunks embedded in {secs:.1} s ({:.1} chunks/s)",
         c.name,
         c.id,
-        files.len()
+        files.len(),
+        embedded as f64 / secs.max(1e-9)
     );
     anyhow::ensure!(
         failed == 0 || added + replaced + unchanged > 0,

@@ -6,7 +6,8 @@
 //! included). Entries are only ever compared within one scope, so a hit cannot cross
 //! tenants, models, system prompts or sampling settings, whatever the similarity. The exact
 //! key adds the last user message; the semantic lookup compares its embedding with the
-//! scope's entries by cosine similarity. Bounded by entry count (least recently used go
+//! scope's entries by cosine similarity ([`ScopeIndex`]: exact up to 4,096 entries, sign
+//! codes then exact scores beyond). Bounded by entry count (least recently used go
 //! first) and by age.
 
 use std::collections::HashMap;
@@ -18,6 +19,7 @@ use lru::LruCache;
 use sha2::{Digest as _, Sha256};
 
 use super::context::Citation;
+use super::scope_index::ScopeIndex;
 use super::vectors::normalise;
 use crate::wire::openai::{ChatChunk, ChatRequest, ChatResponse, Delta};
 use crate::wire::tools::ToolCallDelta;
@@ -155,7 +157,6 @@ impl Found {
 struct Entry {
     scope: Digest,
     exact: Digest,
-    vector: Option<Vec<f32>>,
     cached: Arc<Cached>,
     expires: Instant,
 }
@@ -163,7 +164,8 @@ struct Entry {
 struct Inner {
     lru: LruCache<u64, Entry>,
     exact: HashMap<Digest, u64>,
-    scopes: HashMap<Digest, Vec<u64>>,
+    /// The question embeddings of each scope's entries.
+    scopes: HashMap<Digest, ScopeIndex>,
     next: u64,
 }
 
@@ -172,9 +174,9 @@ impl Inner {
         if self.exact.get(&e.exact) == Some(&id) {
             self.exact.remove(&e.exact);
         }
-        if let Some(ids) = self.scopes.get_mut(&e.scope) {
-            ids.retain(|x| *x != id);
-            if ids.is_empty() {
+        if let Some(ix) = self.scopes.get_mut(&e.scope) {
+            ix.remove(id);
+            if ix.is_empty() {
                 self.scopes.remove(&e.scope);
             }
         }
@@ -235,20 +237,18 @@ impl ResponseCache {
     pub fn similar(&self, p: &Probe, threshold: f32) -> Option<Found> {
         let q = p.vector.as_ref()?;
         let mut g = self.lock();
-        let ids = g.scopes.get(&p.scope)?.clone();
+        let candidates = g.scopes.get(&p.scope)?.similar(q, threshold);
         let now = Instant::now();
-        let mut best: Option<(u64, f32)> = None;
+        let mut best = None;
         let mut stale = Vec::new();
-        for id in ids {
-            let Some(e) = g.lru.peek(&id) else { continue };
-            if e.expires <= now {
-                stale.push(id);
-                continue;
-            }
-            let Some(v) = &e.vector else { continue };
-            let s: f32 = v.iter().zip(q).map(|(a, b)| a * b).sum();
-            if s >= threshold && best.is_none_or(|(_, b)| s > b) {
-                best = Some((id, s));
+        for (id, s) in candidates {
+            match g.lru.peek(&id) {
+                Some(e) if e.expires > now => {
+                    best = Some((id, s));
+                    break;
+                }
+                Some(_) => stale.push(id),
+                None => {}
             }
         }
         for id in stale {
@@ -274,7 +274,6 @@ impl ResponseCache {
         let e = Entry {
             scope: p.scope,
             exact: p.exact,
-            vector,
             cached: Arc::new(cached),
             expires: Instant::now() + ttl,
         };
@@ -284,7 +283,12 @@ impl ResponseCache {
             }
         }
         g.exact.insert(p.exact, id);
-        g.scopes.entry(p.scope).or_default().push(id);
+        if let Some(v) = &vector {
+            g.scopes
+                .entry(p.scope)
+                .or_insert_with(|| ScopeIndex::new(v.len()))
+                .insert(id, v);
+        }
     }
 }
 

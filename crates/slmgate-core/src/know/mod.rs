@@ -16,10 +16,12 @@ pub mod bm25;
 pub mod cache;
 pub mod chunk;
 pub mod context;
+pub mod eval;
 pub mod extract;
 pub mod filter;
 pub mod fusion;
 pub mod grounding;
+pub mod scope_index;
 pub mod service;
 pub mod sqlite;
 pub mod store;
@@ -27,7 +29,7 @@ pub mod vectors;
 
 pub use context::{augment, Citation};
 pub use filter::Filter;
-pub use service::{Hit, Ingested, Knowledge, NewFile};
+pub use service::{Hit, Ingested, Knowledge, NewFile, Ranking};
 pub use store::{Collection, DocFile, KnowledgeStore, Upload};
 
 #[derive(Debug, thiserror::Error)]

@@ -41,6 +41,18 @@ pub struct Hit {
     pub attributes: Value,
 }
 
+/// Which rankings a search fuses: both (what routes and the Vector Stores API use), or
+/// one alone (the baselines of `slmgate rag eval`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ranking {
+    /// BM25 and dense, fused by RRF, then the similarity floor.
+    Hybrid,
+    /// BM25 alone (no floor: it needs no embedding).
+    Lexical,
+    /// Dense alone, then the similarity floor.
+    Dense,
+}
+
 /// A document to ingest.
 pub struct NewFile<'a> {
     pub file_id: String,
@@ -309,6 +321,21 @@ impl Knowledge {
         filter: Option<&Filter>,
         floor: f32,
     ) -> Result<Vec<Hit>, KnowError> {
+        self.search_ranked(c, query, query_vector, k, filter, floor, Ranking::Hybrid)
+    }
+
+    /// [`Knowledge::search`] with a choice of rankings.
+    #[allow(clippy::too_many_arguments)]
+    pub fn search_ranked(
+        &self,
+        c: &Collection,
+        query: &str,
+        query_vector: &[f32],
+        k: usize,
+        filter: Option<&Filter>,
+        floor: f32,
+        ranking: Ranking,
+    ) -> Result<Vec<Hit>, KnowError> {
         let (o, s) = self.snapshot(c)?;
         if s.chunks.is_empty() || k == 0 {
             return Ok(Vec::new());
@@ -331,23 +358,35 @@ impl Knowledge {
             })
         };
         let depth = (k * 10).max(50);
-        let dense: Vec<usize> = s
-            .vectors
-            .nearest(&q, depth, allowed)
-            .into_iter()
-            .map(|(i, _)| i)
-            .collect();
-        let lexical: Vec<usize> = o
-            .bm25
-            .search(query, depth * 2)?
-            .into_iter()
-            .filter_map(|(id, _)| s.index_of.get(&id).copied())
-            .filter(|i| allowed(*i))
-            .take(depth)
-            .collect();
-        let fused = rrf(&[dense, lexical], self.cfg.rrf_k);
-        // 1.0 is first in both rankings.
-        let best = 2.0 / (self.cfg.rrf_k + 1.0);
+        let mut rankings: Vec<Vec<usize>> = Vec::with_capacity(2);
+        if ranking != Ranking::Lexical {
+            rankings.push(
+                s.vectors
+                    .nearest(&q, depth, allowed)
+                    .into_iter()
+                    .map(|(i, _)| i)
+                    .collect(),
+            );
+        }
+        if ranking != Ranking::Dense {
+            rankings.push(
+                o.bm25
+                    .search(query, depth * 2)?
+                    .into_iter()
+                    .filter_map(|(id, _)| s.index_of.get(&id).copied())
+                    .filter(|i| allowed(*i))
+                    .take(depth)
+                    .collect(),
+            );
+        }
+        let floor = if ranking == Ranking::Lexical {
+            f32::NEG_INFINITY
+        } else {
+            floor
+        };
+        let fused = rrf(&rankings, self.cfg.rrf_k);
+        // 1.0 is first in every ranking.
+        let best = rankings.len() as f32 / (self.cfg.rrf_k + 1.0);
         let mut hits = Vec::with_capacity(k);
         for (i, score) in fused {
             let score = score / best;

@@ -31,6 +31,20 @@ impl Vectors {
         normalise(&mut self.data[start..]);
     }
 
+    /// Removes entry `i`, moving the last entry into its place.
+    pub fn swap_remove(&mut self, i: usize) {
+        let last = self.len() - 1;
+        if i != last {
+            let (head, tail) = self.data.split_at_mut(last * self.dims);
+            head[i * self.dims..(i + 1) * self.dims].copy_from_slice(&tail[..self.dims]);
+        }
+        self.data.truncate(last * self.dims);
+    }
+
+    pub fn dims(&self) -> usize {
+        self.dims
+    }
+
     pub fn len(&self) -> usize {
         self.data.len() / self.dims.max(1)
     }
@@ -63,7 +77,7 @@ impl Vectors {
 
 /// A dot product in eight independent lanes, which the compiler turns into SIMD (a plain
 /// `zip().sum()` must add in order and stays scalar).
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let tail: f32 = ca
@@ -97,6 +111,21 @@ mod tests {
         assert!((got[0].1 - 0.9988).abs() < 1e-3);
         let got = v.nearest(&q, 5, |i| i != 0);
         assert_eq!(got.iter().map(|x| x.0).collect::<Vec<_>>(), [2, 1]);
+    }
+
+    #[test]
+    fn swap_remove_moves_the_last_entry() {
+        let mut v = Vectors::new(2);
+        v.push(&[1.0, 0.0]);
+        v.push(&[0.0, 1.0]);
+        v.push(&[-1.0, 0.0]);
+        v.swap_remove(0);
+        assert_eq!(v.len(), 2);
+        assert_eq!(v.similarity(0, &[-1.0, 0.0]), 1.0);
+        assert_eq!(v.similarity(1, &[0.0, 1.0]), 1.0);
+        v.swap_remove(1);
+        v.swap_remove(0);
+        assert!(v.is_empty());
     }
 
     #[test]
