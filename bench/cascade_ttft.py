@@ -28,6 +28,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from loopback import free_port, wait_ready
+
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = Path(os.environ.get("MODELS_DIR", Path.home() / ".cache/slmgate/models"))
 PROMPTS = [
@@ -42,26 +44,14 @@ PROMPTS = [
 ]
 
 
-def free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start(bin_, cfg_text, tmp):
     port = free_port()
     path = Path(tmp) / f"c{port}.toml"
     path.write_text(cfg_text.replace("@PORT@", str(port)))
     p = subprocess.Popen([bin_, "serve", "--config", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            if urllib.request.urlopen(url + "/ready", timeout=1).status == 200:
-                return p, url
-        except Exception:
-            time.sleep(0.2)
-    raise SystemExit("gateway did not start")
+    wait_ready(url, proc=p)
+    return p, url
 
 
 def ttft(url, model, prompt):

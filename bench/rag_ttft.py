@@ -27,17 +27,12 @@ import time
 import urllib.request
 from pathlib import Path
 
+from loopback import free_port, wait_ready
+
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = Path(os.environ.get("MODELS_DIR", Path.home() / ".cache/slmgate/models"))
 QUESTIONS = [json.loads(l)["question"] for l in (ROOT / "tests/data/rag/questions.jsonl").read_text().splitlines() if l.strip()]
 ROUTES = ["plain", "retrieve-only", "rag-1", "rag-4"]
-
-
-def free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def ask(url, route, question):
@@ -97,12 +92,7 @@ rag = {{ collection = "debian", top_k = 4, max_context_tokens = 1024 }}
         gw = subprocess.Popen([a.bin, "serve", "--config", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"
         try:
-            for _ in range(600):
-                try:
-                    if urllib.request.urlopen(url + "/ready", timeout=1).status == 200:
-                        break
-                except Exception:
-                    time.sleep(0.2)
+            wait_ready(url, proc=gw)
             for r in ROUTES:  # warm-up
                 ask(url, r, "Warm up: say hello.")
             res = {}

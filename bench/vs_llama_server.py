@@ -31,32 +31,13 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from loopback import free_port, wait_ready
+
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = Path(os.environ.get("MODELS_DIR", Path.home() / ".cache/slmgate/models"))
 FILES = {"smollm2": "smollm2-135m-instruct-q4_1.gguf", "gemma3": "gemma3-270m-q4_k_m.gguf"}
 FILLER = ("The backup service copies every changed file to the archive at night, keeps thirty "
           "daily snapshots, and mails the operator a short report when a copy fails. ")
-
-
-def free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ready(url, path, proc, timeout=300):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"server exited with {proc.returncode}")
-        try:
-            if urllib.request.urlopen(url + path, timeout=1).status == 200:
-                return
-        except Exception:
-            pass
-        time.sleep(0.3)
-    sys.exit(f"{url} not ready")
 
 
 def start_slmgate(bin_, model, threads, slots, ctx, tmp):

@@ -151,25 +151,31 @@ fn main() {
             }
         }
         let per = ENTRIES / scopes;
-        println!(
-            "| {scopes} × {per} | exact (repeat) | {:.4} ms | {:.4} ms | – | – |",
-            pct(&mut ex, 0.5),
-            pct(&mut ex, 0.99)
+        let row = |lookup: &str, v: &mut Vec<f64>, digits: usize, rest: &str| {
+            println!(
+                "| {scopes} × {per} | {lookup} | {:.digits$} ms | {:.digits$} ms | {rest} |",
+                pct(v, 0.5),
+                pct(v, 0.99)
+            )
+        };
+        row("exact (repeat)", &mut ex, 4, "– | –");
+        row(
+            "semantic, paraphrase",
+            &mut hit_ms,
+            3,
+            &format!("{hits}/1200 | {differs}/{probes} (both kinds)"),
         );
-        println!(
-            "| {scopes} × {per} | semantic, paraphrase | {:.3} ms | {:.3} ms | {hits}/1200 | {differs}/{probes} (both kinds) |",
-            pct(&mut hit_ms, 0.5),
-            pct(&mut hit_ms, 0.99)
+        row(
+            "semantic, new question",
+            &mut miss_ms,
+            3,
+            &format!("{misses_hit}/1200 |"),
         );
-        println!(
-            "| {scopes} × {per} | semantic, new question | {:.3} ms | {:.3} ms | {misses_hit}/1200 | |",
-            pct(&mut miss_ms, 0.5),
-            pct(&mut miss_ms, 0.99)
-        );
-        println!(
-            "| {scopes} × {per} | (an exact scan of the scope, for comparison) | {:.3} ms | {:.3} ms | | |",
-            pct(&mut scan_ms, 0.5),
-            pct(&mut scan_ms, 0.99)
+        row(
+            "(an exact scan of the scope, for comparison)",
+            &mut scan_ms,
+            3,
+            " |",
         );
         println!("| {scopes} × {per} | insert | {insert_us:.1} µs mean | | | |");
     }

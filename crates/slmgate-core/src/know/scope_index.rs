@@ -95,18 +95,16 @@ impl ScopeIndex {
         if q.len() != self.dims() || self.is_empty() {
             return Vec::new();
         }
-        let mut out: Vec<(u64, f32)> = if self.len() <= EXACT_MAX {
-            (0..self.len())
-                .map(|i| (self.ids[i], self.vectors.similarity(i, q)))
-                .filter(|(_, s)| *s >= threshold)
-                .collect()
+        let positions: Vec<usize> = if self.len() <= EXACT_MAX {
+            (0..self.len()).collect()
         } else {
             self.nearest_codes(q)
-                .into_iter()
-                .map(|i| (self.ids[i], self.vectors.similarity(i, q)))
-                .filter(|(_, s)| *s >= threshold)
-                .collect()
         };
+        let mut out: Vec<(u64, f32)> = positions
+            .into_iter()
+            .map(|i| (self.ids[i], self.vectors.similarity(i, q)))
+            .filter(|(_, s)| *s >= threshold)
+            .collect();
         out.sort_by(|a, b| b.1.total_cmp(&a.1));
         out
     }

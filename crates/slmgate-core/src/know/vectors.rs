@@ -77,7 +77,7 @@ impl Vectors {
 
 /// A dot product in eight independent lanes, which the compiler turns into SIMD (a plain
 /// `zip().sum()` must add in order and stays scalar).
-pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let tail: f32 = ca
