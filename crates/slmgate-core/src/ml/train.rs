@@ -141,7 +141,7 @@ fn fit(x: &Tensor, y: &Tensor, opts: &TrainOptions, l2: f32) -> Result<Fitted, M
     };
     for _ in 0..opts.epochs {
         let logits = forward(x).map_err(ce)?;
-        let mut loss = candle_nn::loss::binary_cross_entropy_with_logit(&logits, y).map_err(ce)?;
+        let mut loss = stable_bce(&logits, y).map_err(ce)?;
         let mut penalty = w2.as_tensor().sqr().map_err(ce)?.sum_all().map_err(ce)?;
         if let Some(w1) = &w1 {
             penalty =
@@ -179,6 +179,15 @@ fn fit(x: &Tensor, y: &Tensor, opts: &TrainOptions, l2: f32) -> Result<Fitted, M
         w2: flat(&w2)?,
         b2: flat(&b2)?[0],
     })
+}
+
+/// Mean binary cross-entropy on logits, `max(z, 0) − z·y + ln(1 + e^−|z|)`: finite for any
+/// logit. (candle's `binary_cross_entropy_with_logit` takes the log of a sigmoid, which is 0
+/// in f32 once a logit passes ~17: on separable data the loss became infinite and every
+/// weight NaN.)
+fn stable_bce(z: &Tensor, y: &Tensor) -> candle_core::Result<Tensor> {
+    let softplus = (z.abs()?.neg()?.exp()? + 1.0)?.log()?;
+    (z.relu()? - (z * y)?)?.add(&softplus)?.mean_all()
 }
 
 fn labels(y: &[bool]) -> Result<Tensor, MlError> {
@@ -265,6 +274,12 @@ pub fn train(x: &[Vec<f32>], y: &[bool], opts: &TrainOptions) -> Result<RouterMo
     };
     let mut m = fit_model(x, y, opts, l2)?;
     m.trained_examples = x.len();
+    let finite = |v: &[f32]| v.iter().all(|w| w.is_finite());
+    if !(finite(&m.w1) && finite(&m.b1) && finite(&m.w2) && m.b2.is_finite()) {
+        return Err(MlError::Train(
+            "training diverged (a weight is not finite)".into(),
+        ));
+    }
     Ok(m)
 }
 
@@ -315,6 +330,28 @@ mod tests {
                 .filter(|(r, t)| (m.score(r) >= 0.5) == **t)
                 .count();
             assert!(right >= 185, "{learner:?}: {right}/200");
+        }
+    }
+
+    #[test]
+    fn perfectly_separable_data_trains_to_finite_weights() {
+        // 40 rows far apart in 385 dimensions (like two prompt templates): logits saturate.
+        let mut rng = StdRng::seed_from_u64(2);
+        let x: Vec<Vec<f32>> = (0..40)
+            .map(|i| {
+                let sign = if i % 2 == 0 { 1.0 } else { -1.0 };
+                (0..385)
+                    .map(|_| sign + 0.01 * (rng.random::<f32>() - 0.5))
+                    .collect()
+            })
+            .collect();
+        let y: Vec<bool> = (0..40).map(|i| i % 2 == 0).collect();
+        for learner in [Learner::Logistic, Learner::Mlp] {
+            let m = train(&x, &y, &TrainOptions::new(learner)).unwrap();
+            assert!(m.w2.iter().all(|w| w.is_finite()) && m.b2.is_finite(), "{learner:?}");
+            for (r, t) in x.iter().zip(&y) {
+                assert_eq!(m.score(r) >= 0.5, *t, "{learner:?}");
+            }
         }
     }
 }
