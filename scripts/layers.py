@@ -26,6 +26,7 @@ LAYERS = [
     {"route"},                 # the plan and its execution over deployments
     {"govern"},                # keys, limits, PII, guard, audit, review, cost
     {"store", "know"},         # what is kept for clients: stored responses, RAG collections
+    {"learn"},                 # shadow, rollouts, distillation, production feedback
     {"advisor"},               # `slmgate plan`: the pattern advisor (config + cost)
     {"state"},                 # the server's parts, loaded once
     {"exchange"},              # one request's pipeline, the same for every API

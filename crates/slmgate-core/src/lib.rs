@@ -16,6 +16,7 @@ pub mod exchange;
 pub mod fuzzing;
 pub mod govern;
 pub mod know;
+pub mod learn;
 pub mod ml;
 pub mod observe;
 pub mod providers;

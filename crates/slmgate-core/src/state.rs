@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::govern::{GovernError, Governance};
 use crate::know::cache::ResponseCache;
 use crate::know::Knowledge;
+use crate::learn::Shadows;
 use crate::observe::metrics::Metrics;
 use crate::providers::Provider;
 use crate::route::{Classifiers, Gateway, RouteTable};
@@ -26,6 +27,10 @@ pub struct AppState {
     pub knowledge: Arc<Knowledge>,
     /// The response cache (exact and semantic).
     pub cache: ResponseCache,
+    /// Shadow mode's per-route queues.
+    pub shadows: Shadows,
+    /// A/B rollouts: each route's live candidate, share and health.
+    pub rollouts: crate::learn::rollout::Rollouts,
     loaded: OnceLock<Loaded>,
 }
 
@@ -47,11 +52,15 @@ impl AppState {
             &config.knowledge,
         )
         .map_err(|e| GovernError::Store(e.to_string()))?;
+        let table = RouteTable::compile(&config);
+        let shadows = Shadows::new(&config, &table);
         Ok(Arc::new(Self {
             responses: Arc::new(responses),
             knowledge: Arc::new(knowledge),
             cache: ResponseCache::new(config.cache.max_entries),
-            table: RouteTable::compile(&config),
+            table,
+            shadows,
+            rollouts: crate::learn::rollout::Rollouts::new(&config),
             config,
             metrics: Arc::new(Metrics::new()),
             governance,
@@ -86,6 +95,37 @@ impl AppState {
 
     pub fn is_ready(&self) -> bool {
         self.loaded.get().is_some()
+    }
+
+    /// Adopts rollout changes from the store and rolls back candidates whose reviewed
+    /// answers cross their bound (audited).
+    pub fn refresh_rollouts(&self) {
+        let rolled = {
+            let conn = self
+                .governance
+                .admin_db
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            match self.rollouts.refresh(&conn) {
+                Ok(r) => {
+                    for s in &r {
+                        if let Err(e) = crate::learn::rollout::save(&conn, s) {
+                            tracing::error!(error = %e, route = %s.route, "cannot store the rollback");
+                        }
+                    }
+                    r
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read rollouts");
+                    Vec::new()
+                }
+            }
+        };
+        for s in &rolled {
+            self.governance
+                .audit
+                .submit(crate::learn::rollout::audit_record(s, "gateway"));
+        }
     }
 
     /// Re-reads router files that changed.

@@ -2,13 +2,17 @@
 
 mod cascade_cmd;
 mod cascade_signals;
+mod distill_cmd;
 mod govern_cmd;
 mod guard_cmd;
 mod plan_cmd;
 mod rag_cmd;
 mod report_cmd;
+mod retrain;
+mod rollout_cmd;
 mod route_cmd;
 mod router_cmd;
+mod shadow_cmd;
 
 use std::path::PathBuf;
 
@@ -98,6 +102,15 @@ enum Command {
     /// RAG collections: ingest documents, list, search, delete.
     #[command(subcommand)]
     Rag(rag_cmd::RagCmd),
+    /// Shadow mode: how shadow models agreed with the routes they shadowed.
+    #[command(subcommand)]
+    Shadow(shadow_cmd::ShadowCmd),
+    /// Distillation: export a teacher's answers as fine-tuning data.
+    #[command(subcommand)]
+    Distill(distill_cmd::DistillCmd),
+    /// A/B rollouts: set a route's candidate and share, roll back, show.
+    #[command(subcommand)]
+    Rollout(rollout_cmd::RolloutCmd),
 }
 
 /// The config file given, or the embedded default.
@@ -250,6 +263,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Report(a) => report_cmd::run(a),
         Command::Plan(a) => plan_cmd::run(a),
         Command::Rag(cmd) => rag_cmd::run(cmd),
+        Command::Shadow(cmd) => shadow_cmd::run(cmd),
+        Command::Distill(cmd) => distill_cmd::run(cmd),
+        Command::Rollout(cmd) => rollout_cmd::run(cmd),
         Command::Quantize {
             input,
             output,

@@ -55,6 +55,10 @@ pub enum RouterCmd {
         #[arg(long)]
         scores_out: Option<PathBuf>,
     },
+    /// Retrain a route's router on production outcomes (review verdicts, shadow agreement,
+    /// cascade decisions) and swap its file (the gateway reloads it) only when the new router's
+    /// APGR on held-out production rows beats the current one's. Audited either way.
+    Retrain(crate::retrain::Args),
     /// Set a router's threshold for a target strong-model share or quality on given data.
     Calibrate {
         #[arg(long)]
@@ -86,7 +90,7 @@ pub struct DataArgs {
     config: Option<PathBuf>,
 }
 
-fn embedder(config: Option<&PathBuf>) -> anyhow::Result<(SentenceEmbedder, String)> {
+pub(crate) fn embedder(config: Option<&PathBuf>) -> anyhow::Result<(SentenceEmbedder, String)> {
     let cfg = crate::load(config)?;
     let e = cfg
         .embeddings
@@ -95,7 +99,7 @@ fn embedder(config: Option<&PathBuf>) -> anyhow::Result<(SentenceEmbedder, Strin
     Ok((m, e.name))
 }
 
-fn embed(
+pub(crate) fn embed(
     e: &SentenceEmbedder,
     repr: Representation,
     examples: &[Example],
@@ -224,6 +228,7 @@ pub fn run(cmd: RouterCmd) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        RouterCmd::Retrain(args) => crate::retrain::run(args),
         RouterCmd::Calibrate {
             router,
             data,

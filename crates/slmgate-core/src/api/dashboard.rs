@@ -3,8 +3,8 @@
 //!
 //! `GET /dashboard` (the page, or the sign-in form), `POST /dashboard/login` (admin key →
 //! an HttpOnly session cookie), `POST /dashboard/logout`, `GET /dashboard/api/summary?since=24h`
-//! (the cost ledger as JSON; the cookie or `Authorization: Bearer ADMIN_KEY`),
-//! `GET /dashboard/assets/{file}`. Without an admin key configured, the dashboard is open
+//! (the cost ledger as JSON) and `GET /dashboard/api/shadow?since=7d` (the shadow report)
+//! with the cookie or `Authorization: Bearer ADMIN_KEY`, `GET /dashboard/assets/{file}`. Without an admin key configured, the dashboard is open
 //! only when the server listens on loopback (the `make run` default).
 
 use std::sync::Arc;
@@ -38,6 +38,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/dashboard/login", post(login))
         .route("/dashboard/logout", post(logout))
         .route("/dashboard/api/summary", get(summary))
+        .route("/dashboard/api/shadow", get(shadow))
         .route("/dashboard/assets/{file}", get(asset))
 }
 
@@ -190,33 +191,14 @@ async fn summary(
     h: HeaderMap,
     Query(q): Query<SummaryQuery>,
 ) -> Result<Response, ApiError> {
-    match access(&st, &h) {
-        Access::Allowed => {}
-        Access::SignIn => {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_admin_key",
-                "The dashboard API needs the admin key (sign in at /dashboard).",
-            ))
-        }
-        Access::Disabled => return Err(disabled()),
-    }
+    signed_in(&st, &h)?;
     let now = db::now_ms();
-    let since_arg = q.since.as_deref().unwrap_or("24h");
-    let since =
-        ledger::parse_since(since_arg, now).map_err(|m| ApiError::invalid_param("since", m))?;
-    let since = if since == 0 {
-        now - 365 * 86_400_000
-    } else {
-        since
-    };
-    let path = st.governance.path.clone();
+    let since = since_param(q.since.as_deref(), "24h", now)?;
     let baseline = st.config.cost.baseline.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        let conn = db::open(&path)?;
-        let rows = ledger::load(&conn, since)
+    from_store(&st, "the ledger", move |conn| {
+        let rows = ledger::load(conn, since)
             .map_err(|e| crate::govern::GovernError::Store(e.to_string()))?;
-        Ok::<_, crate::govern::GovernError>(ledger::summary(
+        Ok(ledger::summary(
             &rows,
             since,
             now,
@@ -224,16 +206,70 @@ async fn summary(
             baseline,
         ))
     })
-    .await;
+    .await
+}
+
+/// `GET /dashboard/api/shadow?since=7d`: the shadow report (per route and shadow model, and
+/// per day) for the dashboard's shadow panel.
+async fn shadow(
+    State(st): State<Arc<AppState>>,
+    h: HeaderMap,
+    Query(q): Query<SummaryQuery>,
+) -> Result<Response, ApiError> {
+    signed_in(&st, &h)?;
+    let since = since_param(q.since.as_deref(), "7d", db::now_ms())?;
+    from_store(&st, "shadow answers", move |conn| {
+        let rows = crate::learn::store::load(conn, since, None)?;
+        Ok(crate::learn::report::report(
+            &rows,
+            since,
+            &crate::learn::report::DEFAULT_THRESHOLDS,
+        ))
+    })
+    .await
+}
+
+/// The dashboard API answers only a signed-in admin (or loopback without an admin key).
+fn signed_in(st: &AppState, h: &HeaderMap) -> Result<(), ApiError> {
+    match access(st, h) {
+        Access::Allowed => Ok(()),
+        Access::SignIn => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_admin_key",
+            "The dashboard API needs the admin key (sign in at /dashboard).",
+        )),
+        Access::Disabled => Err(disabled()),
+    }
+}
+
+/// `since` as milliseconds since the epoch (`all`: the last year).
+fn since_param(v: Option<&str>, default: &str, now: i64) -> Result<i64, ApiError> {
+    let since = ledger::parse_since(v.unwrap_or(default), now)
+        .map_err(|m| ApiError::invalid_param("since", m))?;
+    Ok(if since == 0 {
+        now - 365 * 86_400_000
+    } else {
+        since
+    })
+}
+
+/// Runs `read` on a connection of its own on the blocking pool; its value as JSON.
+async fn from_store<T: serde::Serialize + Send + 'static>(
+    st: &AppState,
+    what: &'static str,
+    read: impl FnOnce(&rusqlite::Connection) -> Result<T, crate::govern::GovernError> + Send + 'static,
+) -> Result<Response, ApiError> {
+    let path = st.governance.path.clone();
+    let out = tokio::task::spawn_blocking(move || read(&db::open(&path)?)).await;
     match out {
-        Ok(Ok(s)) => {
-            let mut r = Json(s).into_response();
+        Ok(Ok(v)) => {
+            let mut r = Json(v).into_response();
             r.headers_mut()
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             Ok(r)
         }
         Ok(Err(e)) => {
-            tracing::error!(error = %e, "dashboard: reading the ledger failed");
+            tracing::error!(error = %e, "dashboard: reading {what} failed");
             Err(ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "store_error",
@@ -243,7 +279,7 @@ async fn summary(
         Err(_) => Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "store_error",
-            "The ledger task failed.",
+            "The dashboard's store task failed.",
         )),
     }
 }

@@ -35,7 +35,8 @@ pub fn header_tags(headers: &HeaderMap) -> Vec<String> {
 
 /// How the request was served: `x-slmgate-model`, `-provider`, `-attempts`,
 /// `-fallback-from`, `-tier`, `-route-reason`, `-escalations`, `-confidence`, `-citations`
-/// (the chunk ids retrieval put into the prompt, comma-separated); and for a plain
+/// (the chunk ids retrieval put into the prompt, comma-separated), `-rollout` (the A/B arm:
+/// `candidate` or `control`); and for a plain
 /// answer what it cost and what the baseline would have (a stream's cost is known only at its
 /// end: it is in the audit log and the metrics).
 pub fn served_headers(resp: &mut Response, m: &ServedMeta, cost: Option<&RequestCost>) {
@@ -79,6 +80,12 @@ pub fn served_headers(resp: &mut Response, m: &ServedMeta, cost: Option<&Request
         h.insert(
             HeaderName::from_static("x-slmgate-cache"),
             HeaderValue::from_static(c),
+        );
+    }
+    if let Some(a) = m.rollout {
+        h.insert(
+            HeaderName::from_static("x-slmgate-rollout"),
+            HeaderValue::from_static(a),
         );
     }
     if !m.citations.is_empty() {

@@ -33,6 +33,11 @@ pub struct RouteConfig {
     pub rag: Option<crate::config::RagRouteConfig>,
     /// This route's response cache (default: `[cache]`).
     pub cache: Option<crate::config::RouteCacheConfig>,
+    /// Shadow mode: other deployments answer a sampled share of the route's requests off the
+    /// response path; their agreement with the route's answers is stored.
+    pub shadow: Option<crate::config::ShadowConfig>,
+    /// A/B rollout: a sticky share of requests goes to a candidate route version.
+    pub rollout: Option<crate::config::RolloutConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

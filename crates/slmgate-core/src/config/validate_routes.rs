@@ -38,6 +38,51 @@ pub(crate) fn validate_route(cfg: &Config, name: &str, r: &RouteConfig) -> Resul
             ));
         }
     }
+    if let Some(sh) = &r.shadow {
+        if sh.models.is_empty() {
+            return Err(bad(f("shadow.models"), "must name at least one model"));
+        }
+        if let Some(m) = sh.models.iter().find(|m| !cfg.models.contains_key(*m)) {
+            return Err(bad(
+                f("shadow.models"),
+                format!("unknown model {m:?}; shadows may only name [models.*] entries"),
+            ));
+        }
+        if !(0.0..=1.0).contains(&sh.sample) {
+            return Err(bad(f("shadow.sample"), "must be between 0 and 1"));
+        }
+        if !(1..=100_000).contains(&sh.queue) {
+            return Err(bad(f("shadow.queue"), "must be between 1 and 100000"));
+        }
+        if !(1..=64).contains(&sh.concurrency) {
+            return Err(bad(f("shadow.concurrency"), "must be between 1 and 64"));
+        }
+    }
+    if let Some(ro) = &r.rollout {
+        if let Some(c) = &ro.candidate {
+            let known = cfg.routes.contains_key(c)
+                || cfg.aliases.contains_key(c)
+                || cfg.models.contains_key(c);
+            if !known || c == name {
+                return Err(bad(
+                    f("rollout.candidate"),
+                    format!("{c:?} must be another route, alias or model"),
+                ));
+            }
+        }
+        for (k, v) in [
+            ("share", ro.share),
+            ("max_error_rate", ro.max_error_rate),
+            ("max_bad_share", ro.max_bad_share),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(bad(f(&format!("rollout.{k}")), "must be between 0 and 1"));
+            }
+        }
+        if ro.min_requests == 0 {
+            return Err(bad(f("rollout.min_requests"), "must be at least 1"));
+        }
+    }
     if r.tiers.is_empty() {
         return Err(bad(f("tiers"), "a route needs at least one tier"));
     }

@@ -124,6 +124,7 @@ impl Exchange {
             confidence: None,
             citations: self.citations.iter().map(|c| c.chunk_id.clone()).collect(),
             cache: Some("hit"),
+            rollout: self.rollout.as_ref().map(|a| a.arm.as_str()),
         };
         let stream = self.req.is_stream();
         self.finish(200, None);

@@ -5,16 +5,21 @@
 //! A request's path, top to bottom (this file):
 //!
 //! ```text
-//! Exchange::open     the audit ticket opens: every accepted request gets exactly one entry
+//! Exchange::open     the audit ticket opens: every accepted request gets exactly one entry;
+//!                    an A/B rollout picks the arm (a candidate arm is served as the
+//!                    candidate route from here on)
 //! Exchange::run
 //!   admit            validate (what every deployment would reject), then steps::STEPS:
 //!                    key's models → rate limits → PII → guard → cache (a hit is
 //!                    replayed, cached.rs) → retrieval (RAG) → plan → redaction → budget
-//!   execute          the plan, tier by tier (route::Gateway): fallback chains, cascade;
-//!                    a `rag` route's ungrounded answer escalates (grounding.rs)
+//!   execute          shadow mode samples the request (shadowing.rs); the plan, tier by
+//!                    tier (route::Gateway): fallback chains, cascade; a `rag` route's
+//!                    ungrounded answer escalates (grounding.rs)
 //!   complete|stream  restore redacted PII in the answer (chunk by chunk for a stream)
-//! Exchange::finish   charge the budget, the cost ledger, the metrics, the audit entry: once
-//!   (sync)           the answer (a stream's end) waits for the entry's group commit
+//! Exchange::finish   charge the budget, the cost ledger, the metrics, the audit entry: once;
+//!   (sync)           the rollout's health counts the outcome; a shadowed answer goes to the
+//!                    shadow queue (shadow_worker.rs, off the path); the answer (a stream's
+//!                    end) waits for the entry's group commit
 //! Drop               a client that leaves mid-answer is finished as 499 (the drop guard)
 //! ```
 
@@ -23,6 +28,8 @@ mod error;
 mod grounding;
 mod outcome;
 mod restore;
+pub mod shadow_worker;
+mod shadowing;
 mod steps;
 mod ticket;
 
@@ -126,12 +133,16 @@ pub struct Exchange {
     question: String,
     /// What the response cache found.
     cache: CacheState,
+    /// Shadow mode sampled this request: its shadow models get it once it is answered.
+    shadow: Option<crate::learn::shadow::Pick>,
+    /// The A/B rollout arm (a candidate-arm request's `req.model` is the candidate).
+    rollout: Option<crate::learn::rollout::Assignment>,
     finished: bool,
 }
 
 impl Exchange {
     /// Opens the exchange (and its audit ticket) for an accepted request.
-    pub fn open(st: &Arc<AppState>, inbound: Inbound, req: ChatRequest) -> Self {
+    pub fn open(st: &Arc<AppState>, inbound: Inbound, mut req: ChatRequest) -> Self {
         let facts = RequestFacts::of(&req, &inbound.header_tags);
         let (ticket, commit) = Ticket::new(
             st,
@@ -141,6 +152,18 @@ impl Exchange {
             &req,
             &facts.tags,
         );
+        // An A/B rollout's candidate arm is served as the candidate route from here on.
+        let rollout = st.rollouts.assign(
+            &req.model,
+            inbound.who.key().map(|k| k.id.as_str()),
+            subject(&req, &facts),
+        );
+        if let Some(a) = &rollout {
+            ticket.rollout(a);
+            if a.arm == crate::learn::rollout::Arm::Candidate {
+                req.model = a.candidate.clone();
+            }
+        }
         let (pii_policy, guard_action) = st.table.policy(&req.model);
         Self {
             st: st.clone(),
@@ -170,6 +193,8 @@ impl Exchange {
             citations: Vec::new(),
             passages: String::new(),
             question: String::new(),
+            shadow: None,
+            rollout,
             finished: false,
         }
     }
@@ -196,6 +221,14 @@ impl Exchange {
                 Err(e)
             }
         }
+    }
+
+    /// The name the client asked for (a rollout's candidate arm is served as another route).
+    pub(super) fn requested(&self) -> &str {
+        self.rollout
+            .as_ref()
+            .map(|a| a.route.as_str())
+            .unwrap_or(&self.req.model)
     }
 
     /// Refuses the request before it runs (a check of its own wire failed); audited like
@@ -240,6 +273,7 @@ impl Exchange {
             r.answering();
         }
         self.executed = true;
+        self.shadow = self.pick_shadow();
         if self.req.is_stream() {
             self.stream(&loaded.gateway, plan).await
         } else {
@@ -255,6 +289,11 @@ impl Exchange {
         if let Some((r, s)) = self.ground(gw, &plan, &response, &served).await {
             (response, served) = (r, s);
         }
+        // The shadow compares what the models saw, before placeholders are restored.
+        let shadowed = self
+            .shadow
+            .is_some()
+            .then(|| crate::learn::shadow::answer_text(&response));
         restore_response(&mut response, self.redactions.as_ref(), &self.ticket);
         if !self.citations.is_empty() {
             if let Ok(v) = serde_json::to_value(&self.citations) {
@@ -266,6 +305,9 @@ impl Exchange {
         let meta = self.served(&plan, &served);
         let cost = self.settle(&served);
         self.finish(200, None);
+        if let Some(text) = shadowed {
+            self.offer_shadow(&served, cost.actual, text);
+        }
         self.record_overhead(&plan, &served);
         Ok(Outcome::Answer(Answer {
             response,
@@ -297,10 +339,15 @@ impl Exchange {
     ) -> impl Stream<Item = Result<ChatChunk, GatewayError>> + Send {
         let mut ex = self;
         let mut capture = matches!(ex.cache, CacheState::Miss(..)).then(StreamCapture::default);
+        // The answer as the models gave it, for a shadowed request.
+        let mut shadowed = ex.shadow.is_some().then(String::new);
         async_stream::stream! {
             while let Some(item) = chunks.next().await {
                 match item {
                     Ok(mut chunk) => {
+                        if let Some(t) = shadowed.as_mut() {
+                            t.extend(chunk.choices.iter().filter_map(|c| c.delta.content.as_deref()));
+                        }
                         restore.chunk(&mut chunk, &ex.ticket);
                         if let Some(c) = capture.as_mut() {
                             c.chunk(&chunk);
@@ -332,8 +379,11 @@ impl Exchange {
             if let Some(r) = capture.and_then(StreamCapture::response) {
                 ex.remember(&r);
             }
-            ex.settle(&served);
+            let cost = ex.settle(&served);
             ex.finish(200, None);
+            if let Some(text) = shadowed {
+                ex.offer_shadow(&served, cost.actual, text);
+            }
         }
     }
 
@@ -387,6 +437,7 @@ impl Exchange {
             "routed"
         );
         let mut meta = ServedMeta::new(served, reason);
+        meta.rollout = self.rollout.as_ref().map(|a| a.arm.as_str());
         meta.citations = self.citations.iter().map(|c| c.chunk_id.clone()).collect();
         meta.cache = self.cache.header();
         meta
@@ -463,6 +514,11 @@ impl Exchange {
         }
         self.finished = true;
         self.ticket.close(status, code);
+        if let Some(a) = &self.rollout {
+            if let Some(s) = self.st.rollouts.record(a, status >= 500) {
+                rollout_changed(&self.st, s);
+            }
+        }
         let Some(deployment) = self.deployment.as_deref() else {
             return;
         };
@@ -500,6 +556,37 @@ impl Drop for Exchange {
             r.abandon();
         }
         self.finish(499, Some("client_closed_request"));
+    }
+}
+
+/// The request's data subject: its `user`, or the `user_id` tag.
+fn subject<'a>(req: &'a ChatRequest, facts: &'a RequestFacts) -> Option<&'a str> {
+    req.extra
+        .get("user")
+        .and_then(|v| v.as_str())
+        .or_else(|| facts.tags.get("user_id").map(String::as_str))
+}
+
+/// The gateway rolled a candidate back: the store's state (other replicas and the CLI see it)
+/// and an audit entry.
+fn rollout_changed(st: &Arc<AppState>, s: crate::learn::rollout::RolloutState) {
+    st.governance
+        .audit
+        .submit(crate::learn::rollout::audit_record(&s, "gateway"));
+    let st = st.clone();
+    let save = move || {
+        let conn = st
+            .governance
+            .admin_db
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = crate::learn::rollout::save(&conn, &s) {
+            tracing::error!(error = %e, route = %s.route, "cannot store the rollback");
+        }
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) => drop(h.spawn_blocking(save)),
+        Err(_) => save(),
     }
 }
 

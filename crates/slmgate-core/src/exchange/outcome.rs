@@ -97,6 +97,8 @@ pub struct ServedMeta {
     pub citations: Vec<String>,
     /// `hit`, `miss` or `bypass` when the route is cached.
     pub cache: Option<&'static str>,
+    /// The A/B rollout arm (`candidate` or `control`).
+    pub rollout: Option<&'static str>,
 }
 
 impl ServedMeta {
@@ -112,6 +114,7 @@ impl ServedMeta {
             confidence: served.confidence,
             citations: Vec::new(),
             cache: None,
+            rollout: None,
         }
     }
 }

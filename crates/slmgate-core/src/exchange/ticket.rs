@@ -106,6 +106,16 @@ impl Ticket {
         f(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()));
     }
 
+    /// The A/B rollout arm the request is on.
+    pub fn rollout(&self, a: &crate::learn::rollout::Assignment) {
+        self.with(|d| {
+            d.entry.rollout = Some(crate::govern::audit::RolloutSummary {
+                candidate: a.candidate.clone(),
+                arm: a.arm.as_str(),
+            })
+        });
+    }
+
     pub fn plan(&self, p: &Plan) {
         self.with(|d| {
             d.entry.plan = Some(PlanSummary {
@@ -317,6 +327,10 @@ impl Draft {
                 tags: self.tags.clone(),
                 prompt: mask(&self.prompt),
                 answer: mask(&self.answer),
+                arm: entry
+                    .rollout
+                    .as_ref()
+                    .map(|r| format!("{}:{}", entry.model, r.arm)),
             }
         });
         entry.reviewed = review.is_some();

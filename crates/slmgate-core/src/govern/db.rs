@@ -66,8 +66,44 @@ CREATE TABLE IF NOT EXISTS reviews (
     answer TEXT NOT NULL,
     verdict TEXT,
     note TEXT,
-    reviewed_ms INTEGER
+    reviewed_ms INTEGER,
+    arm TEXT
 );
+-- Shadow mode (learn::shadow): one row per shadow answer, beside the route's answer.
+CREATE TABLE IF NOT EXISTS shadow_answers (
+    id INTEGER PRIMARY KEY,
+    ts_ms INTEGER NOT NULL,
+    request_id TEXT NOT NULL,
+    route TEXT NOT NULL,
+    key_id TEXT,
+    user_id TEXT,
+    sample REAL NOT NULL,
+    primary_model TEXT NOT NULL,
+    primary_ms INTEGER NOT NULL,
+    primary_cost_usd REAL NOT NULL,
+    shadow_model TEXT NOT NULL,
+    shadow_ms INTEGER NOT NULL,
+    shadow_cost_usd REAL NOT NULL,
+    error TEXT,
+    exact INTEGER,
+    normalised INTEGER,
+    similarity REAL,
+    json_fields REAL,
+    agreement REAL,
+    prompt TEXT,
+    primary_answer TEXT,
+    shadow_answer TEXT
+);
+-- A/B rollouts (learn::rollout): the live candidate and share of each route.
+CREATE TABLE IF NOT EXISTS rollouts (
+    route TEXT PRIMARY KEY,
+    candidate TEXT NOT NULL,
+    share REAL NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT,
+    updated_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS shadow_answers_route_ts ON shadow_answers(route, ts_ms);
 ";
 
 /// Opens (creating if needed) the governance database.
@@ -93,6 +129,12 @@ fn migrate(conn: &Connection) -> Result<(), GovernError> {
         .exists([])?;
     if !has_scopes {
         conn.execute_batch("ALTER TABLE keys ADD COLUMN scopes TEXT")?;
+    }
+    let has_arm: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('reviews') WHERE name = 'arm'")?
+        .exists([])?;
+    if !has_arm {
+        conn.execute_batch("ALTER TABLE reviews ADD COLUMN arm TEXT")?;
     }
     Ok(())
 }

@@ -348,7 +348,10 @@ mod tests {
         let y: Vec<bool> = (0..40).map(|i| i % 2 == 0).collect();
         for learner in [Learner::Logistic, Learner::Mlp] {
             let m = train(&x, &y, &TrainOptions::new(learner)).unwrap();
-            assert!(m.w2.iter().all(|w| w.is_finite()) && m.b2.is_finite(), "{learner:?}");
+            assert!(
+                m.w2.iter().all(|w| w.is_finite()) && m.b2.is_finite(),
+                "{learner:?}"
+            );
             for (r, t) in x.iter().zip(&y) {
                 assert_eq!(m.score(r) >= 0.5, *t, "{learner:?}");
             }

@@ -51,6 +51,11 @@ pub struct Metrics {
     pub cache_lookups: IntCounterVec,
     /// Entries in the response cache.
     pub cache_entries: IntGaugeVec,
+    /// Shadow requests by route, shadow model and outcome (`ok`, `error`, `dropped`: the
+    /// queue was full, `skipped`: policy kept the request from that model).
+    pub shadow_requests: IntCounterVec,
+    /// Agreement scores of shadow answers with the route's answers.
+    pub shadow_agreement: HistogramVec,
     pub pii_findings: IntCounterVec,
     pub guard_hits: IntCounterVec,
     /// Streams the client abandoned before the end.
@@ -250,6 +255,31 @@ impl Metrics {
                 "Entries in the response cache",
                 &[],
             ),
+            shadow_requests: counter(
+                "slmgate_shadow_requests_total",
+                "Shadow requests by route, shadow model and outcome (ok, error, dropped, skipped)",
+                &["route", "model", "outcome"],
+            ),
+            shadow_agreement: {
+                let h = HistogramVec::new(
+                    HistogramOpts::new(
+                        "slmgate_shadow_agreement",
+                        "Agreement of shadow answers with the route's answers (0 to 1)",
+                    )
+                    .buckets(
+                        (1..10)
+                            .map(|i| i as f64 / 10.0)
+                            .chain([0.95, 0.99])
+                            .collect(),
+                    ),
+                    &["route", "model"],
+                )
+                .expect("valid metric");
+                registry
+                    .register(Box::new(h.clone()))
+                    .expect("unique metric");
+                h
+            },
             retrievals: counter(
                 "slmgate_retrievals_total",
                 "RAG retrievals by route and result (hit: passages went into the prompt)",

@@ -266,6 +266,28 @@ fn constrain(
     Ok(())
 }
 
+/// Whether deployment `id` may see this request of `route`: what [`constrain`] and a matched
+/// rule's `force_local` or `deny` enforce on planned tiers (residency of the route and the
+/// key, on-premises only), for a model outside the plan (a shadow).
+pub fn may_see(table: &RouteTable, route: &str, facts: &RequestFacts, id: DeploymentId) -> bool {
+    let Some(spec) = table.route(route) else {
+        return false;
+    };
+    let d = table.deployment(id);
+    let resides =
+        |allowed: &Option<Vec<String>>| allowed.as_ref().is_none_or(|a| a.contains(&d.residency));
+    if !resides(&spec.residency) || !resides(&facts.residency) {
+        return false;
+    }
+    if facts.force_local.is_some() && !d.on_prem {
+        return false;
+    }
+    match spec.rules.iter().find(|r| matches(&r.when, facts)) {
+        Some(rule) => rule.deny.is_none() && (d.on_prem || !rule.force_local),
+        None => true,
+    }
+}
+
 fn keep_models(plan: &mut Plan, keep: impl Fn(DeploymentId) -> bool) {
     for t in plan.tiers.iter_mut() {
         t.models.retain(|m| keep(*m));

@@ -66,6 +66,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         return Err(ServeError::Load(e));
     }
     tracing::info!(%addr, "ready");
+    crate::exchange::shadow_worker::start(&state);
     for (route, tiers) in state.table.live_tiers() {
         tracing::info!(route = %route, tiers = %tiers, "serving");
     }
@@ -79,6 +80,8 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
                 let st = st.clone();
                 let _ = tokio::task::spawn_blocking(move || {
                     st.reload_routers();
+                    // Rollout shares set by the CLI; rollbacks by review verdicts.
+                    st.refresh_rollouts();
                     // Keys created or revoked by another process (the CLI).
                     if let Err(e) = st.governance.keys.refresh() {
                         tracing::warn!(error = %e, "cannot re-read API keys");

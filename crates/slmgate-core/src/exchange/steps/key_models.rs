@@ -4,7 +4,7 @@ use super::super::{Exchange, GatewayError, Refused};
 use crate::govern::Principal;
 
 pub(super) fn run(ex: &mut Exchange) -> Result<(), GatewayError> {
-    check_model_allowed(&ex.who, &ex.req.model)
+    check_model_allowed(&ex.who, ex.requested())
 }
 
 /// The key's model list allows `model` (also used by `/v1/embeddings`).

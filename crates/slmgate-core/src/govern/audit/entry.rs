@@ -49,6 +49,16 @@ pub struct Entry {
     /// Answered from the response cache.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cache: Option<CacheSummary>,
+    /// The A/B rollout arm this request was on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutSummary>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RolloutSummary {
+    pub candidate: String,
+    /// `candidate` or `control`.
+    pub arm: &'static str,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -135,6 +145,8 @@ pub struct ReviewItem {
     pub tags: String,
     pub prompt: String,
     pub answer: String,
+    /// `ROUTE:candidate` or `ROUTE:control` when the request was in an A/B rollout.
+    pub arm: Option<String>,
 }
 
 /// What the writer persists for one request.
@@ -145,4 +157,32 @@ pub struct Record {
     pub review: Option<ReviewItem>,
     /// Under `durability = "sync"`: told once the entry is committed.
     pub commit: Option<super::commit::CommitNotice>,
+}
+
+impl Record {
+    /// An operational change (a rollout, a router swap) as an entry of its own: `kind`, who
+    /// made it (`endpoint`: `cli` or `gateway`), the route it changed, and what it did.
+    pub fn event(
+        kind: &'static str,
+        actor: &'static str,
+        route: &str,
+        ts_ms: i64,
+        detail: String,
+    ) -> Self {
+        Self {
+            entry: Entry {
+                kind,
+                id: uuid::Uuid::new_v4().to_string(),
+                ts_ms,
+                endpoint: actor,
+                model: route.to_string(),
+                status: 200,
+                error: Some(detail),
+                ..Default::default()
+            },
+            content: None,
+            review: None,
+            commit: None,
+        }
+    }
 }

@@ -11,7 +11,7 @@ pub mod writer;
 pub use commit::{CommitNotice, CommitWait};
 pub use entry::{
     AttemptSummary, CacheSummary, Entry, GuardSummary, PiiSummary, PlanSummary, Record,
-    RetrievalSummary, RetrievedChunk, ReviewItem, ServedSummary, StoredContent,
+    RetrievalSummary, RetrievedChunk, ReviewItem, RolloutSummary, ServedSummary, StoredContent,
 };
 pub use verify::{export, forget, verify, Verification};
 pub use writer::AuditWriter;

@@ -56,11 +56,11 @@ pub fn append(conn: &mut Connection, records: &[Record]) -> Result<i64, GovernEr
         if let Some(r) = &rec.review {
             tx.prepare_cached(
                 "INSERT INTO reviews (id, request_id, ts_ms, key_id, user_id, route, tier, model,
-                 escalated_from, tags, prompt, answer) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
+                 escalated_from, tags, prompt, answer, arm) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
             )?
             .execute(params![
                 r.id, e.id, e.ts_ms, e.key_id, e.user, r.route, r.tier, r.model,
-                r.escalated_from, r.tags, r.prompt, r.answer
+                r.escalated_from, r.tags, r.prompt, r.answer, r.arm
             ])?;
         }
         prev = hash;
@@ -83,6 +83,10 @@ pub fn prune_content(conn: &Connection, days: u32, now_ms: i64) -> Result<usize,
     let n = conn.execute("DELETE FROM audit_content WHERE ts_ms < ?1", [cutoff])?;
     conn.execute(
         "UPDATE reviews SET prompt = '[expired]', answer = '[expired]' WHERE ts_ms < ?1 AND prompt != '[expired]'",
+        [cutoff],
+    )?;
+    conn.execute(
+        "UPDATE shadow_answers SET prompt = NULL, primary_answer = NULL, shadow_answer = NULL WHERE ts_ms < ?1 AND prompt IS NOT NULL",
         [cutoff],
     )?;
     Ok(n)

@@ -161,7 +161,7 @@ pub fn export(
     Ok(n)
 }
 
-/// Erases the stored content (audit and review queue) of a data subject — an API key id or
+/// Erases the stored content (audit, review queue, shadow answers) of a data subject — an API key id or
 /// a request `user` — and appends an `erasure` entry; the chain still verifies.
 pub fn forget(conn: &mut Connection, subject: &str) -> Result<usize, GovernError> {
     let n = conn.execute(
@@ -170,6 +170,10 @@ pub fn forget(conn: &mut Connection, subject: &str) -> Result<usize, GovernError
     )?;
     conn.execute(
         "UPDATE reviews SET prompt = '[erased]', answer = '[erased]' WHERE key_id = ?1 OR user_id = ?1",
+        params![subject],
+    )?;
+    conn.execute(
+        "UPDATE shadow_answers SET prompt = NULL, primary_answer = NULL, shadow_answer = NULL WHERE key_id = ?1 OR user_id = ?1",
         params![subject],
     )?;
     let entry = Entry {

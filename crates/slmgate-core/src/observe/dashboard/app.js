@@ -1,5 +1,6 @@
 // slmgate dashboard: reads /dashboard/api/summary (the cost ledger from the audit log) and
-// draws it with Chart.js (embedded; no network access needed).
+// /dashboard/api/shadow (shadow-mode agreement), and draws them with Chart.js (embedded; no
+// network access needed).
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
@@ -117,6 +118,30 @@ function render(s) {
   table("keys", s.keys);
 }
 
+function shadowTable(report) {
+  const el = document.querySelector('[data-testid="shadow"]');
+  const t = report.thresholds;
+  const head = "<tr><th>route</th><th>shadow</th><th>compared</th><th>failed</th><th>agreement</th><th>exact</th>" +
+    "<th>p50 route / shadow</th><th>cost route / shadow</th>" +
+    t.map((x) => `<th>agree ≥ ${x}</th>`).join("") + "<th>saved if shadow took over</th></tr>";
+  const rows = report.totals.map((g) =>
+    `<tr data-name="${escapeHtml(g.route + "/" + g.shadow_model)}"><td>${escapeHtml(g.route)}</td><td>${escapeHtml(g.shadow_model)}</td>` +
+    `<td>${g.compared}</td><td>${g.errors}</td><td>${g.agreement_mean.toFixed(3)}</td><td>${pct(g.exact_share * 100)}</td>` +
+    `<td>${ms(g.primary_p50_ms)} / ${ms(g.shadow_p50_ms)}</td><td>${usd(g.primary_cost_usd)} / ${usd(g.shadow_cost_usd)}</td>` +
+    g.projections.map((p) => `<td>${pct(p.agree_share * 100)}</td>`).join("") +
+    `<td>${usd(g.projections.length ? g.projections[0].takeover_savings_usd : 0)}</td></tr>`);
+  el.innerHTML = head + (rows.join("") || `<tr><td colspan=${9 + t.length}>no shadowed requests (set shadow = { models = [...] } on a route)</td></tr>`);
+}
+
+async function loadShadow(range) {
+  try {
+    const r = await fetch(`/dashboard/api/shadow?since=${encodeURIComponent(range)}`, { credentials: "same-origin" });
+    if (r.ok) shadowTable(await r.json());
+  } catch (e) {
+    // The ledger's error line reports a store that cannot be read.
+  }
+}
+
 async function load() {
   const range = $("#range").value;
   try {
@@ -124,6 +149,7 @@ async function load() {
     if (r.status === 401) { location.href = "/dashboard"; return; }
     if (!r.ok) throw new Error((await r.json()).error?.message || r.statusText);
     render(await r.json());
+    await loadShadow(range);
     $("#error").hidden = true;
     document.body.dataset.loaded = String(Date.now());
   } catch (e) {

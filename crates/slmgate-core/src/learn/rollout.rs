@@ -1,0 +1,401 @@
+//! A/B rollouts: a route's `rollout = { candidate = "auto-v2", share = 0.1 }` sends a sticky
+//! share of its requests to a candidate route version (or alias, or model). The arm is a
+//! hash of the route and the caller's key or user, so one caller stays on one arm and
+//! raising the share only moves callers from control to candidate, never back.
+//!
+//! The live candidate and share are in the store's `rollouts` table: `slmgate rollout set`
+//! writes them (and an audit entry), and the server adopts a newer row within its refresh
+//! tick (2 s). The server rolls back on its own — share 0, status `rolled_back`, an audit
+//! entry — once, since the last change, the candidate's 5xx share exceeds `max_error_rate`
+//! over at least `min_requests` requests, or its share of reviewed answers judged bad
+//! exceeds `max_bad_share` over at least `min_requests` reviews.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::config::{Config, RolloutConfig, Sticky};
+use crate::govern::audit::Record;
+use crate::govern::{db, GovernError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arm {
+    Control,
+    Candidate,
+}
+
+impl Arm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arm::Control => "control",
+            Arm::Candidate => "candidate",
+        }
+    }
+}
+
+/// Which arm one request is on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Assignment {
+    /// The route the client asked for.
+    pub route: String,
+    pub candidate: String,
+    pub arm: Arm,
+}
+
+/// A route's rollout as stored and served.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RolloutState {
+    pub route: String,
+    pub candidate: String,
+    pub share: f64,
+    /// `active` or `rolled_back`.
+    pub status: String,
+    pub reason: Option<String>,
+    pub updated_ms: i64,
+}
+
+struct Live {
+    state: Option<RolloutState>,
+    /// The candidate's requests and failures since the last change.
+    requests: u32,
+    errors: u32,
+}
+
+struct RouteRollout {
+    cfg: RolloutConfig,
+    live: Mutex<Live>,
+}
+
+/// Every route's rollout.
+#[derive(Default)]
+pub struct Rollouts {
+    routes: HashMap<String, RouteRollout>,
+}
+
+impl Rollouts {
+    /// The configured rollouts; a candidate in the config is live until the store has a newer
+    /// state.
+    pub fn new(cfg: &Config) -> Self {
+        let routes = cfg
+            .routes
+            .iter()
+            .filter_map(|(name, r)| {
+                let c = r.rollout.as_ref()?;
+                let state = c.candidate.as_ref().map(|cand| RolloutState {
+                    route: name.clone(),
+                    candidate: cand.clone(),
+                    share: c.share,
+                    status: "active".into(),
+                    reason: Some("config".into()),
+                    updated_ms: 0,
+                });
+                Some((
+                    name.clone(),
+                    RouteRollout {
+                        cfg: c.clone(),
+                        live: Mutex::new(Live {
+                            state,
+                            requests: 0,
+                            errors: 0,
+                        }),
+                    },
+                ))
+            })
+            .collect();
+        Self { routes }
+    }
+
+    /// The arm of a request to `route` from this key and user; `None` when the route has no
+    /// live rollout.
+    pub fn assign(&self, route: &str, key: Option<&str>, user: Option<&str>) -> Option<Assignment> {
+        let r = self.routes.get(route)?;
+        let live = lock(&r.live);
+        let s = live.state.as_ref().filter(|s| s.status == "active")?;
+        let who = match r.cfg.sticky {
+            Sticky::Key => key.or(user),
+            Sticky::User => user.or(key),
+        };
+        let point = match who {
+            Some(id) => bucket(route, id),
+            None => rand::random::<f64>(),
+        };
+        Some(Assignment {
+            route: route.to_string(),
+            candidate: s.candidate.clone(),
+            arm: if point < s.share {
+                Arm::Candidate
+            } else {
+                Arm::Control
+            },
+        })
+    }
+
+    /// Counts a finished request of the candidate arm; returns the rolled-back state when this
+    /// failure crossed the error bound.
+    pub fn record(&self, a: &Assignment, failed: bool) -> Option<RolloutState> {
+        if a.arm != Arm::Candidate {
+            return None;
+        }
+        let r = self.routes.get(&a.route)?;
+        let mut live = lock(&r.live);
+        live.requests += 1;
+        live.errors += failed as u32;
+        let (n, e) = (live.requests, live.errors);
+        if n < r.cfg.min_requests || (e as f64) <= r.cfg.max_error_rate * n as f64 {
+            return None;
+        }
+        let why = format!(
+            "error rate {e}/{n} ({:.1}%) above {:.1}%",
+            100.0 * e as f64 / n as f64,
+            100.0 * r.cfg.max_error_rate
+        );
+        roll_back(&mut live, &why)
+    }
+
+    /// Adopts states the store holds that are newer than the live ones (`slmgate rollout set`
+    /// from another process), then judges each active candidate's reviewed answers.
+    /// Returns the rollbacks this made (to audit).
+    pub fn refresh(&self, conn: &Connection) -> Result<Vec<RolloutState>, GovernError> {
+        let mut rolled = Vec::new();
+        for (route, r) in &self.routes {
+            let stored = load(conn, route)?;
+            let since = {
+                let mut live = lock(&r.live);
+                if let Some(s) = stored {
+                    if live
+                        .state
+                        .as_ref()
+                        .is_none_or(|l| s.updated_ms > l.updated_ms)
+                    {
+                        tracing::info!(route = %route, candidate = %s.candidate, share = s.share, status = %s.status, "rollout changed");
+                        live.state = Some(s);
+                        live.requests = 0;
+                        live.errors = 0;
+                    }
+                }
+                match &live.state {
+                    Some(s) if s.status == "active" && s.share > 0.0 => s.updated_ms,
+                    _ => continue,
+                }
+            };
+            let (reviewed, bad) = verdicts(conn, route, since)?;
+            if reviewed >= r.cfg.min_requests as i64
+                && bad as f64 > r.cfg.max_bad_share * reviewed as f64
+            {
+                let why = format!(
+                    "{bad}/{reviewed} reviewed answers judged bad, above {:.1}%",
+                    100.0 * r.cfg.max_bad_share
+                );
+                if let Some(s) = roll_back(&mut lock(&r.live), &why) {
+                    rolled.push(s);
+                }
+            }
+        }
+        Ok(rolled)
+    }
+
+    /// The live states (for `/ready`-style reporting and tests).
+    pub fn states(&self) -> Vec<RolloutState> {
+        let mut v: Vec<RolloutState> = self
+            .routes
+            .values()
+            .filter_map(|r| lock(&r.live).state.clone())
+            .collect();
+        v.sort_by(|a, b| a.route.cmp(&b.route));
+        v
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn roll_back(live: &mut Live, why: &str) -> Option<RolloutState> {
+    let s = live.state.as_mut().filter(|s| s.status == "active")?;
+    s.share = 0.0;
+    s.status = "rolled_back".into();
+    s.reason = Some(why.to_string());
+    s.updated_ms = db::now_ms();
+    tracing::warn!(route = %s.route, candidate = %s.candidate, reason = %why, "rollout rolled back");
+    Some(s.clone())
+}
+
+/// Where a caller falls in `[0, 1)` for `route`: the same place every time.
+pub fn bucket(route: &str, id: &str) -> f64 {
+    let d = Sha256::new()
+        .chain_update(route.as_bytes())
+        .chain_update([0])
+        .chain_update(id.as_bytes())
+        .finalize();
+    let v = u64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]]);
+    (v >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Reviewed answers of `route`'s candidate arm since `since_ms`, and those judged bad.
+fn verdicts(conn: &Connection, route: &str, since_ms: i64) -> Result<(i64, i64), GovernError> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(verdict IN ('bad', 'should_have_escalated')), 0)
+         FROM reviews WHERE arm = ?1 AND verdict IS NOT NULL AND ts_ms >= ?2",
+        params![format!("{route}:candidate"), since_ms],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
+}
+
+pub fn load(conn: &Connection, route: &str) -> Result<Option<RolloutState>, GovernError> {
+    Ok(conn
+        .query_row(
+            "SELECT route, candidate, share, status, reason, updated_ms FROM rollouts WHERE route = ?1",
+            params![route],
+            |r| {
+                Ok(RolloutState {
+                    route: r.get(0)?,
+                    candidate: r.get(1)?,
+                    share: r.get(2)?,
+                    status: r.get(3)?,
+                    reason: r.get(4)?,
+                    updated_ms: r.get(5)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+pub fn save(conn: &Connection, s: &RolloutState) -> Result<(), GovernError> {
+    conn.execute(
+        "INSERT INTO rollouts (route, candidate, share, status, reason, updated_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT(route) DO UPDATE SET candidate = excluded.candidate, share = excluded.share,
+           status = excluded.status, reason = excluded.reason, updated_ms = excluded.updated_ms",
+        params![
+            s.route,
+            s.candidate,
+            s.share,
+            s.status,
+            s.reason,
+            s.updated_ms
+        ],
+    )?;
+    Ok(())
+}
+
+/// The audit record of a rollout change by `actor` (`cli` or `gateway`).
+pub fn audit_record(s: &RolloutState, actor: &'static str) -> Record {
+    let reason = s
+        .reason
+        .as_deref()
+        .map(|r| format!(": {r}"))
+        .unwrap_or_default();
+    Record::event(
+        "rollout",
+        actor,
+        &s.route,
+        s.updated_ms,
+        format!(
+            "{} candidate {} at share {}{reason}",
+            s.status, s.candidate, s.share
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rollouts(share: f64, min: u32) -> Rollouts {
+        let toml = format!(
+            r#"
+[models.a]
+type = "remote"
+wire = "openai"
+base_url = "http://127.0.0.1:9/v1"
+model = "a"
+
+[routes.auto]
+tiers = [{{ name = "t", models = ["a"] }}]
+rollout = {{ candidate = "a", share = {share}, min_requests = {min}, max_error_rate = 0.1 }}
+"#
+        );
+        Rollouts::new(&Config::from_toml(&toml, "test").expect("config"))
+    }
+
+    #[test]
+    fn the_split_holds_its_share_and_is_sticky() {
+        let r = rollouts(0.2, 20);
+        let n = 20_000;
+        let cand = (0..n)
+            .filter(|i| {
+                r.assign("auto", Some(&format!("key_{i}")), None)
+                    .is_some_and(|a| a.arm == Arm::Candidate)
+            })
+            .count();
+        let share = cand as f64 / n as f64;
+        assert!((share - 0.2).abs() < 0.01, "share {share}");
+        for i in 0..50 {
+            let k = format!("key_{i}");
+            let first = r.assign("auto", Some(&k), None).map(|a| a.arm);
+            for _ in 0..5 {
+                assert_eq!(
+                    r.assign("auto", Some(&k), Some("someone")).map(|a| a.arm),
+                    first
+                );
+            }
+        }
+        assert!(r.assign("other", Some("k"), None).is_none());
+    }
+
+    #[test]
+    fn raising_the_share_only_moves_callers_to_the_candidate() {
+        let (low, high) = (rollouts(0.1, 20), rollouts(0.3, 20));
+        let arm = |r: &Rollouts, id: &str| r.assign("auto", Some(id), None).map(|a| a.arm);
+        let (mut at_low, mut at_high) = (0, 0);
+        for i in 0..2_000 {
+            let id = format!("key-{i}");
+            let (a, b) = (arm(&low, &id), arm(&high, &id));
+            if a == Some(Arm::Candidate) {
+                at_low += 1;
+                assert_eq!(b, Some(Arm::Candidate), "{id} moved back to control");
+            }
+            at_high += (b == Some(Arm::Candidate)) as usize;
+        }
+        assert!(
+            at_low > 100 && at_high > 2 * at_low,
+            "{at_low} at 0.1, {at_high} at 0.3"
+        );
+    }
+
+    #[test]
+    fn failures_past_the_bound_roll_back_once() {
+        let r = rollouts(1.0, 10);
+        let a = r.assign("auto", Some("k"), None).expect("live");
+        assert_eq!(a.arm, Arm::Candidate);
+        for _ in 0..9 {
+            assert!(
+                r.record(&a, true).is_none(),
+                "not judged before min_requests"
+            );
+        }
+        let s = r.record(&a, true).expect("10 of 10 failed");
+        assert_eq!((s.status.as_str(), s.share), ("rolled_back", 0.0));
+        assert!(r.record(&a, true).is_none(), "rolled back once");
+        assert!(
+            r.assign("auto", Some("k"), None).is_none(),
+            "no arm after a rollback"
+        );
+    }
+
+    #[test]
+    fn a_healthy_candidate_stays() {
+        let r = rollouts(1.0, 10);
+        let a = r.assign("auto", Some("k"), None).expect("live");
+        for i in 0..100 {
+            assert!(
+                r.record(&a, i % 20 == 0).is_none(),
+                "5% failures under a 10% bound"
+            );
+        }
+    }
+}
