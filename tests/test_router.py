@@ -3,6 +3,7 @@ metrics recomputed here from the out-of-fold scores), training, calibration, and
 file hot-swapped under a serving gateway."""
 
 import json
+import math
 import re
 import subprocess
 import time
@@ -66,6 +67,20 @@ def test_eval_reports_metrics_that_recompute_from_the_scores(subset):
     assert abs(apgr([0.5] * len(s), w, st) - 0.5) < 1e-9
     # Out-of-fold scores of a learned router beat random routing on held-out prompts.
     assert printed > 0.5, out
+    # The baselines, recomputed on the same folds: the per-tag prior (one tag on every prompt:
+    # random) and the length-only router (log length, its sign from the training folds).
+    assert re.search(r"^per-tag prior\s+0\.5000", out, re.M), out
+    prompts = {json.loads(l)["id"]: json.loads(l)["prompt"] for l in (subset / "train.jsonl").read_text().splitlines()}
+    length = []
+    for r in rows:
+        train = [(math.log(len(prompts[x["id"]]) + 1), x["strong"] - x["weak"]) for x in rows if x["fold"] != r["fold"]]
+        mx, my = sum(a for a, _ in train) / len(train), sum(b for _, b in train) / len(train)
+        sign = -1 if sum((a - mx) * (b - my) for a, b in train) < 0 else 1
+        length.append(sign * math.log(len(prompts[r["id"]]) + 1))
+    printed_length = float(re.search(r"^length\s+([0-9.]+)", out, re.M).group(1))
+    assert abs(apgr(length, w, st) - printed_length) < 1e-3
+    verdict = "beats" if printed > printed_length else "does NOT beat"
+    assert f"{verdict} length ({printed_length:.4f})" in out
     assert "<svg" in svg.read_text()
 
 

@@ -193,7 +193,8 @@ pub fn run(cmd: RouterCmd) -> anyhow::Result<()> {
                     opts.seed = seed;
                     let scores = cross_validate(&examples, &emb, &fold_of, k, &opts)?;
                     let name = format!("{}/{}", repr.as_str(), l.as_str());
-                    let report = Report::new(&name, &examples, &scores);
+                    let report = Report::new(&name, &examples, &scores)
+                        .with_baselines(&examples, &fold_of, k);
                     println!(
                         "== {name} ({k}-fold, {:.1} s)\n{}",
                         t.elapsed().as_secs_f64(),

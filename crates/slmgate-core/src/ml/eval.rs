@@ -8,6 +8,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
+use super::baselines::{length_scores, tag_prior_scores};
 use super::data::Example;
 use super::metrics::{curve, oracle_scores, Curve};
 use super::model::RouterModel;
@@ -123,12 +124,14 @@ pub fn cross_validate(
     Ok(scores)
 }
 
-/// A router's curve beside the oracle's.
+/// A router's curve beside the oracle's and the simple baselines'.
 pub struct Report {
     pub name: String,
     pub examples: usize,
     pub router: Curve,
     pub oracle: Curve,
+    /// Out-of-fold baselines (`per-tag prior`, `length`), when computed.
+    pub baselines: Vec<(&'static str, Curve)>,
 }
 
 impl Report {
@@ -140,7 +143,25 @@ impl Report {
             examples: examples.len(),
             router: curve(scores, &weak, &strong),
             oracle: curve(&oracle_scores(&weak, &strong), &weak, &strong),
+            baselines: Vec::new(),
         }
+    }
+
+    /// Adds the per-tag prior and the length-only router, scored on the same folds.
+    pub fn with_baselines(mut self, examples: &[Example], fold_of: &[usize], k: usize) -> Self {
+        let weak: Vec<f64> = examples.iter().map(|e| e.weak).collect();
+        let strong: Vec<f64> = examples.iter().map(|e| e.strong).collect();
+        self.baselines = vec![
+            (
+                "per-tag prior",
+                curve(&tag_prior_scores(examples, fold_of, k), &weak, &strong),
+            ),
+            (
+                "length",
+                curve(&length_scores(examples, fold_of, k), &weak, &strong),
+            ),
+        ];
+        self
     }
 
     fn cpt(c: &Curve, t: f64) -> String {
@@ -161,7 +182,7 @@ impl Report {
         );
         for (name, curve) in [(self.name.as_str(), &self.router), ("oracle", &self.oracle)] {
             s += &format!(
-                "{:<10} {:>7.4} {:>9} {:>9} {:>9}\n",
+                "{:<16} {:>7.4} {:>9} {:>9} {:>9}\n",
                 name,
                 curve.apgr(),
                 Self::cpt(curve, 0.5),
@@ -170,9 +191,36 @@ impl Report {
             );
         }
         s += &format!(
-            "{:<10} {:>7.4} {:>9} {:>9} {:>9}\n",
+            "{:<16} {:>7.4} {:>9} {:>9} {:>9}\n",
             "random", 0.5, " 50.0%", " 80.0%", " 95.0%"
         );
+        for (name, curve) in &self.baselines {
+            s += &format!(
+                "{:<16} {:>7.4} {:>9} {:>9} {:>9}\n",
+                name,
+                curve.apgr(),
+                Self::cpt(curve, 0.5),
+                Self::cpt(curve, 0.8),
+                Self::cpt(curve, 0.95)
+            );
+        }
+        let mine = self.router.apgr();
+        let verdict = |other: f64| {
+            if mine > other {
+                "beats"
+            } else {
+                "does NOT beat"
+            }
+        };
+        s += &format!(
+            "\n{} {} random ({mine:.4} vs 0.5000)",
+            self.name,
+            verdict(0.5)
+        );
+        for (name, curve) in &self.baselines {
+            s += &format!("; {} {name} ({:.4})", verdict(curve.apgr()), curve.apgr());
+        }
+        s += "\n";
         s += "\nstrong share   quality   PGR\n";
         for i in 0..=10 {
             let p = c.at(i as f64 / 10.0);

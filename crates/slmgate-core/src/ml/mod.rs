@@ -4,6 +4,7 @@
 //! (`route::router`), domain routing (`route::domain`) and the injection guard
 //! (`govern::guard`) all build on it; `data` reads the labelled outcomes a router learns from.
 
+pub mod baselines;
 pub mod data;
 pub mod eval;
 pub mod metrics;
