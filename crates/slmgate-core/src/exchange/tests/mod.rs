@@ -8,6 +8,7 @@ mod budgets;
 mod cascade;
 mod durability;
 mod fallback;
+mod learning;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -17,7 +18,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
-use super::{Answer, Endpoint, Exchange, GatewayError, Inbound, Outcome};
+use super::{shadow_worker, Answer, Endpoint, Exchange, GatewayError, Inbound, Outcome};
 use crate::config::{Config, ModelConfig};
 use crate::govern::keys::KeySpec;
 use crate::govern::{db, Principal};
