@@ -136,6 +136,8 @@ fn migrate(conn: &Connection) -> Result<(), GovernError> {
     if !has_arm {
         conn.execute_batch("ALTER TABLE reviews ADD COLUMN arm TEXT")?;
     }
+    // The rollout verdict bound reads a candidate's reviews every refresh tick.
+    conn.execute_batch("CREATE INDEX IF NOT EXISTS reviews_arm ON reviews(arm, ts_ms)")?;
     Ok(())
 }
 
@@ -180,5 +182,38 @@ mod tests {
             super::rfc3339(1_709_251_199_123),
             "2024-02-29T23:59:59.123Z"
         );
+    }
+
+    #[test]
+    fn a_store_from_before_rollouts_gets_the_review_arm_and_its_index() {
+        let dir = std::env::temp_dir().join(format!("slmgate-migrate-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("old.db");
+        {
+            let c = rusqlite::Connection::open(&path).unwrap();
+            c.execute_batch(
+                "CREATE TABLE reviews (id TEXT PRIMARY KEY, request_id TEXT NOT NULL, ts_ms INTEGER NOT NULL,
+                 key_id TEXT, user_id TEXT, route TEXT NOT NULL, tier TEXT NOT NULL, model TEXT NOT NULL,
+                 escalated_from TEXT, tags TEXT NOT NULL, prompt TEXT NOT NULL, answer TEXT NOT NULL,
+                 verdict TEXT, note TEXT, reviewed_ms INTEGER);
+                 INSERT INTO reviews VALUES ('r1', 'q1', 1, NULL, NULL, 'auto', 'local', 'm', NULL, '{}', 'p', 'a', NULL, NULL, NULL);",
+            )
+            .unwrap();
+        }
+        let c = super::open(&path).unwrap();
+        let arm: Option<String> = c
+            .query_row("SELECT arm FROM reviews WHERE id = 'r1'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(arm, None, "old rows keep their data and have no arm");
+        let indexed: bool = c
+            .prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'reviews_arm'")
+            .unwrap()
+            .exists([])
+            .unwrap();
+        assert!(indexed);
+        drop(c);
+        assert!(super::open(&path).is_ok(), "opening twice is fine");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
