@@ -123,12 +123,21 @@ def test_retrain_swaps_only_when_held_out_apgr_improves(setup):
     assert router.read_bytes() != before
     assert router.with_suffix(".prev.json").read_bytes() == before, "the old router is kept beside it"
 
-    # The gateway reloads the new router while serving: arithmetic now starts at the strong tier.
+    # The gateway reloads the new router while serving: new arithmetic prompts now mostly start
+    # at the strong tier and greetings at the local one. (Mostly: the new threshold keeps the
+    # old strong share of its training rows, and which rows are held out depends on the random
+    # request ids, so a borderline prompt may fall either side.)
+    fresh_math = [math(60 + i) for i in range(10)]
     deadline = time.time() + 15
-    while time.time() < deadline and ask(gw, math(99)) != "strong":
+    while True:
+        to_strong = sum(ask(gw, p) == "strong" for p in fresh_math)
+        if to_strong >= 7 or time.time() > deadline:
+            break
         time.sleep(0.5)
-    assert ask(gw, math(98)) == "strong"
-    assert ask(gw, greeting(7)) == "local"
+    assert to_strong >= 7, f"{to_strong}/10 new arithmetic prompts start at the strong tier"
+    to_local = sum(ask(gw, f"Hello there, my name is {OTHER_NAMES[i]}. How are you today?") == "local"
+                   for i in range(10))
+    assert to_local >= 7, f"{to_local}/10 new greetings start at the local tier"
 
     # The same data again: the retrained router is no better than itself, so nothing changes.
     swapped = router.read_bytes()
