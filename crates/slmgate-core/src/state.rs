@@ -98,34 +98,36 @@ impl AppState {
     }
 
     /// Adopts rollout changes from the store and rolls back candidates whose reviewed
-    /// answers cross their bound (audited).
+    /// answers cross their bound.
     pub fn refresh_rollouts(&self) {
-        let rolled = {
-            let conn = self
-                .governance
-                .admin_db
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            match self.rollouts.refresh(&conn) {
-                Ok(r) => {
-                    for s in &r {
-                        if let Err(e) = crate::learn::rollout::save(&conn, s) {
-                            tracing::error!(error = %e, route = %s.route, "cannot store the rollback");
-                        }
-                    }
-                    r
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot read rollouts");
-                    Vec::new()
+        let conn = self
+            .governance
+            .admin_db
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match self.rollouts.refresh(&conn) {
+            Ok(rolled) => {
+                for s in &rolled {
+                    self.rolled_back(&conn, s);
                 }
             }
-        };
-        for s in &rolled {
-            self.governance
-                .audit
-                .submit(crate::learn::rollout::audit_record(s, "gateway"));
+            Err(e) => tracing::warn!(error = %e, "cannot read rollouts"),
         }
+    }
+
+    /// A rollback the gateway decided: the store's state (the CLI and other processes read
+    /// it) and an audit entry.
+    pub fn rolled_back(
+        &self,
+        conn: &rusqlite::Connection,
+        s: &crate::learn::rollout::RolloutState,
+    ) {
+        if let Err(e) = crate::learn::rollout::save(conn, s) {
+            tracing::error!(error = %e, route = %s.route, "cannot store the rollback");
+        }
+        self.governance
+            .audit
+            .submit(crate::learn::rollout::audit_record(s, "gateway"));
     }
 
     /// Re-reads router files that changed.

@@ -156,7 +156,7 @@ impl Exchange {
         let rollout = st.rollouts.assign(
             &req.model,
             inbound.who.key().map(|k| k.id.as_str()),
-            subject(&req, &facts),
+            subject(&req, &facts.tags),
         );
         if let Some(a) = &rollout {
             ticket.rollout(a);
@@ -559,34 +559,32 @@ impl Drop for Exchange {
     }
 }
 
-/// The request's data subject: its `user`, or the `user_id` tag.
-fn subject<'a>(req: &'a ChatRequest, facts: &'a RequestFacts) -> Option<&'a str> {
+/// The request's data subject: its `user`, or the `user_id` tag (the audit entry's `user`,
+/// a rollout's sticky identity, a shadow row's `user_id`).
+fn subject<'a>(
+    req: &'a ChatRequest,
+    tags: &'a std::collections::BTreeMap<String, String>,
+) -> Option<&'a str> {
     req.extra
         .get("user")
         .and_then(|v| v.as_str())
-        .or_else(|| facts.tags.get("user_id").map(String::as_str))
+        .or_else(|| tags.get("user_id").map(String::as_str))
 }
 
-/// The gateway rolled a candidate back: the store's state (other replicas and the CLI see it)
-/// and an audit entry.
+/// The gateway rolled a candidate back: stored and audited off the request's thread.
 fn rollout_changed(st: &Arc<AppState>, s: crate::learn::rollout::RolloutState) {
-    st.governance
-        .audit
-        .submit(crate::learn::rollout::audit_record(&s, "gateway"));
     let st = st.clone();
-    let save = move || {
+    let store = move || {
         let conn = st
             .governance
             .admin_db
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        if let Err(e) = crate::learn::rollout::save(&conn, &s) {
-            tracing::error!(error = %e, route = %s.route, "cannot store the rollback");
-        }
+        st.rolled_back(&conn, &s);
     };
     match tokio::runtime::Handle::try_current() {
-        Ok(h) => drop(h.spawn_blocking(save)),
-        Err(_) => save(),
+        Ok(h) => drop(h.spawn_blocking(store)),
+        Err(_) => store(),
     }
 }
 

@@ -41,13 +41,7 @@ impl Exchange {
         let job = Job {
             request_id: self.request_id.clone(),
             key_id: self.who.key().map(|k| k.id.clone()),
-            user_id: self
-                .req
-                .extra
-                .get("user")
-                .and_then(|v| v.as_str())
-                .or_else(|| self.facts.tags.get("user_id").map(String::as_str))
-                .map(str::to_string),
+            user_id: super::subject(&self.req, &self.facts.tags).map(str::to_string),
             req: self.req.clone(),
             primary: Side {
                 model: served.deployment.name.clone(),

@@ -65,11 +65,7 @@ impl Ticket {
         let keep = st.config.audit.content != AuditContent::None;
         let review =
             st.config.review.sample > 0.0 && rand::random::<f64>() < st.config.review.sample;
-        let user = req
-            .extra
-            .get("user")
-            .and_then(|v| v.as_str())
-            .or_else(|| tags.get("user_id").map(String::as_str));
+        let user = super::subject(req, tags);
         let mut d = Draft::open(st, request_id, endpoint, who, &req.model, user);
         d.entry.stream = req.is_stream();
         if keep || review {

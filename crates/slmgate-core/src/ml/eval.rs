@@ -180,29 +180,24 @@ impl Report {
             c.strong_quality,
             "router", "APGR", "CPT(50%)", "CPT(80%)", "CPT(95%)"
         );
-        for (name, curve) in [(self.name.as_str(), &self.router), ("oracle", &self.oracle)] {
-            s += &format!(
+        let row = |name: &str, curve: &Curve| {
+            format!(
                 "{:<16} {:>7.4} {:>9} {:>9} {:>9}\n",
                 name,
                 curve.apgr(),
                 Self::cpt(curve, 0.5),
                 Self::cpt(curve, 0.8),
                 Self::cpt(curve, 0.95)
-            );
-        }
+            )
+        };
+        s += &row(&self.name, &self.router);
+        s += &row("oracle", &self.oracle);
         s += &format!(
             "{:<16} {:>7.4} {:>9} {:>9} {:>9}\n",
             "random", 0.5, " 50.0%", " 80.0%", " 95.0%"
         );
         for (name, curve) in &self.baselines {
-            s += &format!(
-                "{:<16} {:>7.4} {:>9} {:>9} {:>9}\n",
-                name,
-                curve.apgr(),
-                Self::cpt(curve, 0.5),
-                Self::cpt(curve, 0.8),
-                Self::cpt(curve, 0.95)
-            );
+            s += &row(name, curve);
         }
         let mine = self.router.apgr();
         let verdict = |other: f64| {
