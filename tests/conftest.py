@@ -44,6 +44,21 @@ def chat(gw, model, text, key=None, stream=False, max_tokens=24):
                             "messages": [{"role": "user", "content": text}]})
 
 
+def admin_call(gw, admin_key, method, path, **kw):
+    """A request to the admin API of `gw` with the admin key."""
+    return httpx.request(method, gw.url + path, headers={"authorization": f"Bearer {admin_key}"},
+                         timeout=60, **kw)
+
+
+def audit_entries(gw, kind=None):
+    """The audit log's entries in order (of one `kind`: request, rollout, adapter, ...)."""
+    import json
+    import sqlite3
+    with sqlite3.connect(gw.db) as c:
+        rows = [json.loads(e) for (e,) in c.execute("SELECT entry FROM audit ORDER BY seq")]
+    return [e for e in rows if kind is None or e["kind"] == kind]
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -13,7 +13,7 @@ import time
 import httpx
 import pytest
 
-from conftest import CASCADE_PROMPTS, ROOT, Gateway, chat, remote, smol
+from conftest import CASCADE_PROMPTS, Gateway, ROOT, admin_call, chat, remote, smol
 
 ADMIN = "adm-dashboard-secret-99"
 BROWSER = ROOT / "tests" / "browser"
@@ -61,7 +61,7 @@ output_per_mtok = 10
 
 
 def admin(gw, method, path, **kw):
-    return httpx.request(method, gw.url + path, headers={"authorization": f"Bearer {ADMIN}"}, timeout=30, **kw)
+    return admin_call(gw, ADMIN, method, path, **kw)
 
 
 

@@ -11,7 +11,7 @@ import httpx
 import openai
 import pytest
 
-from conftest import BIN, MINILM, Gateway, smol
+from conftest import BIN, Gateway, MINILM, admin_call, smol
 from conftest import remote as conftest_remote
 
 ADMIN = "adm-test-secret-123"
@@ -87,7 +87,7 @@ def gov(session_tmp, fake_upstream):
 
 
 def admin(gw, method, path, **kw):
-    return httpx.request(method, gw.url + path, headers={"authorization": f"Bearer {ADMIN}"}, timeout=30, **kw)
+    return admin_call(gw, ADMIN, method, path, **kw)
 
 
 def new_key(gw, **spec):

@@ -130,6 +130,54 @@ impl AppState {
             .submit(crate::learn::rollout::audit_record(s, "gateway"));
     }
 
+    /// Loads `deployment`'s LoRA adapter from `path` (its current file when `None`) while
+    /// serving; the change is audited (`actor`: who asked).
+    pub async fn load_adapter(
+        &self,
+        deployment: &str,
+        path: Option<std::path::PathBuf>,
+        scale: Option<f32>,
+        actor: &'static str,
+    ) -> Result<crate::route::adapters::AdapterStatus, crate::route::adapters::AdapterError> {
+        let Some(l) = self.loaded.get() else {
+            return Err(crate::route::adapters::AdapterError::Load(
+                "the models are still loading".into(),
+            ));
+        };
+        let result = l.gateway.load_adapter(deployment, path, scale).await;
+        let detail = match &result {
+            Ok(s) => format!(
+                "adapter {} loaded from {} (scale {}, generation {})",
+                s.adapter, s.path, s.scale, s.generation
+            ),
+            Err(crate::route::adapters::AdapterError::NotAnAdapter(_)) => return result,
+            Err(e) => format!("adapter load failed: {e}"),
+        };
+        match &result {
+            Ok(_) => tracing::info!(deployment, actor, "{detail}"),
+            Err(_) => tracing::error!(deployment, actor, "{detail}"),
+        }
+        self.governance
+            .audit
+            .submit(crate::govern::audit::Record::event(
+                "adapter",
+                actor,
+                deployment,
+                crate::govern::db::now_ms(),
+                detail,
+            ));
+        result
+    }
+
+    /// Loads adapter files that changed on disk (hot swap without a restart); a file that
+    /// fails to load is tried again only once it changes again.
+    pub async fn reload_adapters(&self) {
+        let Some(l) = self.loaded.get() else { return };
+        for d in l.gateway.changed_adapters() {
+            let _ = self.load_adapter(&d, None, None, "gateway").await;
+        }
+    }
+
     /// Re-reads router files that changed.
     pub fn reload_routers(&self) {
         if let Some(l) = self.loaded.get() {
@@ -141,7 +189,11 @@ impl AppState {
     pub fn render_metrics(&self) -> String {
         if let Some(l) = self.loaded.get() {
             for d in &l.gateway.deployments {
+                // An adapter's deployment shares its base's engine: counted once, there.
                 if let Provider::Local(local) = &d.provider {
+                    if local.adapter.is_some() {
+                        continue;
+                    }
                     self.metrics
                         .queue_depth
                         .with_label_values(&[&d.name])

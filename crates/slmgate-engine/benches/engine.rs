@@ -94,6 +94,7 @@ fn main() {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or_default(),
             speculation: Speculation::default(),
+            adapters: Vec::new(),
         })
         .expect("load model (make models)");
         let filler =

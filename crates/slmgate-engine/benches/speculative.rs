@@ -166,6 +166,7 @@ fn load(path: PathBuf, threads: i32, conc: u32, speculation: Speculation) -> Loc
         gpu_layers: 0,
         kv_cache_type: KvType::F16,
         speculation,
+        adapters: Vec::new(),
     })
     .expect("load model (make models)")
 }

@@ -7,6 +7,10 @@
 //!    still prefilling;
 //! 4. **decode** it once;
 //! 5. **sample**, detokenize and stream each slot's next token.
+//!
+//! llama.cpp applies LoRA adapters per context: steps 3–5 run once per adapter in use
+//! (sequences on the base model are one more group), the context set to that adapter before
+//! its decode. With one group (the usual case) a step is one decode, as before.
 
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
@@ -20,10 +24,11 @@ use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 use tokio::sync::mpsc;
 
+use crate::adapter::{self, Adapter, AdapterTable, Buried};
 use crate::backend::backend;
 use crate::detok::{Detokenizer, Pushed};
 use crate::logprobs::{log_sum_exp, top_k, TokenLogprob, TopLogprob};
-use crate::queue::Job;
+use crate::queue::{Job, Msg};
 use crate::request::{FinishReason, GenerationEvent};
 use crate::settings::{EngineSettings, KvType};
 use crate::slot::{Active, Slot};
@@ -38,8 +43,9 @@ pub(crate) fn run(
     model: Arc<LlamaModel>,
     draft_model: Option<Arc<LlamaModel>>,
     settings: EngineSettings,
-    rx: mpsc::UnboundedReceiver<Job>,
+    rx: mpsc::UnboundedReceiver<Msg>,
     stats: Arc<EngineStats>,
+    adapters: Arc<AdapterTable>,
     ready: std::sync::mpsc::Sender<Result<(), EngineError>>,
 ) {
     let mut ctx = match context(&model, &settings) {
@@ -63,9 +69,25 @@ pub(crate) fn run(
     if !rollback {
         tracing::info!(model = %settings.path.display(), "this model's cache cannot drop a suffix: no speculative decoding");
     }
+    let (grave_tx, grave_rx) = std::sync::mpsc::channel();
+    for spec in &settings.adapters {
+        match adapter::load(&model, &adapters, spec, &grave_tx) {
+            Ok(a) => adapters.insert(a),
+            Err(e) => {
+                let _ = ready.send(Err(e));
+                return;
+            }
+        }
+    }
     let _ = ready.send(Ok(()));
     let mut lp = BatchLoop::new(&model, ctx, drafter, &settings, rx, stats.clone());
     lp.speculate = rollback;
+    lp.adapters = Some(LoopAdapters {
+        table: adapters,
+        grave_tx,
+        grave_rx,
+        current: None,
+    });
     while lp.step() {}
     stats.stopped.store(true, Ordering::Relaxed);
 }
@@ -130,7 +152,7 @@ struct BatchLoop<'m> {
     speculate: bool,
     batch: LlamaBatch<'static>,
     slots: Vec<Slot>,
-    rx: mpsc::UnboundedReceiver<Job>,
+    rx: mpsc::UnboundedReceiver<Msg>,
     waiting: VecDeque<Job>,
     stats: Arc<EngineStats>,
     /// Steps so far (slots remember when they were last used).
@@ -142,6 +164,16 @@ struct BatchLoop<'m> {
     n_vocab: usize,
     /// This step's batch: (slot index, tokens added).
     in_batch: Vec<(usize, usize)>,
+    /// LoRA adapters: the engine's table, freeing, and the one the context is set to.
+    adapters: Option<LoopAdapters>,
+}
+
+struct LoopAdapters {
+    table: Arc<AdapterTable>,
+    grave_tx: std::sync::mpsc::Sender<Buried>,
+    grave_rx: std::sync::mpsc::Receiver<Buried>,
+    /// The adapter the context applies now (held, so it cannot be freed while set).
+    current: Option<Arc<Adapter>>,
 }
 
 impl<'m> BatchLoop<'m> {
@@ -150,7 +182,7 @@ impl<'m> BatchLoop<'m> {
         ctx: LlamaContext<'m>,
         drafter: Option<Drafter<'m>>,
         settings: &EngineSettings,
-        rx: mpsc::UnboundedReceiver<Job>,
+        rx: mpsc::UnboundedReceiver<Msg>,
         stats: Arc<EngineStats>,
     ) -> Self {
         Self {
@@ -168,6 +200,7 @@ impl<'m> BatchLoop<'m> {
             slot_ctx: settings.context as usize,
             n_vocab: model.n_vocab() as usize,
             in_batch: Vec::new(),
+            adapters: None,
         }
     }
 
@@ -179,13 +212,107 @@ impl<'m> BatchLoop<'m> {
         }
         self.cancel_abandoned();
         self.propose();
-        if self.build() {
-            match self.decode() {
-                Ok(()) => self.sample(),
-                Err(e) => self.fail_batch(&e),
+        for group in self.groups() {
+            let id = group.as_ref().map_or(0, |a| a.id());
+            self.use_adapter(group);
+            if self.build(id) {
+                match self.decode() {
+                    Ok(()) => self.sample(),
+                    Err(e) => self.fail_batch(&e),
+                }
             }
         }
+        self.release_adapters();
         true
+    }
+
+    /// The adapters the active sequences run under (`None`: the base model), each once,
+    /// starting with the one the context is set to (one switch per step when two alternate).
+    fn groups(&self) -> Vec<Option<Arc<Adapter>>> {
+        let mut out: Vec<Option<Arc<Adapter>>> = Vec::with_capacity(1);
+        let current = self.adapters.as_ref().and_then(|l| l.current.clone());
+        let current_id = current.as_ref().map_or(0, |a| a.id());
+        let mut current_used = false;
+        for a in self.slots.iter().filter_map(|s| s.active.as_ref()) {
+            let id = a.adapter_id();
+            if id == current_id {
+                current_used = true;
+            } else if !out.iter().any(|g| g.as_ref().map_or(0, |x| x.id()) == id) {
+                out.push(a.job.req.adapter.clone());
+            }
+        }
+        if current_used || out.is_empty() {
+            out.insert(0, current);
+        }
+        out
+    }
+
+    /// Sets the context to `group`'s adapter (none: the base model) if it is not already.
+    fn use_adapter(&mut self, group: Option<Arc<Adapter>>) {
+        let Some(l) = self.adapters.as_mut() else {
+            return;
+        };
+        let want = group.as_ref().map_or(0, |a| a.id());
+        let have = l.current.as_ref().map_or(0, |a| a.id());
+        if want == have {
+            return;
+        }
+        let result = match (&group, &l.current) {
+            (Some(a), _) => self
+                .ctx
+                .lora_adapter_set(&mut a.handle(), a.info.scale)
+                .map_err(|e| e.to_string()),
+            (None, Some(old)) => self
+                .ctx
+                .lora_adapter_remove(&mut old.handle())
+                .map_err(|e| e.to_string()),
+            (None, None) => Ok(()),
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "cannot set the context's LoRA adapter");
+        }
+        l.current = group;
+    }
+
+    /// Loads an adapter between steps (llama.cpp registers it with the model) and puts it
+    /// under its name.
+    fn load_adapter(
+        &mut self,
+        spec: &adapter::AdapterSpec,
+    ) -> Result<adapter::AdapterInfo, EngineError> {
+        let Some(l) = self.adapters.as_ref() else {
+            return Err(EngineError::Stopped);
+        };
+        let a = adapter::load(self.model, &l.table, spec, &l.grave_tx).inspect_err(|_| {
+            l.table.failed(spec);
+        })?;
+        let info = a.info.clone();
+        l.table.insert(a);
+        tracing::info!(adapter = %info.name, path = %info.path.display(), generation = info.generation, "LoRA adapter loaded");
+        Ok(info)
+    }
+
+    /// After a step: the context lets go of an adapter no sequence uses any more, and
+    /// adapters whose last handle is gone are freed.
+    fn release_adapters(&mut self) {
+        let Some(l) = self.adapters.as_mut() else {
+            return;
+        };
+        if let Some(cur) = &l.current {
+            let id = cur.id();
+            let in_use = self
+                .slots
+                .iter()
+                .filter_map(|s| s.active.as_ref())
+                .any(|a| a.adapter_id() == id);
+            if !in_use {
+                if let Err(e) = self.ctx.lora_adapter_remove(&mut cur.handle()) {
+                    tracing::error!(error = %e, "cannot clear the context's LoRA adapter");
+                }
+                l.current = None;
+            }
+        }
+        adapter::bury(&l.grave_rx);
     }
 
     /// Blocks while idle; takes what is queued, drops jobs whose client left, fills free
@@ -193,12 +320,12 @@ impl<'m> BatchLoop<'m> {
     fn admit(&mut self) -> bool {
         if self.waiting.is_empty() && self.slots.iter().all(Slot::is_free) {
             match self.rx.blocking_recv() {
-                Some(job) => self.waiting.push_back(job),
+                Some(msg) => self.receive(msg),
                 None => return false,
             }
         }
-        while let Ok(job) = self.rx.try_recv() {
-            self.waiting.push_back(job);
+        while let Ok(msg) = self.rx.try_recv() {
+            self.receive(msg);
         }
         // Cancelled while waiting: the dropped stream already released the queue place.
         self.waiting.retain(|job| !job.place.is_cancelled());
@@ -211,6 +338,15 @@ impl<'m> BatchLoop<'m> {
         true
     }
 
+    fn receive(&mut self, msg: Msg) {
+        match msg {
+            Msg::Job(job) => self.waiting.push_back(job),
+            Msg::LoadAdapter { spec, reply } => {
+                let _ = reply.send(self.load_adapter(&spec));
+            }
+        }
+    }
+
     /// Puts a job into the free slot whose cache shares the longest prefix with its prompt
     /// (least recently used on ties) and trims that cache to the shared prefix.
     fn place(&mut self, job: Job) {
@@ -219,18 +355,19 @@ impl<'m> BatchLoop<'m> {
         }
         self.stats.queued.fetch_sub(1, Ordering::AcqRel);
         let prompt = &job.req.tokens;
+        let adapter = job.req.adapter_id();
         let Some(best) = self
             .slots
             .iter()
             .enumerate()
             .filter(|(_, s)| s.is_free())
-            .max_by_key(|(_, s)| (s.reusable_prefix(prompt), u64::MAX - s.last_used))
+            .max_by_key(|(_, s)| (s.reusable_prefix(prompt, adapter), u64::MAX - s.last_used))
             .map(|(i, _)| i)
         else {
             return;
         };
         let slot = &mut self.slots[best];
-        let mut keep = slot.reusable_prefix(prompt);
+        let mut keep = slot.reusable_prefix(prompt, adapter);
         if self
             .ctx
             .clear_kv_cache_seq(Some(slot.seq as u32), Some(keep as u32), None)
@@ -244,6 +381,7 @@ impl<'m> BatchLoop<'m> {
             keep = 0;
         }
         slot.kv.truncate(keep);
+        slot.kv_adapter = adapter;
         slot.last_used = self.clock;
         self.stats
             .cached_tokens
@@ -357,25 +495,29 @@ impl<'m> BatchLoop<'m> {
         }
     }
 
-    /// Fills the batch: every decoding slot's pending token (and its drafts, with logits at
-    /// each) first, then prompt chunks while the budget lasts. False when there is nothing to
-    /// decode.
-    fn build(&mut self) -> bool {
+    /// Fills the batch with the sequences running under adapter `group` (0: none): every
+    /// decoding slot's pending token (and its drafts, with logits at each) first, then prompt
+    /// chunks while the budget lasts. False when there is nothing to decode.
+    fn build(&mut self, group: u64) -> bool {
         self.batch.clear();
         self.in_batch.clear();
+        for a in self.slots.iter_mut().filter_map(|s| s.active.as_mut()) {
+            // Only this group's slots are sampled after this decode.
+            a.logits_at = None;
+        }
         let mut budget = self.batch_size;
         let mut decoding = self
             .slots
             .iter()
-            .filter(|s| s.active.as_ref().is_some_and(|a| a.pending.is_some()))
+            .filter_map(|s| s.active.as_ref())
+            .filter(|a| a.pending.is_some() && a.adapter_id() == group)
             .count();
         for (i, slot) in self.slots.iter_mut().enumerate() {
             let pos = slot.n_past() as i32;
             let seq = slot.seq;
-            let Some(a) = slot.active.as_mut() else {
+            let Some(a) = slot.active.as_mut().filter(|a| a.adapter_id() == group) else {
                 continue;
             };
-            a.logits_at = None;
             let Some(tok) = a.pending else {
                 continue;
             };
@@ -406,7 +548,7 @@ impl<'m> BatchLoop<'m> {
             }
             let start = slot.n_past();
             let seq = slot.seq;
-            let Some(a) = slot.active.as_mut() else {
+            let Some(a) = slot.active.as_mut().filter(|a| a.adapter_id() == group) else {
                 continue;
             };
             if a.pending.is_some() || a.prefill_left() == 0 {

@@ -11,8 +11,9 @@ use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 use tokio::sync::mpsc;
 
+use crate::adapter::{AdapterInfo, AdapterSpec, AdapterTable, FileStamp};
 use crate::backend::backend;
-use crate::queue::{GenerationStream, Job, QueuePlace};
+use crate::queue::{GenerationStream, Job, Msg, QueuePlace};
 use crate::request::{GenerationRequest, PreparedRequest};
 use crate::sampling::SendSampler;
 use crate::settings::EngineSettings;
@@ -29,8 +30,9 @@ pub struct LocalEngine {
 struct Inner {
     model: Arc<LlamaModel>,
     template: ChatTemplate,
-    queue: mpsc::UnboundedSender<Job>,
+    queue: mpsc::UnboundedSender<Msg>,
     settings: EngineSettings,
+    adapters: Arc<AdapterTable>,
     stats: Arc<EngineStats>,
     add_bos: bool,
     bos_text: String,
@@ -100,15 +102,25 @@ impl LocalEngine {
 
         let (tx, rx) = mpsc::unbounded_channel();
         let stats = Arc::new(EngineStats::default());
+        let adapters = Arc::new(AdapterTable::default());
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         {
             let model = model.clone();
             let settings = settings.clone();
             let stats = stats.clone();
+            let adapters = adapters.clone();
             std::thread::Builder::new()
                 .name("slmgate-engine".into())
                 .spawn(move || {
-                    crate::batch_loop::run(model, draft_model, settings, rx, stats, ready_tx)
+                    crate::batch_loop::run(
+                        model,
+                        draft_model,
+                        settings,
+                        rx,
+                        stats,
+                        adapters,
+                        ready_tx,
+                    )
                 })
                 .map_err(|e| load_err(format!("cannot start the engine thread: {e}")))?;
         }
@@ -119,6 +131,7 @@ impl LocalEngine {
             model = %settings.path.display(),
             arch, template = %template.source, context = settings.context,
             parallel = settings.parallel, threads = settings.threads,
+            adapters = settings.adapters.len(),
             "local model loaded"
         );
         Ok(Self {
@@ -127,6 +140,7 @@ impl LocalEngine {
                 template,
                 queue: tx,
                 settings,
+                adapters,
                 stats,
                 add_bos,
                 bos_text,
@@ -207,6 +221,20 @@ impl LocalEngine {
             });
         }
         let spec = SpecMode::resolve(req.speculation, &self.inner.settings.speculation)?;
+        let adapter = match &req.adapter {
+            None => None,
+            Some(name) => {
+                Some(
+                    self.inner
+                        .adapters
+                        .get(name)
+                        .ok_or_else(|| EngineError::Adapter {
+                            name: name.clone(),
+                            reason: "no adapter of that name is loaded in this model".into(),
+                        })?,
+                )
+            }
+        };
         let sampler = SendSampler(req.sampling.build(&self.inner.model)?);
         Ok(PreparedRequest {
             tokens,
@@ -217,6 +245,7 @@ impl LocalEngine {
             top_logprobs: req.top_logprobs as usize,
             ignore_eos: req.ignore_eos,
             spec,
+            adapter,
         })
     }
 
@@ -239,7 +268,7 @@ impl LocalEngine {
                 capacity: self.inner.settings.queue,
             });
         }
-        if self.inner.queue.send(job).is_err() {
+        if self.inner.queue.send(Msg::Job(job)).is_err() {
             queued.fetch_sub(1, Ordering::AcqRel);
             return Err(EngineError::Stopped);
         }
@@ -254,6 +283,52 @@ impl LocalEngine {
     /// `prepare` then `submit`.
     pub fn generate(&self, req: GenerationRequest) -> Result<GenerationStream, EngineError> {
         self.submit(self.prepare(req)?)
+    }
+
+    /// Loads a LoRA adapter (or replaces the one of that name) without stopping the engine:
+    /// requests prepared from now on use it; sequences in flight finish on the adapter they
+    /// started with. Waits for the engine thread to load it (between two decode steps).
+    pub async fn load_adapter(&self, spec: AdapterSpec) -> Result<AdapterInfo, EngineError> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.inner
+            .queue
+            .send(Msg::LoadAdapter { spec, reply })
+            .map_err(|_| EngineError::Stopped)?;
+        rx.await.map_err(|_| EngineError::Stopped)?
+    }
+
+    /// Unloads an adapter by name (freed once its last sequence ends); false if none.
+    pub fn remove_adapter(&self, name: &str) -> bool {
+        self.inner.adapters.remove(name)
+    }
+
+    /// The adapters loaded now, by name.
+    pub fn adapters(&self) -> Vec<AdapterInfo> {
+        self.inner
+            .adapters
+            .list()
+            .into_iter()
+            .map(|a| a.info.clone())
+            .collect()
+    }
+
+    /// Adapters whose file changed (modification time or length) since they were loaded:
+    /// what a hot reload should load again.
+    pub fn changed_adapters(&self) -> Vec<AdapterSpec> {
+        self.inner
+            .adapters
+            .list()
+            .into_iter()
+            .filter(|a| {
+                let now = FileStamp::of(&a.info.path);
+                now.is_some() && now != a.stamp && !self.inner.adapters.failed_on(&a.info.name, now)
+            })
+            .map(|a| AdapterSpec {
+                name: a.info.name.clone(),
+                path: a.info.path.clone(),
+                scale: a.info.scale,
+            })
+            .collect()
     }
 }
 

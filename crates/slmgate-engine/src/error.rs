@@ -25,4 +25,6 @@ pub enum EngineError {
     InvalidParam(String),
     #[error("inference failed: {0}")]
     Decode(String),
+    #[error("LoRA adapter `{name}`: {reason}")]
+    Adapter { name: String, reason: String },
 }

@@ -8,6 +8,8 @@
 //!   requests join between decode steps, prompts are prefilled in chunks beside running
 //!   decodes, a bounded queue pushes back when full, a dropped [`GenerationStream`] cancels
 //!   its sequence, and a slot reuses the KV cache of the longest common prompt prefix.
+//! - LoRA adapters ([`AdapterSpec`]) on the shared base model, picked per request and
+//!   loaded or swapped while serving: each step decodes once per adapter in use.
 //! - [`ChatTemplate`]: renders the model's own Jinja chat template (GGUF metadata) with
 //!   minijinja, so prompts match the reference tokenizer byte for byte.
 //! - [`SamplingParams`]: temperature, top-p, top-k, seed, stop strings, a grammar; greedy at
@@ -15,6 +17,7 @@
 //! - [`grammar`]: JSON mode and JSON-schema output enforced by a GBNF grammar.
 //! - [`SentenceEmbedder`]: all-MiniLM-L6-v2 style BERT sentence embeddings (candle).
 
+mod adapter;
 mod backend;
 mod batch_loop;
 mod detok;
@@ -35,6 +38,7 @@ mod stats;
 mod template;
 mod token_table;
 
+pub use adapter::{AdapterInfo, AdapterSpec};
 pub use embed::{EmbedError, SentenceEmbedder};
 pub use engine::LocalEngine;
 pub use error::EngineError;

@@ -7,8 +7,20 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 
+use crate::adapter::{AdapterInfo, AdapterSpec};
 use crate::request::{GenerationEvent, PreparedRequest};
 use crate::stats::EngineStats;
+use crate::EngineError;
+
+/// What the batch loop receives: requests to serve, and adapter loads (which must run on the
+/// engine thread).
+pub(crate) enum Msg {
+    Job(Job),
+    LoadAdapter {
+        spec: AdapterSpec,
+        reply: tokio::sync::oneshot::Sender<Result<AdapterInfo, EngineError>>,
+    },
+}
 
 /// A request waiting in the queue, as the batch loop receives it.
 pub(crate) struct Job {

@@ -1,8 +1,12 @@
 //! What a generation asks for, what it yields, and a request once prepared (templated,
 //! tokenized, its sampler built) and ready to queue.
 
+use std::sync::Arc;
+
 use llama_cpp_2::token::LlamaToken;
 use serde::Serialize;
+
+use crate::adapter::Adapter;
 
 use crate::logprobs::TokenLogprob;
 use crate::sampling::SendSampler;
@@ -25,6 +29,8 @@ pub struct GenerationRequest {
     pub ignore_eos: bool,
     /// Speculative decoding for this request; `None`: the model's default.
     pub speculation: Option<SpecChoice>,
+    /// A LoRA adapter loaded in this engine, by name; `None`: the base model.
+    pub adapter: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -77,10 +83,17 @@ pub struct PreparedRequest {
     pub(crate) top_logprobs: usize,
     pub(crate) ignore_eos: bool,
     pub(crate) spec: SpecMode,
+    /// Held until the sequence ends: a swapped-out adapter lives until then.
+    pub(crate) adapter: Option<Arc<Adapter>>,
 }
 
 impl PreparedRequest {
     pub fn prompt_tokens(&self) -> usize {
         self.tokens.len()
+    }
+
+    /// The adapter's generation (0: the base model).
+    pub(crate) fn adapter_id(&self) -> u64 {
+        self.adapter.as_ref().map_or(0, |a| a.id())
     }
 }

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::adapter::AdapterSpec;
 use crate::speculate::Speculation;
 
 #[derive(Debug, Clone)]
@@ -28,6 +29,8 @@ pub struct EngineSettings {
     pub kv_cache_type: KvType,
     /// Speculative decoding defaults (prompt lookup, a draft model).
     pub speculation: Speculation,
+    /// LoRA adapters loaded at start (more can be loaded live).
+    pub adapters: Vec<AdapterSpec>,
 }
 
 /// KV cache element type.

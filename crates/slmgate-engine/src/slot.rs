@@ -37,6 +37,11 @@ impl Active {
         self.prompt().len() - self.prompt_done
     }
 
+    /// The adapter's generation this request runs under (0: none).
+    pub fn adapter_id(&self) -> u64 {
+        self.job.req.adapter_id()
+    }
+
     pub fn usage(&self) -> Usage {
         Usage {
             prompt_tokens: self.prompt().len() as u32,
@@ -52,6 +57,8 @@ pub(crate) struct Slot {
     pub kv: Vec<LlamaToken>,
     pub active: Option<Active>,
     pub last_used: u64,
+    /// The adapter (its generation; 0: none) the cached keys/values were computed under.
+    pub kv_adapter: u64,
 }
 
 impl Slot {
@@ -61,6 +68,7 @@ impl Slot {
             kv: Vec::new(),
             active: None,
             last_used: 0,
+            kv_adapter: 0,
         }
     }
 
@@ -68,9 +76,13 @@ impl Slot {
         self.active.is_none()
     }
 
-    /// Length of the prompt prefix this slot already has in its cache. One token is always
-    /// left to decode so the prompt's last position yields fresh logits.
-    pub fn reusable_prefix(&self, prompt: &[LlamaToken]) -> usize {
+    /// Length of the prompt prefix this slot already has in its cache, computed under the
+    /// same adapter (`adapter`: its generation, 0 for none). One token is always left to
+    /// decode so the prompt's last position yields fresh logits.
+    pub fn reusable_prefix(&self, prompt: &[LlamaToken], adapter: u64) -> usize {
+        if adapter != self.kv_adapter {
+            return 0;
+        }
         let common = self
             .kv
             .iter()

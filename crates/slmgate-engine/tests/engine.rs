@@ -29,6 +29,7 @@ fn engine() -> &'static LocalEngine {
             gpu_layers: 0,
             kv_cache_type: KvType::F16,
             speculation: Speculation::default(),
+            adapters: Vec::new(),
         })
         .expect("load SmolLM2 (run `make models`)")
     })

@@ -55,6 +55,7 @@ fn settings(path: PathBuf, parallel: u32, speculation: Speculation) -> EngineSet
         gpu_layers: 0,
         kv_cache_type: KvType::F16,
         speculation,
+        adapters: Vec::new(),
     }
 }
 

@@ -4,6 +4,7 @@
 //! (`crate::exchange`): translate the request, run it, render the outcome.
 
 pub mod admin;
+pub mod admin_adapters;
 pub mod auth;
 pub mod chat;
 pub mod completions;
@@ -22,7 +23,7 @@ pub mod responses;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 
 use crate::state::AppState;
@@ -85,6 +86,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/admin/keys/{id}", delete(admin::revoke_key))
         .route("/admin/reviews", get(admin::list_reviews))
         .route("/admin/reviews/{id}", post(admin::review))
+        .route("/admin/adapters", get(admin_adapters::list))
+        .route("/admin/adapters/{deployment}", put(admin_adapters::load))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_admin,

@@ -37,6 +37,11 @@ pub fn interpolate(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<S
 }
 
 /// Expands a leading `~/` to `$HOME/`.
+/// `expand_home` as a path.
+pub fn expand_home_path(s: &str) -> std::path::PathBuf {
+    expand_home(s).into()
+}
+
 pub fn expand_home(s: &str) -> String {
     match (s.strip_prefix("~/"), std::env::var("HOME")) {
         (Some(rest), Ok(home)) => format!("{home}/{rest}"),

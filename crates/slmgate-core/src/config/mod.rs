@@ -4,6 +4,8 @@
 //! field and says how to fix it. Strings may reference the environment: `${VAR}` or
 //! `${VAR:-default}`; paths may start with `~/`.
 
+mod adapter_deployments;
+mod adapters;
 mod cache;
 mod checks;
 mod cost;
@@ -20,9 +22,10 @@ mod types;
 mod validate;
 mod validate_routes;
 
+pub use adapters::{AdapterConfig, AdapterOf};
 pub use cache::*;
 pub use cost::*;
-pub use env::interpolate;
+pub use env::{expand_home_path, interpolate};
 pub use govern::*;
 pub use knowledge::*;
 pub use rollout::{RolloutConfig, Sticky};
@@ -80,6 +83,7 @@ impl Config {
             message: diagnose_models(text).unwrap_or_else(|| e.to_string().trim_end().to_string()),
         })?;
         cfg.resolve_env()
+            .and_then(|()| cfg.expand_adapters())
             .map_err(|(field, message)| ConfigError::Invalid {
                 origin: origin.to_string(),
                 field,

@@ -164,6 +164,12 @@ pub struct LocalModelConfig {
     pub prompt_tokens_per_sec: Option<f64>,
     /// Completion tokens per second the machine sustains (aggregate decode, measured).
     pub completion_tokens_per_sec: Option<f64>,
+    /// LoRA adapters on this model, by name; each is also served as `NAME:ADAPTER`.
+    #[serde(default)]
+    pub adapters: BTreeMap<String, super::adapters::AdapterConfig>,
+    /// Set on the deployments `NAME:ADAPTER` the loader adds (never in a config file).
+    #[serde(skip)]
+    pub adapter_of: Option<super::adapters::AdapterOf>,
 }
 
 /// Element type of a local model's KV cache.

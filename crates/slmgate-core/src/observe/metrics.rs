@@ -83,6 +83,9 @@ pub struct Metrics {
     pub spec_steps: IntCounterVec,
     pub spec_drafted: IntCounterVec,
     pub spec_accepted: IntCounterVec,
+    /// LoRA adapter loads while serving (a changed file, the admin API), by deployment,
+    /// adapter and outcome (`ok`, `error`).
+    pub adapter_loads: IntCounterVec,
     pub in_flight: IntGauge,
 }
 
@@ -368,6 +371,11 @@ impl Metrics {
                 "slmgate_speculative_accepted_tokens_total",
                 "Drafted tokens the target model accepted",
                 &["deployment"],
+            ),
+            adapter_loads: counter(
+                "slmgate_adapter_loads_total",
+                "LoRA adapters loaded or swapped while serving",
+                &["deployment", "adapter", "outcome"],
             ),
             in_flight,
             registry,

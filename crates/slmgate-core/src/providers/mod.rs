@@ -130,6 +130,27 @@ impl Deployment {
     }
 }
 
+impl Deployment {
+    /// The deployment `name` of `base`'s LoRA adapter `adapter`: the base's engine, that
+    /// adapter on every request.
+    pub fn adapter(
+        id: DeploymentId,
+        name: &str,
+        base: &Deployment,
+        adapter: &str,
+    ) -> Result<Arc<Self>, String> {
+        let Provider::Local(l) = &base.provider else {
+            return Err(format!("`{}` is not a local model", base.name));
+        };
+        Ok(Arc::new(Self {
+            id,
+            name: name.to_string(),
+            provider: Provider::Local(l.with_adapter(name, adapter)),
+            health: Health::new(0, Duration::ZERO),
+        }))
+    }
+}
+
 #[cfg(test)]
 impl Deployment {
     /// A scripted deployment (test builds only), healthy unless `cooldown_failures` say

@@ -137,12 +137,38 @@ pub struct Gateway {
 impl Gateway {
     /// Loads every deployment (local models are loaded here, which takes seconds).
     pub fn build(cfg: &Config, table: &RouteTable, metrics: Arc<Metrics>) -> Result<Self, String> {
-        let mut deployments = Vec::with_capacity(table.deployments().len());
-        for (i, spec) in table.deployments().iter().enumerate() {
+        let mut deployments: Vec<Option<Arc<Deployment>>> = vec![None; table.deployments().len()];
+        // Base models first: an adapter's deployment (`base:adapter`) runs on its base's engine.
+        let mut order: Vec<usize> = (0..deployments.len()).collect();
+        let adapter_of = |i: usize| match cfg.models.get(&table.deployments()[i].name) {
+            Some(crate::config::ModelConfig::Local(l)) => l.adapter_of.clone(),
+            _ => None,
+        };
+        order.sort_by_key(|&i| adapter_of(i).is_some());
+        for i in order {
+            let spec = &table.deployments()[i];
             let m = cfg
                 .models
                 .get(&spec.name)
                 .ok_or_else(|| format!("model `{}` is not configured", spec.name))?;
+            if let Some(of) = adapter_of(i) {
+                let base = table
+                    .id(&of.base)
+                    .and_then(|b| deployments[b.0].clone())
+                    .ok_or_else(|| {
+                        format!(
+                            "model `{}`: its base `{}` is not loaded",
+                            spec.name, of.base
+                        )
+                    })?;
+                deployments[i] = Some(Deployment::adapter(
+                    DeploymentId(i),
+                    &spec.name,
+                    &base,
+                    &of.adapter,
+                )?);
+                continue;
+            }
             // A draft model is another local model's file, loaded again in this model's
             // engine (the weights are shared through the page cache).
             let draft = match m {
@@ -156,9 +182,12 @@ impl Gateway {
             };
             let d = Deployment::build(DeploymentId(i), &spec.name, m, draft)
                 .map_err(|e| format!("model `{}`: {e}", spec.name))?;
-            deployments.push(d);
+            deployments[i] = Some(d);
         }
-        Ok(Self::from_deployments(deployments, metrics))
+        Ok(Self::from_deployments(
+            deployments.into_iter().flatten().collect(),
+            metrics,
+        ))
     }
 
     /// A gateway over deployments already built (numbered in order).

@@ -4,8 +4,10 @@
 //! model runs; `plan` decides (policy rules → domain → learned router → cascade) as a plain
 //! value; `tiers` executes a plan tier by tier with the confidence cascade; `executor` runs
 //! one tier's fallback chain; `router` and `domain` hold the loaded classifiers' models and
-//! `classifiers` the embedding model and everything that runs on it.
+//! `classifiers` the embedding model and everything that runs on it; `adapters` the LoRA
+//! adapter deployments and their live loading.
 
+pub mod adapters;
 pub mod classifiers;
 pub mod confidence;
 pub mod domain;

@@ -71,12 +71,15 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         tracing::info!(route = %route, tiers = %tiers, "serving");
     }
     {
-        // Learned-router files are re-read when they change (hot swap, no restart).
+        // Learned-router and LoRA adapter files are re-read when they change (hot swap, no
+        // restart).
         let st = state.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
             loop {
                 tick.tick().await;
+                // LoRA adapter files that changed are loaded anew (in the engine's thread).
+                st.reload_adapters().await;
                 let st = st.clone();
                 let _ = tokio::task::spawn_blocking(move || {
                     st.reload_routers();

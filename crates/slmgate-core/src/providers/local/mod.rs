@@ -7,7 +7,7 @@ pub mod tools;
 
 use serde_json::{json, Value};
 use slmgate_engine::{
-    grammar, ChatMessage, DraftSettings, EngineError, EngineSettings, FinishReason,
+    grammar, AdapterSpec, ChatMessage, DraftSettings, EngineError, EngineSettings, FinishReason,
     GenerationEvent, GenerationRequest, GenerationStream, KvType, LocalEngine, LookupSettings,
     SamplingParams, SpecChoice, Speculation, TokenLogprob,
 };
@@ -25,6 +25,8 @@ use tool_output::{BadCall, Piece, ToolOutput};
 pub struct LocalProvider {
     pub engine: LocalEngine,
     pub(crate) name: String,
+    /// The LoRA adapter this deployment runs (`NAME:ADAPTER`, sharing the base's engine).
+    pub adapter: Option<String>,
 }
 
 impl LocalProvider {
@@ -61,16 +63,28 @@ impl LocalProvider {
                     p_min: cfg.draft_p_min,
                 }),
             },
+            adapters: adapter_specs(cfg),
         })
         .map_err(|e| e.to_string())?;
         Ok(Self {
             engine,
             name: name.to_string(),
+            adapter: None,
         })
     }
 
+    /// The deployment `name` serving `adapter` on this provider's engine.
+    pub fn with_adapter(&self, name: &str, adapter: &str) -> Self {
+        Self {
+            engine: self.engine.clone(),
+            name: name.to_string(),
+            adapter: Some(adapter.to_string()),
+        }
+    }
+
     fn start(&self, req: &ChatRequest) -> Result<GenerationStream, ProviderError> {
-        let gen = to_generation(req)?;
+        let mut gen = to_generation(req)?;
+        gen.adapter = self.adapter.clone();
         self.engine.generate(gen).map_err(engine_error)
     }
 
@@ -214,10 +228,23 @@ fn engine_error(e: EngineError) -> ProviderError {
             None,
             format!("The messages do not fit this model's chat template: {e}"),
         ),
-        EngineError::Load { .. } | EngineError::Stopped | EngineError::Decode(_) => {
-            ProviderError::new(FailureKind::Internal, e.to_string())
-        }
+        EngineError::Load { .. }
+        | EngineError::Stopped
+        | EngineError::Decode(_)
+        | EngineError::Adapter { .. } => ProviderError::new(FailureKind::Internal, e.to_string()),
     }
+}
+
+/// A local model's configured adapters, as the engine loads them.
+pub fn adapter_specs(cfg: &LocalModelConfig) -> Vec<AdapterSpec> {
+    cfg.adapters
+        .iter()
+        .map(|(name, a)| AdapterSpec {
+            name: name.clone(),
+            path: a.path.clone().into(),
+            scale: a.scale,
+        })
+        .collect()
 }
 
 /// Maps the canonical request onto the engine; what local models cannot do is a clear 400.
@@ -343,6 +370,7 @@ pub fn to_generation(req: &ChatRequest) -> Result<GenerationRequest, ProviderErr
         },
         ignore_eos: false,
         speculation: req.speculative.as_ref().map(speculation),
+        adapter: None,
     })
 }
 
