@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use slmgate_core::ml::model::{Learner, RouterModel, FORMAT};
+use slmgate_core::ml::model::{Learner, RequestShape, RouterModel, FORMAT};
 use slmgate_engine::SentenceEmbedder;
 
 fn router(learner: Learner, inputs: usize) -> RouterModel {
@@ -27,6 +27,8 @@ fn router(learner: Learner, inputs: usize) -> RouterModel {
         representation: Default::default(),
         embedding_dims: inputs - 1,
         tag_features: vec![],
+        system_buckets: 0,
+        tag_prior: None,
         mean: vec![0.0; inputs],
         scale: vec![1.0; inputs],
         hidden,
@@ -81,7 +83,13 @@ fn main() {
         let n = e.count_tokens(&[text.clone()]).unwrap()[0].min(e.max_tokens());
         let decide = || {
             let (v, _) = e.embed_truncated(std::slice::from_ref(&text)).unwrap();
-            let x = RouterModel::features(&v[0], &m.tag_features, &[], text.len());
+            let x = m.features_of(
+                &v[0],
+                &RequestShape {
+                    prompt_chars: text.len(),
+                    ..Default::default()
+                },
+            );
             m.score(&x)
         };
         for _ in 0..5 {
@@ -101,7 +109,13 @@ fn main() {
         );
         let fast = || {
             let v = e.embed_static(&text).unwrap();
-            let x = RouterModel::features(&v, &m.tag_features, &[], text.len());
+            let x = m.features_of(
+                &v,
+                &RequestShape {
+                    prompt_chars: text.len(),
+                    ..Default::default()
+                },
+            );
             m.score(&x)
         };
         fast();

@@ -118,6 +118,17 @@ impl SentenceEmbedder {
     /// transformer layers), L2-normalised. Microseconds instead of milliseconds per prompt;
     /// used where a coarse representation is enough (the learned router's fast features).
     pub fn embed_static(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
+        let mut v = self.embed_token_sum(text)?;
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            v.iter_mut().for_each(|x| *x /= norm);
+        }
+        Ok(v)
+    }
+
+    /// The sum of the text's input-token embeddings (no special tokens, no transformer
+    /// layers, not normalised): a bag of token vectors whose length grows with the text.
+    pub fn embed_token_sum(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
         let table = self
             .token_table
             .get_or_init(|| {
@@ -129,15 +140,9 @@ impl SentenceEmbedder {
             .truncating
             .encode_fast(text, false)
             .map_err(|e| EmbedError::Compute(e.to_string()))?;
-        let d = self.dims;
-        let mut v = vec![0f32; d];
-        let ids = enc.get_ids();
-        for &id in ids {
+        let mut v = vec![0f32; self.dims];
+        for &id in enc.get_ids() {
             table.add_row(id as usize, &mut v);
-        }
-        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        if norm > 0.0 {
-            v.iter_mut().for_each(|x| *x /= norm);
         }
         Ok(v)
     }

@@ -58,6 +58,25 @@ pub enum CascadeCmd {
         #[arg(long, conflicts_with = "scores_out")]
         from_scores: Option<PathBuf>,
     },
+    /// Calibrate a route's router + confidence combination (`cascade.combine`) on its logged
+    /// traffic: no labels; prints the TOML to paste into the route's `cascade`.
+    Calibrate {
+        #[command(flatten)]
+        store: crate::govern_cmd::Store,
+        /// The route (its requests must have a router score and a judged first tier).
+        #[arg(long)]
+        route: String,
+        /// How far back: `7d`, `24h`, `90m` or `all`.
+        #[arg(long, default_value = "7d")]
+        since: String,
+        /// The share of judged requests the combination should escalate (0..1).
+        #[arg(long)]
+        escalate: f64,
+        #[arg(long, default_value_t = 1.0)]
+        router_weight: f32,
+        #[arg(long, default_value_t = 1.0)]
+        confidence_weight: f32,
+    },
 }
 
 pub fn run(cmd: CascadeCmd) -> anyhow::Result<()> {
@@ -69,6 +88,24 @@ pub fn run(cmd: CascadeCmd) -> anyhow::Result<()> {
     } = cmd
     {
         return crate::cascade_signals::run(&data, model.as_deref(), config.as_ref(), max_tokens);
+    }
+    if let CascadeCmd::Calibrate {
+        store,
+        route,
+        since,
+        escalate,
+        router_weight,
+        confidence_weight,
+    } = cmd
+    {
+        return calibrate(
+            &store,
+            &route,
+            &since,
+            escalate,
+            router_weight,
+            confidence_weight,
+        );
     }
     let CascadeCmd::Eval {
         data: path,
@@ -295,4 +332,43 @@ fn standardise(x: &[f64]) -> Vec<f64> {
         .sqrt()
         .max(1e-12);
     x.iter().map(|v| (v - m) / sd).collect()
+}
+
+fn calibrate(
+    store: &crate::govern_cmd::Store,
+    route: &str,
+    since: &str,
+    escalate: f64,
+    router_weight: f32,
+    confidence_weight: f32,
+) -> anyhow::Result<()> {
+    use slmgate_core::observe::ledger;
+    if !(0.0..=1.0).contains(&escalate) {
+        bail!("--escalate is a share between 0 and 1");
+    }
+    if confidence_weight <= 0.0 || router_weight < 0.0 {
+        bail!("--confidence-weight must be above 0 and --router-weight at least 0");
+    }
+    let cut = ledger::parse_since(since, slmgate_core::govern::db::now_ms())
+        .map_err(anyhow::Error::msg)?;
+    let rows = ledger::load(&store.open()?, cut)?;
+    let c = ledger::calibrate_combine(&rows, route, router_weight, confidence_weight, escalate)
+        .with_context(|| {
+            format!("no requests of route {route:?} since {since} carry both a router score and a judged confidence (or one never varied): the route needs a router and a cascade, and traffic")
+        })?;
+    let m = &c.combine;
+    println!(
+        "{} judged requests of {route}; the cascade escalated {:.1}% of them as configured.",
+        c.judged,
+        c.escalated_share * 100.0
+    );
+    println!(
+        "combine = {{ router_weight = {}, confidence_weight = {}, router_mean = {:.6}, router_std = {:.6}, confidence_mean = {:.6}, confidence_std = {:.6}, threshold = {:.6} }}",
+        m.router_weight, m.confidence_weight, m.router_mean, m.router_std, m.confidence_mean, m.confidence_std, m.threshold
+    );
+    println!(
+        "(escalates {:.1}% of these requests; add it to [routes.{route}] cascade)",
+        escalate * 100.0
+    );
+    Ok(())
 }

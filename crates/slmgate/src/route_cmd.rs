@@ -77,8 +77,7 @@ fn verdict(
         .context("the router needs [embeddings]")?;
     let emb = SentenceEmbedder::load(Path::new(&e.path))?;
     let v = embed_one(&emb, m.representation, &text)?;
-    let tags: Vec<String> = facts.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let x = RouterModel::features(&v, &m.tag_features, &tags, text.chars().count());
+    let x = slmgate_core::route::router::request_features(&m, &v, &text, req, facts);
     Ok(Some(RouterVerdict {
         score: m.score(&x),
         threshold: rc.threshold.unwrap_or(m.threshold),

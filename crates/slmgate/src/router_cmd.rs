@@ -20,11 +20,12 @@ pub enum RouterCmd {
         data: DataArgs,
         #[arg(long)]
         out: PathBuf,
-        /// logistic | mlp
-        #[arg(long, default_value = "mlp")]
+        /// ridge (regression of the strong model's gain) | logistic | mlp
+        #[arg(long, default_value = "ridge")]
         learner: String,
-        /// contextual (MiniLM sentence embedding) | static (mean token vectors: microseconds)
-        #[arg(long, default_value = "static")]
+        /// bag (sum of token vectors) | static (their mean, unit length) | contextual (MiniLM
+        /// sentence embedding: milliseconds)
+        #[arg(long, default_value = "bag")]
         representation: String,
         /// Initial threshold: the score that sends this share of the training prompts to
         /// the strong model (refine later with `router calibrate` on held-out data).
@@ -40,11 +41,11 @@ pub enum RouterCmd {
         /// Keep prompts sharing this tag's value in one fold (default: group by prompt text).
         #[arg(long)]
         group_by: Option<String>,
-        /// logistic | mlp | all
+        /// ridge | logistic | mlp | all
         #[arg(long, default_value = "all")]
         learner: String,
-        /// static | contextual | all (contextual embeds every prompt with MiniLM: slower)
-        #[arg(long, default_value = "static")]
+        /// bag | static | contextual | all (contextual embeds every prompt with MiniLM: slower)
+        #[arg(long, default_value = "bag")]
         representation: String,
         #[arg(long, default_value_t = 7)]
         seed: u64,
@@ -66,11 +67,15 @@ pub enum RouterCmd {
         /// Prompts to calibrate on (held-out data or recent traffic, labelled-outcome JSONL).
         #[arg(long)]
         data: PathBuf,
-        #[arg(long, conflicts_with = "target_quality")]
+        #[arg(long, conflicts_with_all = ["target_quality", "tier_shares"])]
         target_strong_share: Option<f64>,
         /// Share of the weak-to-strong quality gap to recover (PGR), e.g. 0.95.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "tier_shares")]
         target_quality: Option<f64>,
+        /// N-tier starts: the share of requests that should start at each later tier,
+        /// `mid=0.3,frontier=0.1`; prints the route's `router.starts` (the file is unchanged).
+        #[arg(long)]
+        tier_shares: Option<String>,
         #[arg(long, short, env = "SLMGATE_CONFIG")]
         config: Option<PathBuf>,
     },
@@ -126,7 +131,7 @@ fn load_data(d: &DataArgs) -> anyhow::Result<Vec<Example>> {
 
 fn learners(s: &str) -> anyhow::Result<Vec<Learner>> {
     Ok(match s {
-        "all" => vec![Learner::Logistic, Learner::Mlp],
+        "all" => vec![Learner::Ridge, Learner::Logistic, Learner::Mlp],
         other => vec![Learner::parse(other)?],
     })
 }
@@ -181,7 +186,11 @@ pub fn run(cmd: RouterCmd) -> anyhow::Result<()> {
             let (e, _) = embedder(data.config.as_ref())?;
             let fold_of = folds(&examples, k, group_by.as_deref(), seed);
             let reprs = match representation.as_str() {
-                "all" => vec![Representation::Static, Representation::Contextual],
+                "all" => vec![
+                    Representation::Bag,
+                    Representation::Static,
+                    Representation::Contextual,
+                ],
                 one => vec![Representation::parse(one)?],
             };
             let mut best: Option<(Report, Vec<f64>)> = None;
@@ -235,6 +244,7 @@ pub fn run(cmd: RouterCmd) -> anyhow::Result<()> {
             data,
             target_strong_share,
             target_quality,
+            tier_shares,
             config,
         } => {
             let mut m = RouterModel::load(&router)?;
@@ -244,6 +254,9 @@ pub fn run(cmd: RouterCmd) -> anyhow::Result<()> {
             let ex: Vec<&Example> = examples.iter().collect();
             let em: Vec<&Vec<f32>> = emb.iter().collect();
             let scores = score_examples(&m, &ex, &em);
+            if let Some(spec) = tier_shares {
+                return print_starts(&spec, &scores);
+            }
             let (threshold, note) = match (target_strong_share, target_quality) {
                 (Some(s), None) => (
                     threshold_for_share(&scores, s),
@@ -283,4 +296,44 @@ pub fn run(cmd: RouterCmd) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `mid=0.3,frontier=0.1` (tiers in the route's order, weakest first) → the scores from which
+/// that share of these prompts starts at each tier, printed as the route's `router.starts`.
+fn print_starts(spec: &str, scores: &[f64]) -> anyhow::Result<()> {
+    let mut tiers: Vec<(String, f64)> = Vec::new();
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (tier, share) = part
+            .split_once('=')
+            .with_context(|| format!("{part:?}: expected TIER=SHARE"))?;
+        let share: f64 = share
+            .trim()
+            .parse()
+            .ok()
+            .filter(|s: &f64| (0.0..=1.0).contains(s))
+            .with_context(|| format!("{part:?}: the share must be between 0 and 1"))?;
+        tiers.push((tier.trim().to_string(), share));
+    }
+    let total: f64 = tiers.iter().map(|t| t.1).sum();
+    if tiers.is_empty() || total > 1.0 + 1e-9 {
+        bail!("give each later tier a share, together at most 1");
+    }
+    // The strongest tier takes the top of the scores, the next one the band below it, ...
+    let mut above = 0.0;
+    let mut starts = Vec::new();
+    for (tier, share) in tiers.iter().rev() {
+        above += share;
+        starts.push((tier.clone(), threshold_for_share(scores, above)));
+    }
+    starts.reverse();
+    let toml: Vec<String> = starts
+        .iter()
+        .map(|(t, s)| format!("{t} = {s:.4}"))
+        .collect();
+    println!("starts = {{ {} }}", toml.join(", "));
+    for (tier, share) in &tiers {
+        println!("  {tier}: {:.1}% of these prompts", share * 100.0);
+    }
+    println!("  first tier: {:.1}%", (1.0 - total).max(0.0) * 100.0);
+    Ok(())
 }

@@ -136,6 +136,11 @@ pub struct RouterConfig {
     pub threshold: Option<f32>,
     /// The tier a high score starts at (default: the last tier).
     pub strong_tier: Option<String>,
+    /// N-tier starts: tier name → the score from which a request starts at that tier (the
+    /// latest tier whose score it reaches wins; below every one, the first tier). Replaces
+    /// `threshold`/`strong_tier`; `slmgate router calibrate --tier-shares` prints them.
+    #[serde(default)]
+    pub starts: BTreeMap<String, f32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -176,6 +181,94 @@ pub struct CascadeConfig {
     /// A local model that judges answers of tiers that report no logprobs (teacher-forced
     /// logprobs of their first `first_tokens` chunks). Without it such answers are kept.
     pub verifier: Option<String>,
+    /// Combine the route's router score with the confidence (`slmgate cascade calibrate`
+    /// prints it): escalate when `router_weight·z(router) − confidence_weight·z(confidence)`
+    /// reaches `threshold`, each z standardised with the given mean and deviation.
+    pub combine: Option<CombineConfig>,
+}
+
+/// The cascade's combination of the router's prior with the answer's confidence.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CombineConfig {
+    #[serde(default = "one")]
+    pub router_weight: f32,
+    #[serde(default = "one")]
+    pub confidence_weight: f32,
+    pub router_mean: f32,
+    pub router_std: f32,
+    pub confidence_mean: f32,
+    pub confidence_std: f32,
+    /// The combined score at or above which the answer escalates.
+    pub threshold: f32,
+}
+
+fn one() -> f32 {
+    1.0
+}
+
+impl CombineConfig {
+    /// Standardisation and threshold from observed (router score, confidence) pairs — no
+    /// labels: each side's mean and deviation, and the combined score above which
+    /// `escalate_share` of these requests escalate. `None` with fewer than 2 pairs or a side
+    /// that never varies.
+    pub fn fit(
+        pairs: &[(f64, f64)],
+        router_weight: f32,
+        confidence_weight: f32,
+        escalate_share: f64,
+    ) -> Option<Self> {
+        let n = pairs.len();
+        if n < 2 {
+            return None;
+        }
+        let stats = |v: Vec<f64>| {
+            let m = v.iter().sum::<f64>() / n as f64;
+            let sd = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n as f64).sqrt();
+            (m, sd)
+        };
+        let (rm, rs) = stats(pairs.iter().map(|p| p.0).collect());
+        let (cm, cs) = stats(pairs.iter().map(|p| p.1).collect());
+        if rs < 1e-9 || cs < 1e-9 {
+            return None;
+        }
+        let mut c = Self {
+            router_weight,
+            confidence_weight,
+            router_mean: rm as f32,
+            router_std: rs as f32,
+            confidence_mean: cm as f32,
+            confidence_std: cs as f32,
+            threshold: 0.0,
+        };
+        let mut z: Vec<f64> = pairs
+            .iter()
+            .map(|(r, k)| c.score(*r as f32, *k as f32) as f64)
+            .collect();
+        z.sort_by(|a, b| b.total_cmp(a));
+        let k = (escalate_share.clamp(0.0, 1.0) * n as f64).round() as usize;
+        c.threshold = if k == 0 {
+            (z[0] + 1e-3) as f32
+        } else {
+            z[k - 1] as f32
+        };
+        Some(c)
+    }
+
+    /// The combined score (higher: escalate): `w_r·z(router) − w_c·z(confidence)`.
+    pub fn score(&self, router_score: f32, confidence: f32) -> f32 {
+        self.router_weight * (router_score - self.router_mean) / self.router_std
+            - self.confidence_weight * (confidence - self.confidence_mean) / self.confidence_std
+    }
+
+    /// The confidence below which an answer escalates, given the request's router score:
+    /// the combined rule `w_r·(r − μ_r)/σ_r − w_c·(c − μ_c)/σ_c ≥ θ` solved for `c`.
+    pub fn confidence_threshold(&self, router_score: f32) -> f32 {
+        let zr = (router_score - self.router_mean) / self.router_std;
+        self.confidence_mean
+            + self.confidence_std / self.confidence_weight
+                * (self.router_weight * zr - self.threshold)
+    }
 }
 
 fn default_signal() -> ConfidenceSignal {

@@ -153,14 +153,38 @@ pub(crate) fn validate_route(cfg: &Config, name: &str, r: &RouteConfig) -> Resul
             ));
         }
         if let Some(t) = router.threshold {
-            if !(0.0..=1.0).contains(&t) {
-                return Err(bad(f("router.threshold"), "must be between 0 and 1"));
+            if !t.is_finite() {
+                return Err(bad(f("router.threshold"), "must be a number"));
             }
         }
         if let Some(s) = &router.strong_tier {
             if !tier_names.contains(s.as_str()) {
                 return Err(bad(f("router.strong_tier"), format!("unknown tier {s:?}")));
             }
+        }
+        if !router.starts.is_empty() && (router.threshold.is_some() || router.strong_tier.is_some())
+        {
+            return Err(bad(
+                f("router.starts"),
+                "give either starts (one score per tier) or threshold/strong_tier, not both",
+            ));
+        }
+        for (tier, score) in &router.starts {
+            if !tier_names.contains(tier.as_str()) {
+                return Err(bad(f(&format!("router.starts.{tier}")), "unknown tier"));
+            }
+            if !score.is_finite() {
+                return Err(bad(f(&format!("router.starts.{tier}")), "must be a number"));
+            }
+        }
+        if r.tiers
+            .first()
+            .is_some_and(|t| router.starts.contains_key(&t.name))
+        {
+            return Err(bad(
+                f("router.starts"),
+                "the first tier is where every other request starts; list only later tiers",
+            ));
         }
         if r.tiers.len() < 2 {
             return Err(bad(
@@ -234,6 +258,35 @@ pub(crate) fn validate_route(cfg: &Config, name: &str, r: &RouteConfig) -> Resul
         }
         if c.first_tokens > 4096 {
             return Err(bad(f("cascade.first_tokens"), "at most 4096"));
+        }
+        if let Some(m) = &c.combine {
+            if r.router.is_none() {
+                return Err(bad(
+                    f("cascade.combine"),
+                    "combines the route's router score with the confidence: add a router",
+                ));
+            }
+            let all = [
+                m.router_weight,
+                m.confidence_weight,
+                m.router_mean,
+                m.router_std,
+                m.confidence_mean,
+                m.confidence_std,
+                m.threshold,
+            ];
+            if all.iter().any(|v| !v.is_finite()) {
+                return Err(bad(f("cascade.combine"), "every value must be a number"));
+            }
+            if m.router_std <= 0.0 || m.confidence_std <= 0.0 {
+                return Err(bad(f("cascade.combine"), "the deviations must be above 0"));
+            }
+            if m.confidence_weight <= 0.0 || m.router_weight < 0.0 {
+                return Err(bad(
+                    f("cascade.combine"),
+                    "confidence_weight must be above 0 and router_weight at least 0",
+                ));
+            }
         }
     }
     Ok(())

@@ -68,6 +68,7 @@ impl Ticket {
         let user = super::subject(req, tags);
         let mut d = Draft::open(st, request_id, endpoint, who, &req.model, user);
         d.entry.stream = req.is_stream();
+        d.entry.tags = tags.clone();
         if keep || review {
             d.messages = serde_json::to_value(&req.messages).ok();
         }

@@ -8,6 +8,9 @@
 //! - shadow: the strong side's answer is the reference; the weak side agreeing at least
 //!   `agree` → (1, 1), else (0, 1);
 //! - cascade: a weak answer escalated for low confidence → (0, 1); one the cascade kept → (1, 1).
+//!
+//! Every row carries what the router learns from besides the text: the request's tags (from
+//! its audit entry, or the review item) and its system prompt (from stored content).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -53,6 +56,15 @@ struct Label {
     prompt: String,
     weak: f64,
     strong: f64,
+    /// Tags known from the source itself (a review item); the audit entry's win.
+    tags: BTreeMap<String, Value>,
+}
+
+/// A request's routing metadata, from its audit entry and stored content.
+#[derive(Default)]
+struct Meta {
+    tags: BTreeMap<String, Value>,
+    system: Option<String>,
 }
 
 /// The labelled production rows of a route since `since_ms`, one per request.
@@ -69,18 +81,26 @@ pub fn collect(
     // Reviews.
     {
         let mut stmt = conn.prepare(
-            "SELECT request_id, tier, escalated_from, prompt, verdict FROM reviews
+            "SELECT request_id, tier, escalated_from, prompt, verdict, tags FROM reviews
              WHERE route = ?1 AND verdict IS NOT NULL AND ts_ms >= ?2",
         )?;
         let mut it = stmt.query(params![q.route, q.since_ms])?;
         while let Some(r) = it.next()? {
-            let (id, tier, from, prompt, verdict): (
+            let (id, tier, from, prompt, verdict, tags): (
                 String,
                 String,
                 Option<String>,
                 String,
                 String,
-            ) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
+                String,
+            ) = (
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            );
             if prompt == "[erased]" || prompt == "[expired]" {
                 continue;
             }
@@ -99,6 +119,7 @@ pub fn collect(
                         prompt,
                         weak,
                         strong,
+                        tags: serde_json::from_str(&tags).unwrap_or_default(),
                     },
                 );
             }
@@ -131,23 +152,36 @@ pub fn collect(
                     prompt,
                     weak,
                     strong: 1.0,
+                    tags: BTreeMap::new(),
                 },
             );
         }
     }
-    // The cascade's decisions on the weak tier (needs stored content for the prompt).
+    // The cascade's decisions on the weak tier (needs stored content for the prompt), and
+    // every request's tags and system prompt.
+    let mut meta: HashMap<String, Meta> = HashMap::new();
     {
         let mut stmt = conn.prepare(
-            "SELECT a.entry, c.content FROM audit a JOIN audit_content c ON c.seq = a.seq
+            "SELECT a.entry, c.content FROM audit a LEFT JOIN audit_content c ON c.seq = a.seq
              WHERE a.ts_ms >= ?1",
         )?;
         let mut it = stmt.query(params![q.since_ms])?;
         while let Some(r) = it.next()? {
-            let (entry, content): (String, String) = (r.get(0)?, r.get(1)?);
+            let (entry, content): (String, Option<String>) = (r.get(0)?, r.get(1)?);
             let Ok(e) = serde_json::from_str::<Value>(&entry) else {
                 continue;
             };
-            if e["kind"] != "request" || e["status"] != 200 || e["model"] != q.route {
+            if e["kind"] != "request" || e["model"] != q.route {
+                continue;
+            }
+            let id = e["id"].as_str().unwrap_or_default().to_string();
+            let m = meta.entry(id.clone()).or_default();
+            if let Some(t) = e["tags"].as_object() {
+                m.tags = t.clone().into_iter().collect();
+            }
+            let Some(content) = content else { continue };
+            m.system = system_text(&content);
+            if e["status"] != 200 {
                 continue;
             }
             let escalated = e["escalations"].as_array().is_some_and(|v| {
@@ -161,7 +195,6 @@ pub fn collect(
             let Some(prompt) = last_user_text(&content) else {
                 continue;
             };
-            let id = e["id"].as_str().unwrap_or_default().to_string();
             let weak = if escalated { 0.0 } else { 1.0 };
             put(
                 id,
@@ -170,6 +203,7 @@ pub fn collect(
                     prompt,
                     weak,
                     strong: 1.0,
+                    tags: BTreeMap::new(),
                 },
             );
         }
@@ -186,6 +220,7 @@ pub fn collect(
                 Source::Shadow => sources.shadow += 1,
                 Source::Cascade => sources.cascade += 1,
             }
+            let m = meta.remove(&id).unwrap_or_default();
             let outcomes: BTreeMap<String, f64> = [
                 (q.weak_key.to_string(), l.weak),
                 (q.strong_key.to_string(), l.strong),
@@ -196,9 +231,10 @@ pub fn collect(
                 row: Row {
                     id: Some(id),
                     prompt: l.prompt,
-                    tags: BTreeMap::new(),
+                    tags: if m.tags.is_empty() { l.tags } else { m.tags },
                     outcomes,
                     responses: BTreeMap::new(),
+                    system: m.system,
                 },
                 weak: l.weak,
                 strong: l.strong,
@@ -215,6 +251,22 @@ fn last_user_text(content: &str) -> Option<String> {
         .iter()
         .rev()
         .find(|m| m["role"] == "user")?;
+    message_text(m)
+}
+
+/// The system (or developer) messages' text of stored content, one per line.
+fn system_text(content: &str) -> Option<String> {
+    let c: Value = serde_json::from_str(content).ok()?;
+    let parts: Vec<String> = c["messages"]
+        .as_array()?
+        .iter()
+        .filter(|m| m["role"] == "system" || m["role"] == "developer")
+        .filter_map(message_text)
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("\n"))
+}
+
+fn message_text(m: &Value) -> Option<String> {
     match &m["content"] {
         Value::String(s) => Some(s.clone()),
         Value::Array(parts) => Some(
@@ -231,4 +283,74 @@ fn last_user_text(content: &str) -> Option<String> {
 /// Whether a request's row is held out (stable: a hash of its id).
 pub fn held_out(id: &str, share: f64) -> bool {
     super::rollout::bucket("holdout", id) < share
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::govern::audit::{store::append, Entry, Record, ServedSummary, StoredContent};
+
+    #[test]
+    fn production_rows_carry_the_requests_tags_and_system_prompt() {
+        let path =
+            std::env::temp_dir().join(format!("slmgate-feedback-{}.db", uuid::Uuid::new_v4()));
+        let mut conn = crate::govern::db::open(&path).unwrap();
+        let entry = Entry {
+            kind: "request",
+            id: "req-1".into(),
+            ts_ms: 1000,
+            endpoint: "chat",
+            model: "auto".into(),
+            status: 200,
+            served: Some(ServedSummary {
+                tier: "local".into(),
+                deployment: "slm".into(),
+                confidence: Some(-0.2),
+            }),
+            tags: [("task".to_string(), "math".to_string())]
+                .into_iter()
+                .collect(),
+            ..Default::default()
+        };
+        let content = StoredContent {
+            messages: serde_json::json!([
+                {"role": "system", "content": "You are a maths tutor."},
+                {"role": "user", "content": "What is 2 + 2?"}
+            ]),
+            answer: "4".into(),
+        };
+        append(
+            &mut conn,
+            &[Record {
+                entry,
+                content: Some(content),
+                review: None,
+                commit: None,
+            }],
+        )
+        .unwrap();
+        let q = FeedbackQuery {
+            route: "auto",
+            weak_tier: "local",
+            strong_tier: "cloud",
+            weak_models: &["slm".to_string()],
+            strong_models: &["big".to_string()],
+            since_ms: 0,
+            agree: 0.9,
+            weak_key: "w",
+            strong_key: "s",
+        };
+        let (rows, sources) = collect(&conn, &q).unwrap();
+        assert_eq!(sources.cascade, 1);
+        let r = &rows[0].row;
+        assert_eq!(r.prompt, "What is 2 + 2?");
+        assert_eq!(r.tag_pairs(), ["task=math"]);
+        assert_eq!(r.system.as_deref(), Some("You are a maths tutor."));
+        assert_eq!(
+            (rows[0].weak, rows[0].strong),
+            (1.0, 1.0),
+            "kept by the cascade"
+        );
+        let _ = std::fs::remove_file(&path);
+    }
 }

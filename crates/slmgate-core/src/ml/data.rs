@@ -19,6 +19,9 @@ pub struct Row {
     pub outcomes: BTreeMap<String, f64>,
     #[serde(default)]
     pub responses: BTreeMap<String, String>,
+    /// The request's system prompt, if it had one (a router feature).
+    #[serde(default)]
+    pub system: Option<String>,
 }
 
 impl Row {
@@ -47,9 +50,23 @@ pub struct Example {
 }
 
 impl Example {
-    /// What the router learns: the strong model answers better than the weak one.
+    /// What the classifying routers learn: the strong model answers better than the weak one.
     pub fn strong_wins(&self) -> bool {
         self.strong > self.weak
+    }
+
+    /// What the ridge router learns: how much better the strong model answers (−1..1).
+    pub fn gain(&self) -> f64 {
+        self.strong - self.weak
+    }
+
+    /// The request as a router sees it besides its text's vector.
+    pub fn shape<'a>(&'a self, tags: &'a [String]) -> super::RequestShape<'a> {
+        super::RequestShape {
+            tags,
+            prompt_chars: self.row.prompt.chars().count(),
+            system: self.row.system.as_deref(),
+        }
     }
 }
 

@@ -1,5 +1,6 @@
-//! Shared machine learning: one small model family (logistic regression or an MLP over a
-//! prompt's vector, its tags and its length), its training (candle), k-fold evaluation and the
+//! Shared machine learning: one small model family (ridge regression of the strong model's
+//! gain, logistic regression or an MLP over a prompt's vector, its tags, its length and its
+//! system prompt), its training (closed form; candle), k-fold evaluation and the
 //! routing metrics (APGR, CPT), and how a prompt becomes a vector. The learned router
 //! (`route::router`), domain routing (`route::domain`) and the injection guard
 //! (`govern::guard`) all build on it; `data` reads the labelled outcomes a router learns from.
@@ -9,11 +10,13 @@ pub mod data;
 pub mod eval;
 pub mod metrics;
 pub mod model;
+pub mod ridge;
+pub mod tag_prior;
 pub mod train;
 
 use slmgate_engine::SentenceEmbedder;
 
-pub use model::{Learner, RouterModel};
+pub use model::{Learner, RequestShape, RouterModel};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MlError {
@@ -32,17 +35,26 @@ pub enum Representation {
     /// The embedding model's full sentence embedding (transformer layers; milliseconds).
     #[default]
     Contextual,
-    /// Mean of the embedding model's input-token vectors (no layers; microseconds).
+    /// Mean of the embedding model's input-token vectors, unit length (no layers;
+    /// microseconds).
     Static,
+    /// Sum of the embedding model's input-token vectors over the prompt, divided by
+    /// [`BAG_SCALE`] (no layers, not normalised: a bag of tokens whose evidence adds up with
+    /// the prompt's length; microseconds). The ridge router's default.
+    Bag,
 }
+
+/// The bag representation's divisor (a fixed scale, so one penalty grid fits typical prompts).
+pub const BAG_SCALE: f32 = 16.0;
 
 impl Representation {
     pub fn parse(s: &str) -> Result<Self, MlError> {
         match s {
             "contextual" => Ok(Representation::Contextual),
             "static" => Ok(Representation::Static),
+            "bag" => Ok(Representation::Bag),
             other => Err(MlError::Data(format!(
-                "unknown representation {other:?}; use contextual or static"
+                "unknown representation {other:?}; use bag, static or contextual"
             ))),
         }
     }
@@ -50,6 +62,7 @@ impl Representation {
         match self {
             Representation::Contextual => "contextual",
             Representation::Static => "static",
+            Representation::Bag => "bag",
         }
     }
 }
@@ -63,6 +76,11 @@ pub fn embed_one(
     let e = |e: slmgate_engine::EmbedError| MlError::Embed(e.to_string());
     match repr {
         Representation::Static => embedder.embed_static(text).map_err(e),
+        Representation::Bag => {
+            let mut v = embedder.embed_token_sum(text).map_err(e)?;
+            v.iter_mut().for_each(|x| *x /= BAG_SCALE);
+            Ok(v)
+        }
         Representation::Contextual => embedder
             .embed_truncated(&[text.to_string()])
             .map_err(e)?
@@ -88,7 +106,7 @@ pub fn embed_all(
                     .map_err(|e| MlError::Embed(e.to_string()))?;
                 out.extend(v);
             }
-            Representation::Static => {
+            Representation::Static | Representation::Bag => {
                 for p in batch {
                     out.push(embed_one(embedder, repr, p)?);
                 }

@@ -27,6 +27,7 @@ impl TrainOptions {
         let (epochs, lr) = match learner {
             Learner::Logistic => (300, 0.02),
             Learner::Mlp => (200, 0.01),
+            Learner::Ridge => (0, 0.0),
         };
         Self {
             learner,
@@ -212,6 +213,8 @@ fn model_from(
         representation: Default::default(),
         embedding_dims: 0,
         tag_features: Vec::new(),
+        system_buckets: 0,
+        tag_prior: None,
         mean,
         scale,
         hidden,
@@ -267,6 +270,11 @@ pub fn train(x: &[Vec<f32>], y: &[bool], opts: &TrainOptions) -> Result<RouterMo
             "{} examples are too few to train on",
             x.len()
         )));
+    }
+    if opts.learner == Learner::Ridge {
+        // A linear probability model: ridge on the 0/1 labels (every input standardised).
+        let t: Vec<f64> = y.iter().map(|b| if *b { 1.0 } else { 0.0 }).collect();
+        return super::ridge::train(x, &t, 0, None, opts.l2.map(f64::from));
     }
     let l2 = match opts.l2 {
         Some(l) => l,

@@ -13,7 +13,7 @@ use super::plan::RouterVerdict;
 use super::router::RouterHandle;
 use super::RequestFacts;
 use crate::config::Config;
-use crate::ml::{embed_one, Representation, RouterModel};
+use crate::ml::{embed_one, Representation};
 use crate::wire::openai::ChatRequest;
 
 /// The sentence-embedding model, shared by `/v1/embeddings`, the router, domain routing
@@ -93,12 +93,12 @@ impl Classifiers {
                 domains.insert(route.clone(), Arc::new(c));
             }
         }
+        let token_table =
+            |r: Representation| matches!(r, Representation::Static | Representation::Bag);
         let uses_static = routers
             .values()
-            .any(|h: &RouterHandle| h.current().representation == Representation::Static)
-            || domains
-                .values()
-                .any(|d| d.representation == Representation::Static);
+            .any(|h: &RouterHandle| token_table(h.current().representation))
+            || domains.values().any(|d| token_table(d.representation));
         if uses_static {
             // Map the token table now, not on the first request.
             embedder
@@ -141,15 +141,14 @@ impl Classifiers {
         let emb = self.embedder.as_ref()?;
         let text = req.last_user_text()?;
         let model = h.current();
-        let chars = text.chars().count();
         let repr = model.representation;
+        let routed = text.clone();
         let v = emb
             .run("router embedding failed", move |e| {
-                embed_one(e, repr, &text)
+                embed_one(e, repr, &routed)
             })
             .await?;
-        let tags: Vec<String> = facts.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let x = RouterModel::features(&v, &model.tag_features, &tags, chars);
+        let x = super::router::request_features(&model, &v, &text, req, facts);
         Some(RouterVerdict {
             score: model.score(&x),
             threshold: h.threshold(&model),

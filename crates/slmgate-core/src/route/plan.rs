@@ -320,47 +320,68 @@ fn apply_domain(domain_tiers: &[String], v: DomainVerdict, plan: &mut Plan) {
     plan.domain = Some(v);
 }
 
-/// The learned router moves the start to the strong tier when its score is high enough.
+/// The learned router moves the start to a later tier when its score reaches that tier's
+/// start (the latest such tier the plan still allows).
 fn start_tier(spec: &RouteSpec, verdict: Option<RouterVerdict>, plan: &mut Plan) {
     let (Some(v), Some(r)) = (verdict, &spec.router) else {
         return;
     };
     plan.router = Some(v);
-    let strong = &r.strong_tier;
-    let Some(pos) = plan.tiers.iter().position(|t| *t.name == **strong) else {
-        plan.reasons.push(format!(
-            "router: {strong} not allowed, start at {}",
-            plan.tiers[0].name
-        ));
+    let first = plan.tiers[0].name.clone();
+    for (tier, start) in r.starts.iter().rev() {
+        let at = start.unwrap_or(v.threshold);
+        if v.score < at {
+            continue;
+        }
+        match plan.tiers.iter().position(|t| *t.name == **tier) {
+            Some(pos) => {
+                plan.tiers.drain(..pos);
+                plan.reasons.push(format!(
+                    "router: score {:.2} >= {:.2}, start at {tier}",
+                    v.score, at
+                ));
+            }
+            None => plan
+                .reasons
+                .push(format!("router: {tier} not allowed, start at {first}")),
+        }
         return;
-    };
-    if v.score >= v.threshold && pos > 0 {
-        plan.tiers.drain(..pos);
-        plan.reasons.push(format!(
-            "router: score {:.2} >= {:.2}, start at {strong}",
-            v.score, v.threshold
-        ));
-    } else {
-        plan.reasons.push(format!(
-            "router: score {:.2} {} {:.2}, start at {}",
-            v.score,
-            if v.score >= v.threshold { ">=" } else { "<" },
-            v.threshold,
-            plan.tiers[0].name
-        ));
     }
+    let lowest = r
+        .starts
+        .first()
+        .map(|(_, s)| s.unwrap_or(v.threshold))
+        .unwrap_or(v.threshold);
+    plan.reasons.push(format!(
+        "router: score {:.2} < {:.2}, start at {first}",
+        v.score, lowest
+    ));
 }
 
+/// The cascade between the plan's tiers; with `combine`, this request's threshold is the
+/// confidence the combined rule needs given its router score.
 fn cascade(c: &CascadePlan, plan: &mut Plan) {
     if plan.tiers.len() < 2 {
         return;
     }
-    plan.cascade = Some(c.clone());
-    plan.reasons.push(format!(
-        "cascade: escalate if {} < {}",
-        c.signal.as_str(),
-        c.threshold
-    ));
+    let mut c = c.clone();
+    match (c.combine, plan.router) {
+        (Some(m), Some(v)) => {
+            c.threshold = m.confidence_threshold(v.score);
+            plan.reasons.push(format!(
+                "cascade: escalate if {} < {:.2} (router score {:.2} combined with the confidence)",
+                c.signal.as_str(),
+                c.threshold,
+                v.score
+            ));
+        }
+        _ => plan.reasons.push(format!(
+            "cascade: escalate if {} < {}",
+            c.signal.as_str(),
+            c.threshold
+        )),
+    }
+    plan.cascade = Some(c);
 }
 
 /// Whether every condition of a rule's `match` holds.

@@ -421,3 +421,77 @@ fn rules_match_keys_teams_and_pii_types() {
     f.team = Some("sales".into());
     assert_eq!(plan(&c, "auto", &f, None, None).unwrap().rule, None);
 }
+
+#[test]
+fn a_router_picks_among_n_tiers_by_each_tiers_start() {
+    let mut c = cfg();
+    let r = c.routes.get_mut("auto").unwrap();
+    r.router = Some(
+        toml::from_str(
+            r#"path = "/r.json"
+                          starts = { mid = 0.1, frontier = 0.4 }"#,
+        )
+        .unwrap(),
+    );
+    let at = |score: f32| {
+        let v = Some(RouterVerdict {
+            score,
+            threshold: 0.9,
+        });
+        plan(&c, "auto", &facts(&[], 10, None), v, None).unwrap()
+    };
+    let names = |p: &Named| p.names.iter().map(|(t, _)| t.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&at(0.05)), ["local", "mid", "frontier"]);
+    assert_eq!(names(&at(0.1)), ["mid", "frontier"]);
+    assert_eq!(names(&at(0.39)), ["mid", "frontier"]);
+    let p = at(0.5);
+    assert_eq!(names(&p), ["frontier"]);
+    assert!(p
+        .reason_header()
+        .contains("score 0.50 >= 0.40, start at frontier"));
+    assert!(at(0.05)
+        .reason_header()
+        .contains("score 0.05 < 0.10, start at local"));
+    // A rule that keeps the request local wins over the router.
+    let f = facts(&[("latency_budget_ms", "200")], 10, None);
+    let v = Some(RouterVerdict {
+        score: 0.9,
+        threshold: 0.9,
+    });
+    let p = plan(&c, "auto", &f, v, None).unwrap();
+    assert_eq!(names(&p), ["local"]);
+}
+
+#[test]
+fn a_combined_cascade_moves_each_requests_threshold_with_its_router_score() {
+    let mut c = cfg();
+    let r = c.routes.get_mut("auto").unwrap();
+    r.cascade = Some(
+        toml::from_str(
+            r#"signal = "mean_logprob"
+               threshold = -0.6
+               combine = { router_mean = 0.2, router_std = 0.1, confidence_mean = -0.8, confidence_std = 0.4, threshold = 0.5 }"#,
+        )
+        .unwrap(),
+    );
+    let at = |score: f32| {
+        let v = Some(RouterVerdict {
+            score,
+            threshold: 0.99,
+        });
+        plan(&c, "auto", &facts(&[], 10, None), v, None).unwrap()
+    };
+    // c* = μc + σc/wc · (wr·(r − μr)/σr − θ): r = 0.2 → −0.8 + 0.4·(0 − 0.5) = −1.0;
+    // r = 0.4 → −0.8 + 0.4·(2 − 0.5) = −0.2 (a likelier hard prompt escalates sooner).
+    let easy = at(0.2);
+    let hard = at(0.4);
+    let th = |p: &Named| p.cascade.as_ref().unwrap().threshold;
+    assert!((th(&easy) + 1.0).abs() < 1e-5, "{}", th(&easy));
+    assert!((th(&hard) + 0.2).abs() < 1e-5, "{}", th(&hard));
+    assert!(hard
+        .reason_header()
+        .contains("escalate if mean_logprob < -0.20 (router score 0.40 combined"));
+    // Without a router score the configured threshold holds.
+    let p = plan(&c, "auto", &facts(&[], 10, None), None, None).unwrap();
+    assert_eq!(th(&p), -0.6);
+}

@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
-use crate::ml::{MlError, RouterModel};
+use crate::ml::{MlError, RequestShape, RouterModel};
+use crate::wire::openai::ChatRequest;
+
+use super::facts::RequestFacts;
 
 pub struct RouterHandle {
     pub path: PathBuf,
@@ -69,4 +72,25 @@ fn check_dims(m: &RouterModel, dims: usize, path: &std::path::Path) -> Result<()
         )));
     }
     Ok(())
+}
+
+/// A router's input features for a request, given the vector of its routed text (`text`, the
+/// last user message): its tags, that text's length and its system prompt.
+pub fn request_features(
+    m: &RouterModel,
+    vector: &[f32],
+    text: &str,
+    req: &ChatRequest,
+    facts: &RequestFacts,
+) -> Vec<f32> {
+    let tags: Vec<String> = facts.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let system = req.texts(&["system", "developer"]);
+    m.features_of(
+        vector,
+        &RequestShape {
+            tags: &tags,
+            prompt_chars: text.chars().count(),
+            system: (!system.is_empty()).then_some(system.as_str()),
+        },
+    )
 }

@@ -7,7 +7,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::config::{ConfidenceSignal, Config, GuardAction, PiiPolicy, Price, RuleMatch};
+use crate::config::{
+    CombineConfig, ConfidenceSignal, Config, GuardAction, PiiPolicy, Price, RuleMatch,
+};
 pub use crate::providers::DeploymentId;
 
 /// What routing needs to know about a deployment.
@@ -131,12 +133,16 @@ pub struct CascadePlan {
     pub first_tokens: u32,
     /// Local model judging tiers without logprobs.
     pub verifier: Option<DeploymentId>,
+    /// The router's prior combined with the confidence (per request, the threshold moves).
+    pub combine: Option<CombineConfig>,
 }
 
-/// The learned router of a route: the tier a high score starts at.
+/// The learned router of a route: where a request starts for its score.
 #[derive(Debug, Clone)]
 pub struct RouterSpec {
-    pub strong_tier: String,
+    /// Later tiers and the score from which a request starts there, in tier order; `None`:
+    /// the router's own threshold (the two-tier `strong_tier` form).
+    pub starts: Vec<(String, Option<f32>)>,
 }
 
 /// Everything routing knows about one public chat name.
@@ -247,15 +253,28 @@ impl RouteTable {
                     .collect(),
                 residency: r.residency.clone(),
                 router: r.router.as_ref().map(|rc| RouterSpec {
-                    strong_tier: rc.strong_tier.clone().unwrap_or_else(|| {
-                        r.tiers.last().map(|t| t.name.clone()).unwrap_or_default()
-                    }),
+                    starts: if rc.starts.is_empty() {
+                        vec![(
+                            rc.strong_tier.clone().unwrap_or_else(|| {
+                                r.tiers.last().map(|t| t.name.clone()).unwrap_or_default()
+                            }),
+                            None,
+                        )]
+                    } else {
+                        r.tiers
+                            .iter()
+                            .filter_map(|t| {
+                                rc.starts.get(&t.name).map(|s| (t.name.clone(), Some(*s)))
+                            })
+                            .collect()
+                    },
                 }),
                 cascade: r.cascade.as_ref().map(|c| CascadePlan {
                     signal: c.signal,
                     threshold: c.threshold,
                     first_tokens: c.first_tokens,
                     verifier: c.verifier.as_ref().and_then(|v| ids.get(v).copied()),
+                    combine: c.combine,
                 }),
                 domain_tiers: r
                     .domains

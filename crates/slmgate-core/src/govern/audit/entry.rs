@@ -52,6 +52,10 @@ pub struct Entry {
     /// The A/B rollout arm this request was on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollout: Option<RolloutSummary>,
+    /// The request's routing tags (`metadata`, `x-slmgate-tags`): what `router retrain`
+    /// learns from besides the text.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

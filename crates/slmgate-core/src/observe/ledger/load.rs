@@ -70,6 +70,9 @@ pub struct Escalation {
 pub struct Plan {
     #[serde(default)]
     pub tiers: Vec<String>,
+    /// The learned router's score, when the route has one.
+    #[serde(default)]
+    pub router_score: Option<f32>,
 }
 
 impl Row {
@@ -88,6 +91,20 @@ impl Row {
 
     pub fn tier(&self) -> &str {
         self.served.as_ref().map_or("-", |s| s.tier.as_str())
+    }
+
+    /// The first tier's cascade decision: (confidence, escalated, first-tier deployment).
+    pub fn first_decision(&self) -> Option<(f32, bool, String)> {
+        match self.escalations.first() {
+            Some(e) if e.cause == "low_confidence" => {
+                Some((e.confidence?, true, e.deployment.clone()?))
+            }
+            Some(_) => None,
+            None => {
+                let s = self.served.as_ref()?;
+                Some((s.confidence?, false, s.deployment.clone()))
+            }
+        }
     }
 }
 

@@ -3,11 +3,13 @@
 //! `slmgate report` and the dashboard both read it.
 
 mod aggregate;
+mod combine;
 mod load;
 mod render;
 mod what_if;
 
 pub use aggregate::{fold, group, summary, By, Group, Summary};
+pub use combine::{calibrate as calibrate_combine, Calibration};
 pub use load::{load, parse_since, LedgerError, Row};
 pub use render::{render, render_what_if, Format};
 pub use what_if::{what_if, WhatIf};

@@ -40,20 +40,6 @@ const ASSUMPTIONS: &[&str] = &[
     "quality is not replayed: review verdicts say how good the answers were, not how good others would be",
 ];
 
-/// The first tier's decision: (confidence, escalated, first-tier deployment).
-fn first_decision(r: &Row) -> Option<(f32, bool, String)> {
-    match r.escalations.first() {
-        Some(e) if e.cause == "low_confidence" => {
-            Some((e.confidence?, true, e.deployment.clone()?))
-        }
-        Some(_) => None,
-        None => {
-            let s = r.served.as_ref()?;
-            Some((s.confidence?, false, s.deployment.clone()))
-        }
-    }
-}
-
 pub fn what_if(rows: &[Row], threshold: f32, cfg: &Config) -> WhatIf {
     // Which deployment answered escalated requests of each route, as logged (used when the
     // config does not say what the next tier is).
@@ -104,7 +90,7 @@ pub fn what_if(rows: &[Row], threshold: f32, cfg: &Config) -> WhatIf {
         let (p, c) = (r.prompt_tokens as u64, r.completion_tokens as u64);
         let mut cost = r.cost_usd;
         let mut now = was;
-        if let Some((conf, escalated, first)) = first_decision(r) {
+        if let Some((conf, escalated, first)) = r.first_decision() {
             w.judged += 1;
             let escalate = conf < threshold;
             if escalate && !escalated {
