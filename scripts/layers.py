@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # Lowest first. A top-level module of slmgate-core may import only modules of its own layer
 # or lower ones.
 LAYERS = [
-    {"config", "wire", "ml"},  # vocabulary: typed config, wire formats, shared ML
+    {"config", "wire", "ml", "db"},  # vocabulary: typed config, wire formats, shared ML, the
+                                     # shared store's connection (Postgres)
     {"providers"},             # calling one model (in-process engine or remote wire client)
     {"observe"},               # metrics, traces, the ledger read back from the audit log
     {"route"},                 # the plan and its execution over deployments

@@ -10,6 +10,7 @@ keep serving.
 """
 
 import concurrent.futures as cf
+import os
 import shutil
 import time
 
@@ -97,12 +98,20 @@ def test_a_route_sends_requests_to_an_adapter(gw):
 
 
 def test_concurrent_requests_on_different_adapters_each_get_their_own_answer(gw):
+    """Each answer under concurrency begins as its model answers alone. (Compared up to a
+    little past where the three answers part, so a request decoded under another adapter
+    would show; beyond it, a batch of another size can round the adapters' float32 products
+    differently and flip a near-tie, e.g. end a sentence one step later.)"""
     models = ["smollm2", "smollm2:legal", "smollm2:medical"]
-    alone = {m: answer(gw, m)[0] for m in models}
+    full = {m: answer(gw, m)[0] for m in models}
+    shared = max(len(os.path.commonprefix([full[a], full[b]])) for a in models for b in models if a != b)
+    n = shared + 12  # a little past where the three part
+    alone = {m: t[:n] for m, t in full.items()}
+    assert len(set(alone.values())) == 3, alone
     with cf.ThreadPoolExecutor(9) as pool:
         got = list(pool.map(lambda m: (m, answer(gw, m)[0]), models * 3))
     for m, text in got:
-        assert text == alone[m], m
+        assert text[:n] == alone[m], m
 
 
 def test_a_changed_file_is_swapped_in_without_a_restart(gw, files):

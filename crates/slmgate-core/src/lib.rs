@@ -12,6 +12,7 @@
 pub mod advisor;
 pub mod api;
 pub mod config;
+pub mod db;
 pub mod exchange;
 pub mod fuzzing;
 pub mod govern;

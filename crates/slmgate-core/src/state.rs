@@ -25,8 +25,11 @@ pub struct AppState {
     pub responses: Arc<ResponseStore>,
     /// RAG collections (vector stores) and uploaded files.
     pub knowledge: Arc<Knowledge>,
-    /// The response cache (exact and semantic).
+    /// The response cache (exact and semantic), this replica's.
     pub cache: ResponseCache,
+    /// The response cache every replica shares (`[storage] backend = "postgres"`), behind
+    /// this replica's own.
+    pub shared_cache: Option<Arc<crate::know::cache_pg::SharedCache>>,
     /// Shadow mode's per-route queues.
     pub shadows: Shadows,
     /// A/B rollouts: each route's live candidate, share and health.
@@ -44,13 +47,25 @@ pub struct Loaded {
 impl AppState {
     /// Opens the governance store (keys, audit log) and starts the audit writer.
     pub fn new(config: Config) -> Result<Arc<Self>, GovernError> {
-        let governance = Governance::open(&config)?;
+        let mut governance = Governance::open(&config)?;
+        let metrics = Arc::new(Metrics::new());
+        if config.cluster.redis_url.is_some() {
+            governance.shared = Some(
+                crate::govern::limits::shared::SharedLimits::new(
+                    &config.cluster,
+                    governance.limits.clone(),
+                    metrics.clone(),
+                )
+                .map_err(GovernError::Store)?,
+            );
+        }
         let responses = ResponseStore::open(std::path::Path::new(&config.storage.path))
             .map_err(|e| GovernError::Store(e.to_string()))?;
-        let knowledge = Knowledge::open_sqlite(
-            std::path::Path::new(&config.storage.path),
-            &config.knowledge,
-        )
+        let storage = std::path::Path::new(&config.storage.path);
+        let knowledge = match &governance.pg {
+            Some(pg) => Knowledge::open_pg(pg.clone(), storage, &config.knowledge),
+            None => Knowledge::open_sqlite(storage, &config.knowledge),
+        }
         .map_err(|e| GovernError::Store(e.to_string()))?;
         let table = RouteTable::compile(&config);
         let shadows = Shadows::new(&config, &table);
@@ -58,11 +73,17 @@ impl AppState {
             responses: Arc::new(responses),
             knowledge: Arc::new(knowledge),
             cache: ResponseCache::new(config.cache.max_entries),
+            shared_cache: governance.pg.clone().map(|pg| {
+                Arc::new(crate::know::cache_pg::SharedCache::new(
+                    pg,
+                    config.cache.max_entries,
+                ))
+            }),
             table,
             shadows,
             rollouts: crate::learn::rollout::Rollouts::new(&config),
             config,
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             governance,
             loaded: OnceLock::new(),
         }))

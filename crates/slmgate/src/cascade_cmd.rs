@@ -351,7 +351,10 @@ fn calibrate(
     }
     let cut = ledger::parse_since(since, slmgate_core::govern::db::now_ms())
         .map_err(anyhow::Error::msg)?;
-    let rows = ledger::load(&store.open()?, cut)?;
+    let rows = match store.pg()? {
+        Some(pg) => ledger::load_pg(&pg, cut)?,
+        None => ledger::load(&store.open()?, cut)?,
+    };
     let c = ledger::calibrate_combine(&rows, route, router_weight, confidence_weight, escalate)
         .with_context(|| {
             format!("no requests of route {route:?} since {since} carry both a router score and a judged confidence (or one never varied): the route needs a router and a cascade, and traffic")

@@ -27,6 +27,34 @@ impl Store {
         };
         db::open(&path).with_context(|| format!("opening {}", path.display()))
     }
+
+    /// The shared Postgres store when the config uses one (and no `--db` file was given).
+    pub(crate) fn pg(&self) -> anyhow::Result<Option<slmgate_core::db::Pg>> {
+        if self.db.is_some() {
+            return Ok(None);
+        }
+        let cfg = crate::load(self.config.as_ref())?;
+        match (cfg.storage.backend, cfg.storage.url) {
+            (slmgate_core::config::StorageBackend::Postgres, Some(url)) => Ok(Some(
+                slmgate_core::db::Pg::connect(&url, 2).context("connecting to [storage] url")?,
+            )),
+            _ => Ok(None),
+        }
+    }
+
+    /// The keys, in whichever store the config names.
+    fn keys(&self) -> anyhow::Result<keys::KeyCache> {
+        Ok(match self.pg()? {
+            Some(pg) => keys::KeyCache::open_pg(pg)?,
+            None => {
+                let path = match &self.db {
+                    Some(p) => p.clone(),
+                    None => PathBuf::from(crate::load(self.config.as_ref())?.storage.path),
+                };
+                keys::KeyCache::open(&path)?
+            }
+        })
+    }
 }
 
 /// What a new key may do (the CLI's form of [`KeySpec`]).
@@ -207,8 +235,7 @@ fn output(out: &Option<PathBuf>) -> anyhow::Result<Box<dyn Write>> {
 pub fn keys(cmd: KeysCmd) -> anyhow::Result<()> {
     match cmd {
         KeysCmd::Create { store, spec } => {
-            let conn = store.open()?;
-            let (rec, plain) = keys::create(&conn, spec.into())?;
+            let (rec, plain) = store.keys()?.create(spec.into())?;
             eprintln!(
                 "created {} (team {}); the key is shown once:",
                 rec.id,
@@ -217,12 +244,12 @@ pub fn keys(cmd: KeysCmd) -> anyhow::Result<()> {
             println!("{plain}");
         }
         KeysCmd::List { store } => {
-            for k in keys::list(&store.open()?)? {
+            for k in store.keys()?.list()? {
                 println!("{}", serde_json::to_string(&k)?);
             }
         }
         KeysCmd::Revoke { store, id } => {
-            if !keys::revoke(&store.open()?, &id)? {
+            if !store.keys()?.revoke(&id)? {
                 anyhow::bail!("no key `{id}`");
             }
             eprintln!("revoked {id}");
@@ -234,7 +261,10 @@ pub fn keys(cmd: KeysCmd) -> anyhow::Result<()> {
 pub fn audit(cmd: AuditCmd) -> anyhow::Result<()> {
     match cmd {
         AuditCmd::Verify { store } => {
-            let v = audit::verify(&store.open()?)?;
+            let v = match store.pg()? {
+                Some(pg) => audit::pg::verify(&pg)?,
+                None => audit::verify(&store.open()?)?,
+            };
             let (seq, hash) = v.head.clone().unwrap_or((0, audit::chain::GENESIS.into()));
             if v.ok() {
                 println!(
@@ -263,13 +293,19 @@ pub fn audit(cmd: AuditCmd) -> anyhow::Result<()> {
                 .map(|d| db::now_ms() - d as i64 * 86_400_000)
                 .unwrap_or(0);
             let mut w = output(&out)?;
-            let n = audit::export(&store.open()?, with_content, since, &mut w)?;
+            let n = match store.pg()? {
+                Some(pg) => audit::pg::export(&pg, with_content, since, &mut w)?,
+                None => audit::export(&store.open()?, with_content, since, &mut w)?,
+            };
             w.flush()?;
             eprintln!("exported {n} entries");
             Ok(())
         }
         AuditCmd::Forget { store, subject } => {
-            let n = audit::forget(&mut store.open()?, &subject)?;
+            let n = match store.pg()? {
+                Some(pg) => audit::pg::forget(&pg, &subject)?,
+                None => audit::forget(&mut store.open()?, &subject)?,
+            };
             println!("erased the content of {n} entries; the erasure is itself logged");
             Ok(())
         }

@@ -81,7 +81,15 @@ const EXTENSIONS: [&str; 8] = ["txt", "md", "markdown", "html", "htm", "pdf", "r
 
 fn open(at: &At) -> anyhow::Result<(Knowledge, slmgate_core::config::Config)> {
     let cfg = crate::load(at.config.as_ref())?;
-    let k = Knowledge::open_sqlite(Path::new(&cfg.storage.path), &cfg.knowledge)?;
+    let path = Path::new(&cfg.storage.path);
+    let k = match (cfg.storage.backend, cfg.storage.url.as_deref()) {
+        (slmgate_core::config::StorageBackend::Postgres, Some(url)) => Knowledge::open_pg(
+            slmgate_core::db::Pg::connect(url, 2).context("connecting to [storage] url")?,
+            path,
+            &cfg.knowledge,
+        )?,
+        _ => Knowledge::open_sqlite(path, &cfg.knowledge)?,
+    };
     Ok((k, cfg))
 }
 

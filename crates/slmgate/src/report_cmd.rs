@@ -28,8 +28,10 @@ pub struct ReportArgs {
 
 pub fn run(a: ReportArgs) -> anyhow::Result<()> {
     let since = ledger::parse_since(&a.since, db::now_ms()).map_err(anyhow::Error::msg)?;
-    let conn = a.store.open()?;
-    let rows = ledger::load(&conn, since)?;
+    let rows = match a.store.pg()? {
+        Some(pg) => ledger::load_pg(&pg, since)?,
+        None => ledger::load(&a.store.open()?, since)?,
+    };
     if let Some(w) = &a.what_if {
         let t = w
             .strip_prefix("cascade.threshold=")

@@ -149,13 +149,16 @@ pub async fn list_reviews(
     Query(q): Query<ReviewQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = q.limit.unwrap_or(100).min(10_000);
-    let items = blocking(move || {
-        let conn = st
-            .governance
-            .admin_db
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        review::list(&conn, !q.all, limit)
+    let items = blocking(move || match &st.governance.pg {
+        Some(pg) => review::list_pg(pg, !q.all, limit),
+        None => {
+            let conn = st
+                .governance
+                .admin_db
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            review::list(&conn, !q.all, limit)
+        }
     })
     .await?;
     Ok(Json(json!({ "object": "list", "data": items })))
@@ -174,13 +177,16 @@ pub async fn review(
     JsonBody(body): JsonBody<VerdictBody>,
 ) -> Result<Json<Value>, ApiError> {
     let i = id.clone();
-    let found = blocking(move || {
-        let conn = st
-            .governance
-            .admin_db
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        review::set_verdict(&conn, &i, body.verdict, body.note.as_deref())
+    let found = blocking(move || match &st.governance.pg {
+        Some(pg) => review::set_verdict_pg(pg, &i, body.verdict, body.note.as_deref()),
+        None => {
+            let conn = st
+                .governance
+                .admin_db
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            review::set_verdict(&conn, &i, body.verdict, body.note.as_deref())
+        }
     })
     .await?;
     if !found {

@@ -195,9 +195,13 @@ async fn summary(
     let now = db::now_ms();
     let since = since_param(q.since.as_deref(), "24h", now)?;
     let baseline = st.config.cost.baseline.clone();
+    let pg = st.governance.pg.clone();
     from_store(&st, "the ledger", move |conn| {
-        let rows = ledger::load(conn, since)
-            .map_err(|e| crate::govern::GovernError::Store(e.to_string()))?;
+        let rows = match &pg {
+            Some(p) => ledger::load_pg(p, since).map_err(|e| e.to_string()),
+            None => ledger::load(conn, since).map_err(|e| e.to_string()),
+        }
+        .map_err(crate::govern::GovernError::Store)?;
         Ok(ledger::summary(
             &rows,
             since,

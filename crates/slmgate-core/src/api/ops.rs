@@ -25,7 +25,22 @@ pub async fn ready(State(st): State<Arc<AppState>>) -> Response {
         )
             .into_response()
     } else if st.is_ready() {
-        Json(json!({"status": "ready"})).into_response()
+        let mut body = json!({"status": "ready"});
+        if let Some(s) = &st.governance.shared {
+            // Still ready: keys without limits or budgets are served either way, and every
+            // replica shares the one Redis. What budgeted keys get is in the body.
+            let up = s.is_up();
+            body["redis"] = json!(if up { "up" } else { "down" });
+            if !up {
+                let mode = |m: crate::config::FailMode| match m {
+                    crate::config::FailMode::Open => "this replica's own",
+                    crate::config::FailMode::Closed => "refused (503)",
+                };
+                body["budgets"] = json!(mode(s.config().budgets_when_redis_down));
+                body["limits"] = json!(mode(s.config().limits_when_redis_down));
+            }
+        }
+        Json(body).into_response()
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -1,4 +1,5 @@
-//! Governance sections: `[auth]`, `[storage]`, `[audit]`, `[pii]`, `[guard]`, `[review]`.
+//! Governance sections: `[auth]`, `[storage]`, `[cluster]`, `[audit]`, `[pii]`, `[guard]`,
+//! `[review]`.
 
 use serde::Deserialize;
 
@@ -15,15 +16,99 @@ pub struct AuthConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
-    /// SQLite file holding keys, the audit log and the review queue.
+    /// `sqlite` (the embedded default: one file beside the process) or `postgres` (shared
+    /// by every replica: keys, the audit log, reviews, RAG collections, the response cache).
+    #[serde(default)]
+    pub backend: StorageBackend,
+    /// SQLite file holding keys, the audit log and the review queue (and, with `postgres`,
+    /// what is still kept per replica: stored responses, shadow rows, rollouts).
     #[serde(default = "default_storage_path")]
     pub path: String,
+    /// The Postgres connection URL (`postgres://user:pass@host:5432/db`), usually
+    /// `${DATABASE_URL}`; needed with `backend = "postgres"`.
+    pub url: Option<String>,
+    /// Connections per replica in the Postgres pool.
+    #[serde(default = "default_pool_size")]
+    pub pool_size: u32,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StorageBackend {
+    #[default]
+    Sqlite,
+    Postgres,
+}
+
+fn default_pool_size() -> u32 {
+    8
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
         Self {
+            backend: StorageBackend::Sqlite,
             path: default_storage_path(),
+            url: None,
+            pool_size: default_pool_size(),
+        }
+    }
+}
+
+/// `[cluster]`: what replicas share besides the store — rate limits and budget
+/// reservations in Redis.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// `redis://host:6379/0`; without it every replica limits and budgets on its own.
+    pub redis_url: Option<String>,
+    /// When Redis cannot be reached: `closed` refuses requests of keys with a budget (503
+    /// `budget_unavailable`), `open` falls back to this replica's own budget ledger.
+    #[serde(default = "closed")]
+    pub budgets_when_redis_down: FailMode,
+    /// When Redis cannot be reached: `open` falls back to this replica's own rpm/tpm buckets,
+    /// `closed` refuses requests of keys with limits (503 `rate_limit_unavailable`).
+    #[serde(default = "open")]
+    pub limits_when_redis_down: FailMode,
+    /// A Redis call slower than this counts as Redis being down (for that request).
+    #[serde(default = "default_redis_timeout_ms")]
+    pub redis_timeout_ms: u64,
+    /// A reservation not settled within this (its replica died) is charged in full.
+    #[serde(default = "default_reservation_ttl_secs")]
+    pub reservation_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailMode {
+    Open,
+    Closed,
+}
+
+fn closed() -> FailMode {
+    FailMode::Closed
+}
+
+fn open() -> FailMode {
+    FailMode::Open
+}
+
+fn default_redis_timeout_ms() -> u64 {
+    250
+}
+
+fn default_reservation_ttl_secs() -> u64 {
+    900
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            redis_url: None,
+            budgets_when_redis_down: FailMode::Closed,
+            limits_when_redis_down: FailMode::Open,
+            redis_timeout_ms: default_redis_timeout_ms(),
+            reservation_ttl_secs: default_reservation_ttl_secs(),
         }
     }
 }

@@ -7,7 +7,9 @@ use serde::Deserialize;
 
 use super::cost::{CostConfig, Price};
 use super::env::{expand_home, resolve};
-use super::govern::{AuditConfig, AuthConfig, GuardConfig, PiiConfig, ReviewConfig, StorageConfig};
+use super::govern::{
+    AuditConfig, AuthConfig, ClusterConfig, GuardConfig, PiiConfig, ReviewConfig, StorageConfig,
+};
 use super::routes::RouteConfig;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -32,6 +34,9 @@ pub struct Config {
     /// Where keys, the audit log and the review queue live.
     #[serde(default)]
     pub storage: StorageConfig,
+    /// What replicas share besides the store: Redis for rate limits and budgets.
+    #[serde(default)]
+    pub cluster: ClusterConfig,
     #[serde(default)]
     pub audit: AuditConfig,
     /// Default PII policy (routes may set their own).
@@ -344,6 +349,12 @@ impl Config {
     pub(crate) fn resolve_env(&mut self) -> Result<(), (String, String)> {
         resolve("server.listen", &mut self.server.listen)?;
         resolve("storage.path", &mut self.storage.path)?;
+        if let Some(u) = self.storage.url.as_mut() {
+            resolve("storage.url", u)?;
+        }
+        if let Some(u) = self.cluster.redis_url.as_mut() {
+            resolve("cluster.redis_url", u)?;
+        }
         if let Some(e) = self.telemetry.otlp_endpoint.as_mut() {
             resolve("telemetry.otlp_endpoint", e)?;
         }

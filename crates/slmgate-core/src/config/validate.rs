@@ -197,6 +197,37 @@ fn validate_governance(cfg: &Config) -> Result<(), Invalid> {
     if cfg.storage.path.trim().is_empty() {
         return Err(bad("storage.path", "must name a file"));
     }
+    if cfg.storage.backend == super::govern::StorageBackend::Postgres {
+        match cfg.storage.url.as_deref() {
+            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {}
+            Some(_) => {
+                return Err(bad(
+                    "storage.url",
+                    "must be a postgres:// URL (postgres://user:pass@host:5432/db)",
+                ))
+            }
+            None => {
+                return Err(bad(
+                    "storage.url",
+                    "backend = \"postgres\" needs a connection URL, e.g. \"${DATABASE_URL}\"",
+                ))
+            }
+        }
+        if !(1..=256).contains(&cfg.storage.pool_size) {
+            return Err(bad("storage.pool_size", "must be between 1 and 256"));
+        }
+    }
+    if let Some(u) = &cfg.cluster.redis_url {
+        if !(u.starts_with("redis://") || u.starts_with("rediss://")) {
+            return Err(bad("cluster.redis_url", "must be a redis:// URL"));
+        }
+    }
+    if cfg.cluster.redis_timeout_ms == 0 || cfg.cluster.reservation_ttl_secs == 0 {
+        return Err(bad(
+            "cluster",
+            "redis_timeout_ms and reservation_ttl_secs must be above 0",
+        ));
+    }
     if cfg.audit.flush_interval_ms == 0 || cfg.audit.flush_interval_ms > 60_000 {
         return Err(bad(
             "audit.flush_interval_ms",

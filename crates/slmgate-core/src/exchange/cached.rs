@@ -155,15 +155,25 @@ impl Exchange {
         if !ok {
             return;
         }
-        self.st.cache.insert(
-            probe,
-            Cached {
-                response: response.clone(),
-                citations: self.citations.clone(),
-                source: self.request_id.clone(),
-            },
-            *ttl,
-        );
+        let cached = Cached {
+            response: response.clone(),
+            citations: self.citations.clone(),
+            source: self.request_id.clone(),
+        };
+        if let Some(c) = self.st.shared_cache.clone() {
+            // Written off the answer's path; a failed write only loses the entry.
+            let (p, entry, ttl) = ((**probe).clone(), cached.clone(), *ttl);
+            let write = move || {
+                if let Err(e) = c.insert(&p, &entry, ttl) {
+                    tracing::warn!(error = %e, "shared cache write failed");
+                }
+            };
+            match tokio::runtime::Handle::try_current() {
+                Ok(h) => drop(h.spawn_blocking(write)),
+                Err(_) => write(),
+            }
+        }
+        self.st.cache.insert(probe, cached, *ttl);
     }
 }
 

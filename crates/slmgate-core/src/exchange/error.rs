@@ -187,7 +187,13 @@ fn refused(r: &Refused) -> ErrorReply {
             format!("This API key may not use model `{m}`."),
         ),
         Refused::Limit(l) => {
-            ErrorReply::new(429, l.code, l.message.clone()).retry(l.retry_after_secs)
+            // The shared limits store unreachable (`*_unavailable`) is not the caller's doing.
+            let status = if l.code.ends_with("_unavailable") {
+                503
+            } else {
+                429
+            };
+            ErrorReply::new(status, l.code, l.message.clone()).retry(l.retry_after_secs)
         }
         Refused::Pii(types) => ErrorReply::new(
             403,

@@ -455,13 +455,13 @@ impl Exchange {
         );
         let tokens = u.prompt_tokens + u.completion_tokens;
         match self.reservation.take() {
-            Some(r) => r.reconcile(c.actual, tokens),
-            None => {
+            Some(r) if !r.is_shared() => r.reconcile(c.actual, tokens),
+            held => {
+                if let Some(r) = held {
+                    r.reconcile(c.actual, tokens);
+                }
                 if let Some(k) = self.who.key() {
-                    self.st
-                        .governance
-                        .limits
-                        .settle_tokens(&k.id, self.est_tokens, tokens);
+                    self.st.governance.settle_tokens(k, self.est_tokens, tokens);
                 }
             }
         }

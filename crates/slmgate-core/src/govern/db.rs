@@ -141,13 +141,7 @@ fn migrate(conn: &Connection) -> Result<(), GovernError> {
     Ok(())
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub use crate::db::now_ms;
 
 /// RFC 3339 UTC time of a Unix-milliseconds timestamp.
 pub fn rfc3339(ms: i64) -> String {

@@ -38,7 +38,7 @@ impl Period {
         }
     }
 
-    fn parse(s: &str) -> Option<Self> {
+    pub(super) fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "day" | "d" => Period::Day,
             "week" | "w" => Period::Week,
@@ -161,7 +161,7 @@ impl KeyRecord {
 }
 
 /// A new random key: `sk-slm-` and 40 alphanumerics (238 bits).
-fn generate() -> String {
+pub(super) fn generate() -> String {
     const ABC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
     let tail: String = (0..40)
@@ -174,11 +174,11 @@ pub fn hash_key(plaintext: &str) -> String {
     sha256_hex(plaintext.as_bytes())
 }
 
-fn join(v: &Option<Vec<String>>) -> Option<String> {
+pub(super) fn join(v: &Option<Vec<String>>) -> Option<String> {
     v.as_ref().map(|v| v.join(","))
 }
 
-fn split(s: Option<String>) -> Option<Vec<String>> {
+pub(super) fn split(s: Option<String>) -> Option<Vec<String>> {
     s.map(|s| {
         s.split(',')
             .filter(|x| !x.is_empty())
@@ -264,45 +264,78 @@ pub fn revoke(conn: &Connection, id: &str) -> Result<bool, GovernError> {
     )? > 0)
 }
 
+/// Where the keys live.
+enum KeyStore {
+    Sqlite(Mutex<Connection>),
+    /// The shared store: a key created on one replica works on the others at once (a key
+    /// unknown to this replica is looked up), a revocation within one refresh tick (2 s).
+    Pg(crate::db::Pg),
+}
+
 /// The server's view of the keys table.
 pub struct KeyCache {
-    conn: Mutex<Connection>,
+    store: KeyStore,
     by_hash: RwLock<HashMap<String, Arc<KeyRecord>>>,
-    data_version: Mutex<i64>,
+    /// The store's version at the last read (SQLite's data_version; Postgres: row count and
+    /// latest change).
+    version: Mutex<Option<(i64, i64)>>,
 }
 
 impl KeyCache {
     pub fn open(path: &std::path::Path) -> Result<Self, GovernError> {
-        let conn = db::open(path)?;
+        Self::with(KeyStore::Sqlite(Mutex::new(db::open(path)?)))
+    }
+
+    /// The keys of the shared Postgres store.
+    pub fn open_pg(pg: crate::db::Pg) -> Result<Self, GovernError> {
+        Self::with(KeyStore::Pg(pg))
+    }
+
+    fn with(store: KeyStore) -> Result<Self, GovernError> {
         let cache = Self {
-            conn: Mutex::new(conn),
+            store,
             by_hash: RwLock::new(HashMap::new()),
-            data_version: Mutex::new(-1),
+            version: Mutex::new(None),
         };
         cache.refresh()?;
         Ok(cache)
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    fn sqlite(c: &Mutex<Connection>) -> std::sync::MutexGuard<'_, Connection> {
+        c.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Re-reads every key if the database changed since the last read.
+    /// Re-reads every key if the store changed since the last read.
     pub fn refresh(&self) -> Result<(), GovernError> {
-        let conn = self.conn();
-        let v: i64 = conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
-        let mut seen = self.data_version.lock().unwrap_or_else(|p| p.into_inner());
-        if *seen == v {
-            return Ok(());
-        }
-        let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM keys"))?;
-        let map: HashMap<String, Arc<KeyRecord>> = stmt
-            .query_map([], row)?
-            .filter_map(Result::ok)
-            .map(|(k, h)| (h, Arc::new(k)))
-            .collect();
+        let mut seen = self.version.lock().unwrap_or_else(|p| p.into_inner());
+        let map: HashMap<String, Arc<KeyRecord>> = match &self.store {
+            KeyStore::Sqlite(c) => {
+                let conn = Self::sqlite(c);
+                let v: i64 = conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+                if *seen == Some((v, 0)) {
+                    return Ok(());
+                }
+                *seen = Some((v, 0));
+                let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM keys"))?;
+                let map = stmt
+                    .query_map([], row)?
+                    .filter_map(Result::ok)
+                    .map(|(k, h)| (h, Arc::new(k)))
+                    .collect();
+                map
+            }
+            KeyStore::Pg(p) => {
+                if seen.is_some()
+                    && *seen == Some(crate::db::blocking(|| super::keys_pg::version(p))?)
+                {
+                    return Ok(());
+                }
+                let (all, v) = crate::db::blocking(|| super::keys_pg::all(p))?;
+                *seen = Some(v);
+                all.into_iter().map(|(h, k)| (h, Arc::new(k))).collect()
+            }
+        };
         *self.by_hash.write().unwrap_or_else(|p| p.into_inner()) = map;
-        *seen = v;
         Ok(())
     }
 
@@ -317,18 +350,23 @@ impl KeyCache {
         {
             return Some(k.clone());
         }
-        // Created by another process since the last refresh?
-        let conn = self.conn();
-        let found = conn
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM keys WHERE hash = ?1"),
-                [&h],
-                row,
-            )
-            .optional()
-            .ok()
-            .flatten()?;
-        let rec = Arc::new(found.0);
+        // Created by another process (or replica) since the last refresh?
+        let found = match &self.store {
+            KeyStore::Sqlite(c) => Self::sqlite(c)
+                .query_row(
+                    &format!("SELECT {COLUMNS} FROM keys WHERE hash = ?1"),
+                    [&h],
+                    row,
+                )
+                .optional()
+                .ok()
+                .flatten()
+                .map(|(k, _)| k),
+            KeyStore::Pg(p) => crate::db::blocking(|| super::keys_pg::by_hash(p, &h))
+                .ok()
+                .flatten(),
+        }?;
+        let rec = Arc::new(found);
         self.by_hash
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -337,7 +375,10 @@ impl KeyCache {
     }
 
     pub fn create(&self, spec: KeySpec) -> Result<(KeyRecord, String), GovernError> {
-        let (rec, plain) = create(&self.conn(), spec)?;
+        let (rec, plain) = match &self.store {
+            KeyStore::Sqlite(c) => create(&Self::sqlite(c), spec)?,
+            KeyStore::Pg(p) => crate::db::blocking(|| super::keys_pg::create(p, spec))?,
+        };
         self.by_hash
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -346,20 +387,33 @@ impl KeyCache {
     }
 
     pub fn list(&self) -> Result<Vec<KeyRecord>, GovernError> {
-        list(&self.conn())
+        match &self.store {
+            KeyStore::Sqlite(c) => list(&Self::sqlite(c)),
+            KeyStore::Pg(p) => crate::db::blocking(|| super::keys_pg::list(p)),
+        }
     }
 
     pub fn revoke(&self, id: &str) -> Result<bool, GovernError> {
-        let found = revoke(&self.conn(), id)?;
-        // Our own write does not change data_version for this connection: re-read now.
-        *self.data_version.lock().unwrap_or_else(|p| p.into_inner()) = -1;
+        let found = match &self.store {
+            KeyStore::Sqlite(c) => revoke(&Self::sqlite(c), id)?,
+            KeyStore::Pg(p) => crate::db::blocking(|| super::keys_pg::revoke(p, id))?,
+        };
+        // Our own write does not change SQLite's data_version for this connection: re-read.
+        *self.version.lock().unwrap_or_else(|p| p.into_inner()) = None;
         self.refresh()?;
         Ok(found)
     }
 
     /// Spend of a key since `since_ms`, from the audit log.
     pub fn spend_since(&self, key_id: &str, since_ms: i64) -> Result<f64, GovernError> {
-        super::audit::store::spend_since(&self.conn(), key_id, since_ms)
+        match &self.store {
+            KeyStore::Sqlite(c) => {
+                super::audit::store::spend_since(&Self::sqlite(c), key_id, since_ms)
+            }
+            KeyStore::Pg(p) => {
+                crate::db::blocking(|| super::audit::pg::spend_since(p, key_id, since_ms))
+            }
+        }
     }
 }
 

@@ -7,6 +7,7 @@ pub mod cost;
 pub mod db;
 pub mod guard;
 pub mod keys;
+mod keys_pg;
 pub mod limits;
 pub mod pii;
 pub mod review;
@@ -58,17 +59,36 @@ pub struct Governance {
     pub pii: PiiScanner,
     /// Heuristics until the embedder is loaded; then heuristics plus attack similarity.
     pub guard: std::sync::RwLock<Arc<Guard>>,
-    /// The admin API's connection (reviews).
+    /// The admin API's connection (reviews; with Postgres: rollouts, which stay per replica).
     pub admin_db: Mutex<rusqlite::Connection>,
     pub path: PathBuf,
+    /// The shared store, with `[storage] backend = "postgres"`: keys, the audit log, reviews.
+    pub pg: Option<crate::db::Pg>,
+    /// Rate limits and budgets shared by every replica (`[cluster] redis_url`).
+    pub shared: Option<Arc<limits::shared::SharedLimits>>,
 }
 
 impl Governance {
     /// Opens the store and starts the audit writer.
     pub fn open(cfg: &Config) -> Result<Self, GovernError> {
         let path = PathBuf::from(&cfg.storage.path);
-        let keys = KeyCache::open(&path)?;
-        let audit = AuditWriter::start(path.clone(), &cfg.audit)?;
+        let pg = match (cfg.storage.backend, cfg.storage.url.as_deref()) {
+            (crate::config::StorageBackend::Postgres, Some(url)) => Some(
+                crate::db::Pg::connect(url, cfg.storage.pool_size)
+                    .map_err(|e| GovernError::Store(format!("[storage] postgres: {e}")))?,
+            ),
+            _ => None,
+        };
+        let (keys, audit) = match &pg {
+            Some(p) => (
+                KeyCache::open_pg(p.clone())?,
+                AuditWriter::start_pg(p.clone(), &cfg.audit)?,
+            ),
+            None => (
+                KeyCache::open(&path)?,
+                AuditWriter::start(path.clone(), &cfg.audit)?,
+            ),
+        };
         Ok(Self {
             auth_enabled: cfg.auth.enabled,
             admin_hash: cfg.auth.admin_key.as_deref().map(hash_key),
@@ -79,6 +99,8 @@ impl Governance {
             guard: std::sync::RwLock::new(Arc::new(Guard::heuristic())),
             admin_db: Mutex::new(db::open(&path)?),
             path,
+            pg,
+            shared: None,
         })
     }
 
@@ -116,6 +138,45 @@ impl Governance {
                         .fold(0u8, |a, (x, y)| a | (x ^ y))
                         == 0
             })
+    }
+
+    /// Counts a request against its key's rpm and tpm (shared across replicas with Redis).
+    pub async fn admit(
+        &self,
+        key: &keys::KeyRecord,
+        est_tokens: u32,
+    ) -> Result<(), limits::Refusal> {
+        match &self.shared {
+            Some(s) => s.admit(key, est_tokens).await,
+            None => self.limits.admit(key, est_tokens),
+        }
+    }
+
+    /// Reserves a request's worst-case cost against its key's budget (shared across replicas
+    /// with Redis); the period's spend so far comes from the audit log.
+    pub async fn reserve(
+        &self,
+        key: &keys::KeyRecord,
+        budget: keys::Budget,
+        worst_usd: f64,
+        est_tokens: u32,
+    ) -> Result<limits::Reservation, limits::Refusal> {
+        let spent =
+            |since| crate::db::blocking(|| self.keys.spend_since(&key.id, since)).unwrap_or(0.0);
+        match &self.shared {
+            Some(s) => s.reserve(key, budget, worst_usd, est_tokens, spent).await,
+            None => self
+                .limits
+                .reserve(key, budget, worst_usd, est_tokens, spent),
+        }
+    }
+
+    /// Corrects a key's tpm with the real token count of an answer.
+    pub fn settle_tokens(&self, key: &keys::KeyRecord, estimated: u32, actual: u32) {
+        match &self.shared {
+            Some(s) => s.settle_tokens(key, estimated, actual),
+            None => self.limits.settle_tokens(&key.id, estimated, actual),
+        }
     }
 
     pub fn guard(&self) -> Arc<Guard> {

@@ -89,6 +89,58 @@ pub fn set_verdict(
     )? > 0)
 }
 
+/// [`list`] from the shared Postgres store.
+pub fn list_pg(pg: &crate::db::Pg, pending: bool, limit: u32) -> Result<Vec<Review>, GovernError> {
+    let e = |e: crate::db::PgError| GovernError::Store(e.to_string());
+    let rows = pg
+        .get()
+        .map_err(e)?
+        .query(
+            "SELECT id, request_id, ts_ms, route, tier, model, escalated_from, tags, prompt, answer, verdict, note
+             FROM reviews WHERE (NOT $1 OR verdict IS NULL) ORDER BY ts_ms LIMIT $2",
+            &[&pending, &i64::from(limit)],
+        )
+        .map_err(|x| e(x.into()))?;
+    Ok(rows
+        .iter()
+        .map(|r| Review {
+            id: r.get(0),
+            request_id: r.get(1),
+            time: db::rfc3339(r.get(2)),
+            route: r.get(3),
+            tier: r.get(4),
+            model: r.get(5),
+            escalated_from: r.get(6),
+            tags: serde_json::from_str(r.get::<_, &str>(7)).unwrap_or_default(),
+            prompt: r.get(8),
+            answer: r.get(9),
+            verdict: r
+                .get::<_, Option<String>>(10)
+                .and_then(|v| Verdict::parse(&v)),
+            note: r.get(11),
+        })
+        .collect())
+}
+
+/// [`set_verdict`] in the shared Postgres store.
+pub fn set_verdict_pg(
+    pg: &crate::db::Pg,
+    id: &str,
+    verdict: Verdict,
+    note: Option<&str>,
+) -> Result<bool, GovernError> {
+    let e = |e: crate::db::PgError| GovernError::Store(e.to_string());
+    Ok(pg
+        .get()
+        .map_err(e)?
+        .execute(
+            "UPDATE reviews SET verdict = $2, note = $3, reviewed_ms = $4 WHERE id = $1",
+            &[&id, &verdict.as_str(), &note, &db::now_ms()],
+        )
+        .map_err(|x| e(x.into()))?
+        > 0)
+}
+
 /// What a verdict says about the weak and the strong tier, as outcome scores (1 good,
 /// 0 bad), or None when it says nothing about which tier should have answered.
 pub fn outcomes(verdict: Verdict, served_by_strong: bool, escalated: bool) -> Option<(f64, f64)> {

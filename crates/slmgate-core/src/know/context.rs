@@ -3,13 +3,13 @@
 //! put into the last user message before the instruction and the question, where the small
 //! models we serve read them most reliably. What went in becomes the answer's citations.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::service::Hit;
 use crate::wire::openai::{ChatRequest, Content};
 
 /// A passage the answer was given, as the response cites it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Citation {
     /// The `[n]` label it had in the prompt.
     pub index: usize,

@@ -14,6 +14,7 @@
 
 pub mod bm25;
 pub mod cache;
+pub mod cache_pg;
 pub mod chunk;
 pub mod context;
 pub mod eval;
@@ -21,6 +22,7 @@ pub mod extract;
 pub mod filter;
 pub mod fusion;
 pub mod grounding;
+pub mod pg;
 pub mod scope_index;
 pub mod service;
 pub mod sqlite;

@@ -83,6 +83,9 @@ struct Opened {
     snapshot: RwLock<Option<Arc<Snapshot>>>,
     /// One ingest or delete at a time per collection.
     writing: Mutex<()>,
+    /// The collection generation the BM25 index reflects (a shared store: another replica
+    /// may have changed the collection since).
+    indexed: Mutex<i64>,
 }
 
 pub struct Knowledge {
@@ -90,6 +93,8 @@ pub struct Knowledge {
     dir: PathBuf,
     cfg: KnowledgeConfig,
     opened: Mutex<HashMap<String, Arc<Opened>>>,
+    /// The store is shared with other replicas (each has its own BM25 index on disk).
+    shared: bool,
 }
 
 fn sha256_hex(b: &[u8]) -> String {
@@ -106,21 +111,35 @@ impl Knowledge {
             dir,
             cfg,
             opened: Mutex::new(HashMap::new()),
+            shared: false,
         }
+    }
+
+    /// Collections in the shared Postgres store; the BM25 indexes in `[knowledge] dir`
+    /// (default `rag/` beside the `[storage] path` file), this replica's own.
+    pub fn open_pg(
+        pg: crate::db::Pg,
+        storage_path: &Path,
+        cfg: &KnowledgeConfig,
+    ) -> Result<Self, KnowError> {
+        let mut k = Self::new(
+            Arc::new(super::pg::PgKnowledge::new(pg)),
+            index_dir(storage_path, cfg),
+            cfg.clone(),
+        );
+        k.shared = true;
+        Ok(k)
     }
 
     /// The embedded default: tables in the `[storage]` SQLite file, indexes in
     /// `[knowledge] dir` (default `rag/` beside that file).
     pub fn open_sqlite(storage_path: &Path, cfg: &KnowledgeConfig) -> Result<Self, KnowError> {
         let store = super::sqlite::SqliteKnowledge::open(storage_path)?;
-        let dir = match &cfg.dir {
-            Some(d) => PathBuf::from(d),
-            None => storage_path
-                .parent()
-                .map(|p| p.join("rag"))
-                .unwrap_or_else(|| PathBuf::from("rag")),
-        };
-        Ok(Self::new(Arc::new(store), dir, cfg.clone()))
+        Ok(Self::new(
+            Arc::new(store),
+            index_dir(storage_path, cfg),
+            cfg.clone(),
+        ))
     }
 
     pub fn store(&self) -> &dyn KnowledgeStore {
@@ -179,6 +198,7 @@ impl Knowledge {
             bm25: Bm25::open(&self.dir.join(&c.id))?,
             snapshot: RwLock::new(None),
             writing: Mutex::new(()),
+            indexed: Mutex::new(-1),
         });
         map.insert(c.id.clone(), o.clone());
         Ok(o)
@@ -206,10 +226,16 @@ impl Knowledge {
             .into_iter()
             .map(|f| (f.file_id.clone(), f))
             .collect();
+        let mut indexed = o.indexed.lock().unwrap_or_else(|p| p.into_inner());
         if o.bm25.doc_count() != chunks.len() as u64 {
             tracing::warn!(collection = %c.id, indexed = o.bm25.doc_count(), stored = chunks.len(), "full-text index out of step with the store: rebuilding it");
             o.bm25.rebuild(&chunks)?;
+        } else if self.shared && *indexed != generation {
+            // Another replica changed the collection: this replica's index follows.
+            o.bm25.rebuild(&chunks)?;
         }
+        *indexed = generation;
+        drop(indexed);
         let mut vectors = Vectors::new(c.dims);
         let mut index_of = HashMap::with_capacity(chunks.len());
         for (i, ch) in chunks.iter().enumerate() {
@@ -292,6 +318,7 @@ impl Knowledge {
         };
         self.store.put_file(&c.id, &file, &chunks)?;
         o.bm25.replace_file(&file.file_id, &chunks)?;
+        self.indexed_now(&o, c);
         let what = if old.is_some() {
             Ingested::Replaced
         } else {
@@ -306,7 +333,19 @@ impl Knowledge {
         let _one = o.writing.lock().unwrap_or_else(|p| p.into_inner());
         let removed = self.store.delete_file(&c.id, file_id)?;
         o.bm25.replace_file(file_id, &[])?;
+        self.indexed_now(&o, c);
         Ok(removed)
+    }
+
+    /// After this replica's own write the index matches the store's new generation (unless
+    /// another replica wrote in between: then the next search rebuilds it).
+    fn indexed_now(&self, o: &Opened, c: &Collection) {
+        let mut indexed = o.indexed.lock().unwrap_or_else(|p| p.into_inner());
+        if let Ok(g) = self.store.generation(&c.id) {
+            if *indexed == g - 1 {
+                *indexed = g;
+            }
+        }
     }
 
     /// The `k` best chunks for a query (its text for BM25, its embedding for the dense
@@ -411,5 +450,16 @@ impl Knowledge {
             }
         }
         Ok(hits)
+    }
+}
+
+/// Where a collection's BM25 index lives: `[knowledge] dir`, or `rag/` beside the SQLite file.
+fn index_dir(storage_path: &Path, cfg: &KnowledgeConfig) -> PathBuf {
+    match &cfg.dir {
+        Some(d) => PathBuf::from(d),
+        None => storage_path
+            .parent()
+            .map(|p| p.join("rag"))
+            .unwrap_or_else(|| PathBuf::from("rag")),
     }
 }

@@ -86,6 +86,11 @@ pub struct Metrics {
     /// LoRA adapter loads while serving (a changed file, the admin API), by deployment,
     /// adapter and outcome (`ok`, `error`).
     pub adapter_loads: IntCounterVec,
+    /// Redis (`[cluster] redis_url`): reachable at the last call (1/0), failed calls by
+    /// operation, and each call's round trip (admit, reserve, settle, adjust, ping).
+    pub redis_up: IntGauge,
+    pub redis_errors: IntCounterVec,
+    pub redis_seconds: HistogramVec,
     pub in_flight: IntGauge,
 }
 
@@ -106,7 +111,8 @@ pub fn rejection_kind(code: &str) -> Option<&'static str> {
         "missing_api_key" | "invalid_api_key" | "revoked_api_key" | "model_not_allowed"
         | "invalid_admin_key" => "auth",
         "rate_limit_exceeded" => "rate_limit",
-        "budget_exceeded" => "budget",
+        "budget_exceeded" | "budget_unavailable" => "budget",
+        "rate_limit_unavailable" => "rate_limit",
         "pii_blocked" => "pii",
         "prompt_injection" => "guard",
         "no_allowed_model" => "residency",
@@ -205,6 +211,26 @@ impl Metrics {
             .expect("valid metric");
         registry
             .register(Box::new(in_flight.clone()))
+            .expect("unique metric");
+        let redis_up = IntGauge::new(
+            "slmgate_redis_up",
+            "Redis ([cluster] redis_url) answered the last call: 1, or not: 0",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(redis_up.clone()))
+            .expect("unique metric");
+        let redis_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "slmgate_redis_seconds",
+                "Round trip of one Redis call (a Lua script or a ping), by operation",
+            )
+            .buckets(OVERHEAD_BUCKETS.to_vec()),
+            &["op"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(redis_seconds.clone()))
             .expect("unique metric");
         Self {
             requests: counter(
@@ -377,6 +403,13 @@ impl Metrics {
                 "LoRA adapters loaded or swapped while serving",
                 &["deployment", "adapter", "outcome"],
             ),
+            redis_up,
+            redis_errors: counter(
+                "slmgate_redis_errors_total",
+                "Redis calls that failed or timed out, by operation",
+                &["op"],
+            ),
+            redis_seconds,
             in_flight,
             registry,
         }

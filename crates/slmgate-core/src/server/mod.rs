@@ -38,11 +38,21 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             addr: addr.clone(),
             source,
         })?;
-    let state = AppState::new(config)?;
+    // Opening the stores blocks (a Postgres connection, migrations).
+    let state = crate::db::blocking(|| AppState::new(config))?;
     if !state.config.auth.enabled {
         tracing::warn!("auth is off: every request is served without an API key (set [auth] enabled = true for shared deployments)");
     }
-    tracing::info!(%addr, storage = %state.governance.path.display(), "listening; loading models");
+    let storage = match &state.governance.pg {
+        Some(_) => "postgres".to_string(),
+        None => state.governance.path.display().to_string(),
+    };
+    tracing::info!(
+        %addr,
+        %storage,
+        redis = state.governance.shared.is_some(),
+        "listening; loading models"
+    );
 
     let loader = {
         let st = state.clone();
@@ -76,10 +86,22 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         let st = state.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+            let mut ticks = 0u64;
             loop {
                 tick.tick().await;
+                ticks += 1;
+                if ticks.is_multiple_of(30) {
+                    // The shared response cache: expired and least recently used entries.
+                    if let Some(c) = st.shared_cache.clone() {
+                        let _ = tokio::task::spawn_blocking(move || c.prune()).await;
+                    }
+                }
                 // LoRA adapter files that changed are loaded anew (in the engine's thread).
                 st.reload_adapters().await;
+                // Redis' health for /ready and slmgate_redis_up, traffic or not.
+                if let Some(s) = &st.governance.shared {
+                    s.ping().await;
+                }
                 let st = st.clone();
                 let _ = tokio::task::spawn_blocking(move || {
                     st.reload_routers();

@@ -8,7 +8,7 @@ use super::limits::refused;
 use crate::govern::cost;
 use crate::route::DEFAULT_MAX_TOKENS_FOR_COST;
 
-pub(super) fn run(ex: &mut Exchange) -> Result<(), GatewayError> {
+pub(super) async fn run(ex: &mut Exchange) -> Result<(), GatewayError> {
     let Some((k, budget)) = ex.who.key().and_then(|k| k.spec.budget.map(|b| (k, b))) else {
         return Ok(());
     };
@@ -25,12 +25,11 @@ pub(super) fn run(ex: &mut Exchange) -> Result<(), GatewayError> {
         cost::prompt_token_bound(&ex.req),
         ex.req.max_output_tokens(),
     );
-    let g = &ex.st.governance;
-    let r = g
-        .limits
-        .reserve(k, budget, worst, ex.est_tokens, |since| {
-            g.keys.spend_since(&k.id, since).unwrap_or(0.0)
-        })
+    let r = ex
+        .st
+        .governance
+        .reserve(k, budget, worst, ex.est_tokens)
+        .await
         .map_err(refused)?;
     ex.reservation = Some(r);
     Ok(())

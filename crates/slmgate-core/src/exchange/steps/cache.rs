@@ -51,6 +51,10 @@ pub(super) async fn run(ex: &mut Exchange) -> Result<(), GatewayError> {
         ex.cache = CacheState::Hit(found);
         return Ok(());
     }
+    if let Some(found) = shared(&st, &probe, None).await {
+        ex.cache = CacheState::Hit(found);
+        return Ok(());
+    }
     if policy.semantic {
         if let Some(e) = st.loaded().and_then(|l| l.classifiers.embedder.as_ref()) {
             let q = probe.question.clone();
@@ -63,9 +67,37 @@ pub(super) async fn run(ex: &mut Exchange) -> Result<(), GatewayError> {
                 ex.cache = CacheState::Hit(found);
                 return Ok(());
             }
+            if let Some(found) = shared(&st, &probe, Some(policy.threshold)).await {
+                ex.cache = CacheState::Hit(found);
+                return Ok(());
+            }
         }
     }
     count(ex, "miss");
     ex.cache = CacheState::Miss(Box::new(probe), policy.ttl);
     Ok(())
+}
+
+/// The lookup in the cache every replica shares, if there is one: exact, or (with a
+/// threshold) semantic. A store error is a miss (logged).
+async fn shared(
+    st: &std::sync::Arc<crate::state::AppState>,
+    probe: &Probe,
+    threshold: Option<f32>,
+) -> Option<crate::know::cache::Found> {
+    let c = st.shared_cache.clone()?;
+    let p = probe.clone();
+    let r = tokio::task::spawn_blocking(move || match threshold {
+        None => c.exact(&p),
+        Some(t) => c.similar(&p, t),
+    })
+    .await
+    .ok()?;
+    match r {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::warn!(error = %e, "shared cache lookup failed; treated as a miss");
+            None
+        }
+    }
 }

@@ -4,15 +4,15 @@
 use super::super::{Exchange, GatewayError, Refused};
 use crate::govern::limits::Refusal;
 
-pub(super) fn run(ex: &mut Exchange) -> Result<(), GatewayError> {
+pub(super) async fn run(ex: &mut Exchange) -> Result<(), GatewayError> {
     ex.est_tokens = ex.facts.prompt_tokens + ex.req.max_output_tokens().unwrap_or(0);
     let Some(k) = ex.who.key() else {
         return Ok(());
     };
     ex.st
         .governance
-        .limits
         .admit(k, ex.est_tokens)
+        .await
         .map_err(refused)?;
     ex.facts.key = Some(k.id.clone());
     ex.facts.team = k.spec.team.clone();

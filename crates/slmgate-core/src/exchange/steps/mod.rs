@@ -60,14 +60,14 @@ impl Step {
     pub(super) async fn run(self, ex: &mut Exchange) -> Result<(), GatewayError> {
         match self {
             Step::KeyModels => key_models::run(ex),
-            Step::Limits => limits::run(ex),
+            Step::Limits => limits::run(ex).await,
             Step::Pii => pii::run(ex),
             Step::Guard => guard::run(ex),
             Step::Cache => cache::run(ex).await,
             Step::Retrieve => retrieve::run(ex).await,
             Step::Plan => plan::run(ex).await,
             Step::Redact => redact::run(ex),
-            Step::Budget => budget::run(ex),
+            Step::Budget => budget::run(ex).await,
         }
     }
 }

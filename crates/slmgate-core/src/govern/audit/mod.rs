@@ -4,6 +4,7 @@
 pub mod chain;
 pub mod commit;
 pub mod entry;
+pub mod pg;
 pub mod store;
 pub mod verify;
 pub mod writer;

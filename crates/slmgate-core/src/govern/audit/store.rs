@@ -8,6 +8,36 @@ use super::chain::{entry_hash, sha256_hex, GENESIS};
 use super::entry::Record;
 use crate::govern::GovernError;
 
+/// A record as it is stored: its entry's and content's JSON text and the content's hash.
+pub(super) struct Serialized {
+    pub entry: String,
+    pub content: Option<String>,
+    pub content_hash: String,
+}
+
+impl Serialized {
+    pub(super) fn of(rec: &Record) -> Result<Self, GovernError> {
+        let entry = serde_json::to_string(&rec.entry)
+            .map_err(|err| GovernError::Store(format!("audit entry: {err}")))?;
+        let content = match &rec.content {
+            Some(c) => Some(
+                serde_json::to_string(c)
+                    .map_err(|err| GovernError::Store(format!("audit content: {err}")))?,
+            ),
+            None => None,
+        };
+        let content_hash = content
+            .as_deref()
+            .map(|c| sha256_hex(c.as_bytes()))
+            .unwrap_or_default();
+        Ok(Self {
+            entry,
+            content,
+            content_hash,
+        })
+    }
+}
+
 /// Appends `records` in order; returns the last sequence number written.
 pub fn append(conn: &mut Connection, records: &[Record]) -> Result<i64, GovernError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -19,19 +49,11 @@ pub fn append(conn: &mut Connection, records: &[Record]) -> Result<i64, GovernEr
     for rec in records {
         seq += 1;
         let e = &rec.entry;
-        let entry_json = serde_json::to_string(e)
-            .map_err(|err| GovernError::Store(format!("audit entry: {err}")))?;
-        let content_json = match &rec.content {
-            Some(c) => Some(
-                serde_json::to_string(c)
-                    .map_err(|err| GovernError::Store(format!("audit content: {err}")))?,
-            ),
-            None => None,
-        };
-        let content_hash = content_json
-            .as_deref()
-            .map(|c| sha256_hex(c.as_bytes()))
-            .unwrap_or_default();
+        let Serialized {
+            entry: entry_json,
+            content: content_json,
+            content_hash,
+        } = Serialized::of(rec)?;
         let hash = entry_hash(&prev, seq, &entry_json, &content_hash);
         tx.prepare_cached(
             "INSERT INTO audit (seq, id, ts_ms, key_id, entry, content_hash, prev_hash, hash)

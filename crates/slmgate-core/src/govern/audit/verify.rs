@@ -27,25 +27,26 @@ impl Verification {
     }
 }
 
-struct Row {
-    seq: i64,
-    id: String,
-    ts_ms: i64,
-    key_id: Option<String>,
-    entry: String,
-    content_hash: String,
-    prev_hash: String,
-    hash: String,
-    content: Option<String>,
+pub(super) struct Row {
+    pub seq: i64,
+    pub id: String,
+    pub ts_ms: i64,
+    pub key_id: Option<String>,
+    pub entry: String,
+    pub content_hash: String,
+    pub prev_hash: String,
+    pub hash: String,
+    pub content: Option<String>,
 }
+
+/// The rows verification reads, in `seq` order, with their content.
+pub(super) const VERIFY_ROWS: &str =
+    "SELECT a.seq, a.id, a.ts_ms, a.key_id, a.entry, a.content_hash, a.prev_hash, a.hash, c.content
+     FROM audit a LEFT JOIN audit_content c ON c.seq = a.seq ORDER BY a.seq";
 
 /// Recomputes every hash and link; reports deleted, edited, reordered and truncated entries.
 pub fn verify(conn: &Connection) -> Result<Verification, GovernError> {
-    let mut v = Verification::default();
-    let mut stmt = conn.prepare(
-        "SELECT a.seq, a.id, a.ts_ms, a.key_id, a.entry, a.content_hash, a.prev_hash, a.hash, c.content
-         FROM audit a LEFT JOIN audit_content c ON c.seq = a.seq ORDER BY a.seq",
-    )?;
+    let mut stmt = conn.prepare(VERIFY_ROWS)?;
     let rows = stmt.query_map([], |r| {
         Ok(Row {
             seq: r.get(0)?,
@@ -59,20 +60,55 @@ pub fn verify(conn: &Connection) -> Result<Verification, GovernError> {
             content: r.get(8)?,
         })
     })?;
-    let mut expected = 1i64;
-    let mut prev = GENESIS.to_string();
-    let mut last: Option<(i64, String)> = None;
+    let mut walk = Walk::default();
     for row in rows {
-        let r = row?;
+        walk.push(row?);
+    }
+    let head = conn
+        .query_row("SELECT seq, hash FROM audit_head WHERE one = 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    Ok(walk.end(head))
+}
+
+/// A walk along the chain, one row at a time (any store).
+pub(super) struct Walk {
+    v: Verification,
+    expected: i64,
+    prev: String,
+    last: Option<(i64, String)>,
+}
+
+impl Default for Walk {
+    fn default() -> Self {
+        Self {
+            v: Verification::default(),
+            expected: 1,
+            prev: GENESIS.to_string(),
+            last: None,
+        }
+    }
+}
+
+impl Walk {
+    pub(super) fn push(&mut self, r: Row) {
+        let Walk {
+            v,
+            expected,
+            prev,
+            last,
+        } = self;
+        let expected = &mut *expected;
         v.entries += 1;
-        if r.seq != expected {
-            v.problems.push(if r.seq > expected {
+        if r.seq != *expected {
+            v.problems.push(if r.seq > *expected {
                 format!("entries {expected}..{} are missing (deleted)", r.seq - 1)
             } else {
                 format!("entry {} is out of order", r.seq)
             });
         }
-        if r.prev_hash != prev {
+        if r.prev_hash != *prev {
             v.problems.push(format!(
                 "entry {}: does not follow the entry before it (reordered, replaced or an entry before it deleted)",
                 r.seq
@@ -97,28 +133,29 @@ pub fn verify(conn: &Connection) -> Result<Verification, GovernError> {
             (None, false) => v.erased += 1,
             _ => {}
         }
-        prev = r.hash.clone();
-        expected = r.seq + 1;
-        last = Some((r.seq, r.hash));
+        *prev = r.hash.clone();
+        *expected = r.seq + 1;
+        *last = Some((r.seq, r.hash));
     }
-    v.head = conn
-        .query_row("SELECT seq, hash FROM audit_head WHERE one = 1", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .optional()?;
-    match (&v.head, &last) {
-        (Some((hs, hh)), Some((ls, lh))) if hs != ls || hh != lh => v.problems.push(format!(
+
+    /// The verification, given the head the store records.
+    pub(super) fn end(self, head: Option<(i64, String)>) -> Verification {
+        let Walk { mut v, last, .. } = self;
+        v.head = head;
+        match (&v.head, &last) {
+            (Some((hs, hh)), Some((ls, lh))) if hs != ls || hh != lh => v.problems.push(format!(
             "the log ends at entry {ls} but its head records entry {hs}: truncated or rewritten"
         )),
-        (Some((hs, _)), None) if *hs > 0 => v.problems.push(format!(
-            "the log is empty but its head records entry {hs}: truncated"
-        )),
-        (None, Some((ls, _))) => v
-            .problems
-            .push(format!("the head is missing (log ends at entry {ls})")),
-        _ => {}
+            (Some((hs, _)), None) if *hs > 0 => v.problems.push(format!(
+                "the log is empty but its head records entry {hs}: truncated"
+            )),
+            (None, Some((ls, _))) => v
+                .problems
+                .push(format!("the head is missing (log ends at entry {ls})")),
+            _ => {}
+        }
+        v
     }
-    Ok(v)
 }
 
 fn columns_match(r: &Row) -> bool {
@@ -137,28 +174,49 @@ pub fn export(
     since_ms: i64,
     out: &mut dyn Write,
 ) -> Result<u64, GovernError> {
-    let mut stmt = conn.prepare(
-        "SELECT a.seq, a.ts_ms, a.entry, a.content_hash, a.prev_hash, a.hash, c.content
-         FROM audit a LEFT JOIN audit_content c ON c.seq = a.seq WHERE a.ts_ms >= ?1 ORDER BY a.seq",
-    )?;
+    let mut stmt = conn.prepare(EXPORT_ROWS)?;
     let mut rows = stmt.query([since_ms])?;
     let mut n = 0;
     while let Some(r) = rows.next()? {
-        let entry: String = r.get(2)?;
-        let content: Option<String> = r.get(6)?;
-        let line = serde_json::json!({
-            "seq": r.get::<_, i64>(0)?,
-            "time": db::rfc3339(r.get(1)?),
-            "entry": serde_json::from_str::<serde_json::Value>(&entry).unwrap_or(serde_json::Value::Null),
-            "content": if with_content { content.and_then(|c| serde_json::from_str::<serde_json::Value>(&c).ok()) } else { None },
-            "content_hash": r.get::<_, String>(3)?,
-            "prev_hash": r.get::<_, String>(4)?,
-            "hash": r.get::<_, String>(5)?,
-        });
+        let line = export_line(
+            r.get(0)?,
+            r.get(1)?,
+            &r.get::<_, String>(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+            if with_content { r.get(6)? } else { None },
+        );
         writeln!(out, "{line}").map_err(|e| GovernError::Store(e.to_string()))?;
         n += 1;
     }
     Ok(n)
+}
+
+/// The rows export reads (from `$1`/`?1` ms on).
+pub(super) const EXPORT_ROWS: &str =
+    "SELECT a.seq, a.ts_ms, a.entry, a.content_hash, a.prev_hash, a.hash, c.content
+     FROM audit a LEFT JOIN audit_content c ON c.seq = a.seq WHERE a.ts_ms >= ?1 ORDER BY a.seq";
+
+/// One exported JSON line.
+pub(super) fn export_line(
+    seq: i64,
+    ts_ms: i64,
+    entry: &str,
+    content_hash: String,
+    prev_hash: String,
+    hash: String,
+    content: Option<String>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "seq": seq,
+        "time": db::rfc3339(ts_ms),
+        "entry": serde_json::from_str::<serde_json::Value>(entry).unwrap_or(serde_json::Value::Null),
+        "content": content.and_then(|c| serde_json::from_str::<serde_json::Value>(&c).ok()),
+        "content_hash": content_hash,
+        "prev_hash": prev_hash,
+        "hash": hash,
+    })
 }
 
 /// Erases the stored content (audit, review queue, shadow answers) of a data subject — an API key id or
@@ -176,26 +234,27 @@ pub fn forget(conn: &mut Connection, subject: &str) -> Result<usize, GovernError
         "UPDATE shadow_answers SET prompt = NULL, primary_answer = NULL, shadow_answer = NULL WHERE key_id = ?1 OR user_id = ?1",
         params![subject],
     )?;
-    let entry = Entry {
-        kind: "erasure",
-        id: uuid::Uuid::new_v4().to_string(),
-        ts_ms: db::now_ms(),
-        endpoint: "cli",
-        // The subject's hash, not the subject: an erasure record must not re-identify.
-        user: Some(format!("sha256:{}", sha256_hex(subject.as_bytes()))),
-        model: String::new(),
-        status: 200,
-        error: Some(format!("erased content of {n} entries")),
-        ..Default::default()
-    };
-    append(
-        conn,
-        &[Record {
-            entry,
-            content: None,
-            review: None,
-            commit: None,
-        }],
-    )?;
+    append(conn, &[erasure(subject, n)])?;
     Ok(n)
+}
+
+/// The `erasure` entry that records a `forget` (the subject hashed: it must not
+/// re-identify).
+pub(super) fn erasure(subject: &str, n: usize) -> Record {
+    Record {
+        entry: Entry {
+            kind: "erasure",
+            id: uuid::Uuid::new_v4().to_string(),
+            ts_ms: db::now_ms(),
+            endpoint: "cli",
+            user: Some(format!("sha256:{}", sha256_hex(subject.as_bytes()))),
+            model: String::new(),
+            status: 200,
+            error: Some(format!("erased content of {n} entries")),
+            ..Default::default()
+        },
+        content: None,
+        review: None,
+        commit: None,
+    }
 }

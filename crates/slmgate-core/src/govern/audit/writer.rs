@@ -35,6 +35,48 @@ use super::store::{append, prune_content};
 use crate::config::{AuditConfig, Durability};
 use crate::govern::{db, GovernError};
 
+/// Where the writer appends: the SQLite file, or the shared Postgres store (a connection of
+/// its own, taken again from the pool after a failure).
+pub enum Sink {
+    Sqlite(rusqlite::Connection),
+    Pg {
+        pool: crate::db::Pg,
+        conn: Option<Box<crate::db::Conn>>,
+    },
+}
+
+impl Sink {
+    fn append(&mut self, batch: &[Record]) -> Result<i64, GovernError> {
+        match self {
+            Sink::Sqlite(c) => append(c, batch),
+            Sink::Pg { pool, conn } => {
+                let c = match conn {
+                    Some(c) => c,
+                    None => conn.insert(Box::new(
+                        pool.get().map_err(|e| GovernError::Store(e.to_string()))?,
+                    )),
+                };
+                let r = super::pg::append(c, batch);
+                if r.is_err() {
+                    // A broken connection is not reused.
+                    *conn = None;
+                }
+                r
+            }
+        }
+    }
+
+    fn prune(&mut self, days: u32, now_ms: i64) {
+        let _ = match self {
+            Sink::Sqlite(c) => prune_content(c, days, now_ms).map(|n| n as u64),
+            Sink::Pg { pool, .. } => pool
+                .get()
+                .map_err(|e| GovernError::Store(e.to_string()))
+                .and_then(|mut c| super::pg::prune_content(&mut c, days, now_ms)),
+        };
+    }
+}
+
 /// Most entries taken from the queue at once.
 const MAX_BATCH: usize = 2048;
 /// Most entries per transaction: one commit (WAL frames, maybe a checkpoint) per 256
@@ -80,16 +122,26 @@ fn current_tid() -> i32 {
 }
 
 impl AuditWriter {
-    /// Opens the store (creating the tables) and starts the writer thread.
+    /// Opens the SQLite store (creating the tables) and starts the writer thread.
     pub fn start(path: PathBuf, cfg: &AuditConfig) -> Result<Self, GovernError> {
-        let mut conn = db::open(&path)?;
-        let sync = cfg.durability == Durability::Sync;
-        if sync {
+        let conn = db::open(&path)?;
+        if cfg.durability == Durability::Sync {
             // A commit returns once the WAL is fsynced: an acknowledged entry survives a
             // power cut, not only a crash of the process.
             conn.pragma_update(None, "synchronous", "FULL")?;
         }
-        let _ = prune_content(&conn, cfg.retention_days, db::now_ms());
+        Self::start_on(Sink::Sqlite(conn), cfg)
+    }
+
+    /// Starts the writer thread on the shared Postgres store (a Postgres commit is durable
+    /// once it returns, with the server's default `synchronous_commit`).
+    pub fn start_pg(pool: crate::db::Pg, cfg: &AuditConfig) -> Result<Self, GovernError> {
+        Self::start_on(Sink::Pg { pool, conn: None }, cfg)
+    }
+
+    fn start_on(mut conn: Sink, cfg: &AuditConfig) -> Result<Self, GovernError> {
+        let sync = cfg.durability == Durability::Sync;
+        conn.prune(cfg.retention_days, db::now_ms());
         let (tx, rx) = channel::<Record>();
         let interval = Duration::from_millis(cfg.flush_interval_ms);
         let retention = cfg.retention_days;
@@ -125,7 +177,7 @@ impl AuditWriter {
                     }
                     if last_prune.elapsed() > Duration::from_secs(3600) {
                         last_prune = std::time::Instant::now();
-                        let _ = prune_content(&conn, retention, db::now_ms());
+                        conn.prune(retention, db::now_ms());
                     }
                 }
             })
@@ -217,10 +269,10 @@ fn withhold(batch: &mut [Record]) {
 
 impl Shared {
     /// Interval mode: the batch in transactions of `CHUNK`, each retried until written.
-    fn write_batches(&self, conn: &mut rusqlite::Connection, batch: &[Record]) {
+    fn write_batches(&self, conn: &mut Sink, batch: &[Record]) {
         for chunk in batch.chunks(CHUNK) {
             let mut tries = 0u32;
-            while let Err(e) = append(conn, chunk) {
+            while let Err(e) = conn.append(chunk) {
                 tries += 1;
                 self.failing.store(true, Ordering::Release);
                 tracing::error!(error = %e, entries = chunk.len(), tries, "audit write failed; retrying");
@@ -240,16 +292,11 @@ impl Shared {
     /// waiters are told at once and their entries say what their clients got (503
     /// `audit_unavailable`); the group, and whatever arrives meanwhile, is retried until
     /// it is written (or, shutting down, for 10 more tries).
-    fn commit_group(
-        &self,
-        conn: &mut rusqlite::Connection,
-        mut batch: Vec<Record>,
-        rx: &Receiver<Record>,
-    ) {
+    fn commit_group(&self, conn: &mut Sink, mut batch: Vec<Record>, rx: &Receiver<Record>) {
         let mut tries = 0u32;
         let mut stopping = false;
         loop {
-            match append(conn, &batch) {
+            match conn.append(&batch) {
                 Ok(_) => {
                     self.failing.store(false, Ordering::Release);
                     for r in &mut batch {

@@ -8,6 +8,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+pub mod shared;
+
 use super::db;
 use super::keys::{Budget, KeyRecord};
 
@@ -94,7 +96,7 @@ pub struct Limits {
 
 /// Budget held for one request until it is reconciled (or released when dropped).
 pub struct Reservation {
-    limits: Arc<Limits>,
+    holder: Holder,
     key: String,
     amount: Nanos,
     period_start: i64,
@@ -102,6 +104,32 @@ pub struct Reservation {
     done: bool,
     /// Charge the whole reservation if dropped unreconciled (an answer had started).
     charge_on_drop: bool,
+}
+
+/// Whose ledger holds the reservation.
+enum Holder {
+    /// This replica's own.
+    Local(Arc<Limits>),
+    /// Redis, shared by every replica: settled by id.
+    Shared(Arc<shared::SharedLimits>, String),
+}
+
+/// The refusal of a reservation the budget cannot cover.
+pub(crate) fn budget_refusal(budget: Budget, worst_usd: f64, left_usd: f64, now: i64) -> Refusal {
+    let retry = budget
+        .period
+        .end_ms(now)
+        .map(|end| ((end - now) / 1000).max(1) as u64);
+    Refusal {
+        code: "budget_exceeded",
+        message: format!(
+            "This key's budget of ${} per {} cannot cover this request (worst case ${worst_usd:.6}, ${:.6} left after requests in flight).",
+            budget.usd,
+            budget.period.as_str(),
+            left_usd.max(0.0)
+        ),
+        retry_after_secs: retry,
+    }
 }
 
 impl Limits {
@@ -162,24 +190,11 @@ impl Limits {
         let worst = nanos(worst_usd);
         let left = nanos(budget.usd) - ledger.spent - ledger.reserved;
         if worst > left {
-            let retry = budget
-                .period
-                .end_ms(now)
-                .map(|end| ((end - now) / 1000).max(1) as u64);
-            return Err(Refusal {
-                code: "budget_exceeded",
-                message: format!(
-                    "This key's budget of ${} per {} cannot cover this request (worst case ${worst_usd:.6}, ${:.6} left after requests in flight).",
-                    budget.usd,
-                    budget.period.as_str(),
-                    dollars(left.max(0))
-                ),
-                retry_after_secs: retry,
-            });
+            return Err(budget_refusal(budget, worst_usd, dollars(left.max(0)), now));
         }
         ledger.reserved += worst;
         Ok(Reservation {
-            limits: self.clone(),
+            holder: Holder::Local(self.clone()),
             key: key.id.clone(),
             amount: worst,
             period_start: start,
@@ -211,17 +226,44 @@ impl Limits {
 }
 
 impl Reservation {
+    /// A reservation held in Redis (`shared.rs`).
+    fn shared(
+        s: Arc<shared::SharedLimits>,
+        key: String,
+        period_start: i64,
+        id: String,
+        amount: Nanos,
+        tokens: u32,
+    ) -> Self {
+        Self {
+            holder: Holder::Shared(s, id),
+            key,
+            amount,
+            period_start,
+            tokens: tokens as f64,
+            done: false,
+            charge_on_drop: false,
+        }
+    }
+
     /// A model has started answering: if the request is abandoned now (the client leaves a
     /// stream), its usage is unknown, so the whole reservation is charged.
     pub fn answering(&mut self) {
         self.charge_on_drop = true;
     }
 
-    /// Replaces the reservation with the request's real cost and token count.
+    /// Replaces the reservation with the request's real cost and token count. (A shared
+    /// reservation's tokens are settled by the caller, which has the key's limits.)
     pub fn reconcile(mut self, actual_usd: f64, actual_tokens: u32) {
         self.settle(nanos(actual_usd));
-        self.limits
-            .settle_tokens(&self.key, self.tokens as u32, actual_tokens);
+        if let Holder::Local(limits) = &self.holder {
+            limits.settle_tokens(&self.key, self.tokens as u32, actual_tokens);
+        }
+    }
+
+    /// Whether Redis holds it (its tokens settle through the shared limits).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.holder, Holder::Shared(..))
     }
 
     /// The request was abandoned before it was reconciled: charged in full if a model had
@@ -243,12 +285,17 @@ impl Reservation {
             return;
         }
         self.done = true;
-        let mut all = self.limits.state();
-        if let Some(l) = all.get_mut(&self.key).and_then(|s| s.ledger.as_mut()) {
-            if l.period_start == self.period_start {
-                l.reserved -= self.amount;
+        match &self.holder {
+            Holder::Local(limits) => {
+                let mut all = limits.state();
+                if let Some(l) = all.get_mut(&self.key).and_then(|s| s.ledger.as_mut()) {
+                    if l.period_start == self.period_start {
+                        l.reserved -= self.amount;
+                    }
+                    l.spent += actual;
+                }
             }
-            l.spent += actual;
+            Holder::Shared(s, id) => s.settle(&self.key, self.period_start, id.clone(), actual),
         }
     }
 }

@@ -136,6 +136,34 @@ pub fn load(conn: &Connection, since_ms: i64) -> Result<Vec<Row>, LedgerError> {
     Ok(rows)
 }
 
+/// [`load`] from the shared Postgres store.
+pub fn load_pg(pg: &crate::db::Pg, since_ms: i64) -> Result<Vec<Row>, crate::db::PgError> {
+    let mut c = pg.get()?;
+    let mut rows: Vec<Row> = c
+        .query(
+            "SELECT entry FROM audit WHERE ts_ms >= $1
+               AND (entry::jsonb->>'kind') = 'request'
+               AND (entry::jsonb->>'endpoint') IN ('chat', 'messages')
+             ORDER BY seq",
+            &[&since_ms],
+        )?
+        .iter()
+        .filter_map(|r| serde_json::from_str(r.get::<_, &str>(0)).ok())
+        .collect();
+    let mut verdicts: HashMap<String, String> = c
+        .query(
+            "SELECT request_id, verdict FROM reviews WHERE verdict IS NOT NULL AND ts_ms >= $1",
+            &[&since_ms],
+        )?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    for row in &mut rows {
+        row.verdict = verdicts.remove(&row.id);
+    }
+    Ok(rows)
+}
+
 /// `7d`, `24h`, `90m`, `all` → the cut-off in ms since the epoch, from `now_ms`.
 pub fn parse_since(s: &str, now_ms: i64) -> Result<i64, String> {
     if s == "all" {

@@ -10,7 +10,7 @@ mod what_if;
 
 pub use aggregate::{fold, group, summary, By, Group, Summary};
 pub use combine::{calibrate as calibrate_combine, Calibration};
-pub use load::{load, parse_since, LedgerError, Row};
+pub use load::{load, load_pg, parse_since, LedgerError, Row};
 pub use render::{render, render_what_if, Format};
 pub use what_if::{what_if, WhatIf};
 

@@ -1,0 +1,248 @@
+"""Scale-out: three slmgate replicas on one Postgres (with pgvector) and one Redis — real
+servers from Debian's packages, started here on loopback (tests/cluster.py).
+
+What a user running N replicas behind a load balancer relies on: a key made on one replica
+works on every other at once; a key's budget holds across replicas under concurrent spend
+(no N × the budget) and rpm holds globally; the audit log is one chain that verifies after a
+replica is killed with `kill -9` under load, with every answered request in it; a cached
+answer and a RAG collection made through one replica are served by another; with Redis
+stopped, budgeted keys are refused (fail-closed, the default) while others are served on
+each replica's own limits, and nothing is overspent.
+"""
+
+import concurrent.futures as cf
+import json
+import subprocess
+import time
+
+import httpx
+import openai
+import pytest
+
+from cluster import Postgres, Redis
+from conftest import BIN, MINILM, Gateway, admin_call, remote, smol
+
+ADMIN = "adm-scaleout-secret-0042"
+# The fake upstream's /ok answer: 3 prompt + 3 completion tokens; at $1000/Mtok: $0.006.
+CALL_USD = 0.006
+
+
+def config(pg_url, redis_url, fake_url):
+    return f"""
+[server]
+listen = "127.0.0.1:@PORT@"
+
+[auth]
+enabled = true
+admin_key = "{ADMIN}"
+
+[storage]
+backend = "postgres"
+url = "{pg_url}"
+pool_size = 6
+
+[cluster]
+redis_url = "{redis_url}"
+
+[audit]
+content = "redacted"
+
+[embeddings]
+path = "{MINILM}"
+
+{smol(context=512, parallel=1)}
+{remote("paid", fake_url + "/ok/v1", max_retries=0, input_cost_per_mtok=1000.0, output_cost_per_mtok=1000.0)}
+
+[routes.cached]
+tiers = [{{ name = "local", models = ["smollm2"] }}]
+cache = {{ enabled = true }}
+"""
+
+
+@pytest.fixture(scope="module")
+def cluster(session_tmp, fake_upstream):
+    pg = Postgres("scaleout-pg")
+    redis = Redis("scaleout-redis")
+    cfg = config(pg.url, redis.url, fake_upstream.url)
+    gws = []
+    try:
+        for i in range(3):
+            gws.append(Gateway(f"replica-{i}", cfg, session_tmp))
+        yield pg, redis, gws
+    finally:
+        for g in gws:
+            g.stop()
+        redis.stop()
+        pg.stop()
+
+
+def chat(gw, key, model, text, max_tokens=5, **kw):
+    return httpx.post(gw.url + "/v1/chat/completions", timeout=120,
+                      headers={"authorization": f"Bearer {key}"},
+                      json={"model": model, "max_tokens": max_tokens, "temperature": 0,
+                            "messages": [{"role": "user", "content": text}], **kw})
+
+
+def new_key(gw, **spec):
+    r = admin_call(gw, ADMIN, "POST", "/admin/keys", json=spec)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def entries(pg, key_id):
+    rows = pg.sql(f"SELECT entry FROM audit WHERE key_id = '{key_id}' ORDER BY seq")
+    return [json.loads(line) for line in rows.splitlines() if line]
+
+
+def test_a_key_made_on_one_replica_works_on_the_others_at_once(cluster):
+    _, _, gws = cluster
+    k = new_key(gws[0], models=["paid"])
+    for g in gws:
+        r = chat(g, k["key"], "paid", "hello")
+        assert r.status_code == 200, r.text
+    # Revoked on one, refused by the others within the refresh tick (2 s).
+    assert admin_call(gws[1], ADMIN, "DELETE", f"/admin/keys/{k['id']}").status_code == 200
+    deadline = time.time() + 10
+    while time.time() < deadline and chat(gws[2], k["key"], "paid", "x").status_code != 401:
+        time.sleep(0.3)
+    r = chat(gws[2], k["key"], "paid", "x")
+    assert r.status_code == 401 and r.json()["error"]["code"] == "revoked_api_key"
+
+
+def test_concurrent_spend_over_three_replicas_never_exceeds_the_budget(cluster):
+    pg, redis, gws = cluster
+    # A $0.20 budget pays for 33 calls of $0.006; 64 arrive at once, spread over the replicas,
+    # each reserving its worst case while in flight.
+    k = new_key(gws[0], budget="0.2/day", models=["paid"])
+    with cf.ThreadPoolExecutor(64) as pool:
+        rs = list(pool.map(lambda i: chat(gws[i % 3], k["key"], "paid", f"question {i}"), range(64)))
+    ok = [r for r in rs if r.status_code == 200]
+    refused = [r for r in rs if r.status_code == 429]
+    assert len(ok) + len(refused) == 64, [r.status_code for r in rs]
+    assert refused and all(r.json()["error"]["code"] == "budget_exceeded" for r in refused)
+    # Every replica answered some: the budget held across them, not per replica.
+    assert all(any(rs[i].status_code == 200 for i in range(j, 64, 3)) for j in range(3))
+    assert 1 <= len(ok) <= 33
+    time.sleep(0.5)
+    es = entries(pg, k["id"])
+    spent = sum(e["cost_usd"] for e in es)
+    assert spent <= 0.2 + 1e-12
+    assert abs(spent - CALL_USD * len(ok)) < 1e-9
+    assert sum(1 for e in es if e["status"] == 429) == len(refused)
+    # The shared ledger holds exactly what was spent, nothing left reserved.
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        keys = redis.cli("--scan", "--pattern", f"slmgate:{{{k['id']}}}:budget:*").split()
+        spent_n, reserved_n = (int(x or 0) for x in redis.cli("HMGET", keys[0], "spent", "reserved").split("\n"))
+        if reserved_n == 0:
+            break
+        time.sleep(0.2)
+    assert reserved_n == 0 and spent_n == round(spent * 1e9)
+
+
+def test_rpm_holds_across_replicas(cluster):
+    _, _, gws = cluster
+    k = new_key(gws[0], rpm=10, models=["paid"])
+    with cf.ThreadPoolExecutor(30) as pool:
+        rs = list(pool.map(lambda i: chat(gws[i % 3], k["key"], "paid", f"q {i}"), range(30)))
+    ok = sum(1 for r in rs if r.status_code == 200)
+    limited = [r for r in rs if r.status_code == 429]
+    # 10 a minute for the key, whichever replica answers (a few seconds refill < 1 request).
+    assert ok == 10, [r.status_code for r in rs]
+    assert all(r.json()["error"]["code"] == "rate_limit_exceeded" for r in limited)
+    assert all(int(r.headers["retry-after"]) >= 1 for r in limited)
+
+
+def test_a_cached_answer_and_a_collection_made_on_one_replica_serve_on_another(cluster, tmp_path):
+    _, _, gws = cluster
+    k = new_key(gws[0], team="docs", models=["cached"], scopes=["vector_stores"])
+    q = "What is the capital of France?"
+    first = chat(gws[0], k["key"], "cached", q, max_tokens=8)
+    assert first.status_code == 200 and first.headers["x-slmgate-cache"] == "miss"
+    deadline = time.time() + 10
+    while True:
+        second = chat(gws[1], k["key"], "cached", q, max_tokens=8)
+        if second.headers.get("x-slmgate-cache") == "hit" or time.time() > deadline:
+            break
+        time.sleep(0.3)
+    assert second.headers["x-slmgate-cache"] == "hit", second.headers
+    assert second.json()["choices"][0]["message"]["content"] == first.json()["choices"][0]["message"]["content"]
+    # A paraphrase hits semantically on the third replica.
+    third = chat(gws[2], k["key"], "cached", "What's the capital of France?", max_tokens=8)
+    assert third.headers["x-slmgate-cache"] == "hit"
+
+    doc = tmp_path / "policy.md"
+    doc.write_text("# Leave\n\nEmployees request leave through the HR portal at least two weeks ahead.\n"
+                   "# Expenses\n\nReceipts are uploaded within thirty days of the purchase.\n")
+    a = openai.OpenAI(base_url=gws[0].url + "/v1", api_key=k["key"], max_retries=0)
+    b = openai.OpenAI(base_url=gws[1].url + "/v1", api_key=k["key"], max_retries=0)
+    vs = a.vector_stores.create(name="handbook")
+    f = a.files.create(file=doc.open("rb"), purpose="assistants")
+    a.vector_stores.files.create_and_poll(vector_store_id=vs.id, file_id=f.id)
+    assert [s.id for s in b.vector_stores.list().data] == [vs.id]
+    hits = b.vector_stores.search(vs.id, query="How do I request leave?").data
+    assert hits and "HR portal" in hits[0].content[0].text
+
+
+def test_the_audit_log_verifies_after_kill_9_of_a_replica_under_load(cluster, fake_upstream):
+    pg, _, gws = cluster
+    k = new_key(gws[0], models=["paid"])
+    answered = []
+    stop = time.time() + 6
+
+    def load(i):
+        g = gws[i % 3]
+        while time.time() < stop:
+            try:
+                r = chat(g, k["key"], "paid", f"load {i}")
+            except httpx.HTTPError:
+                return  # its replica was killed
+            if r.status_code == 200:
+                answered.append(r.headers["x-request-id"])
+
+    with cf.ThreadPoolExecutor(12) as pool:
+        futures = [pool.submit(load, i) for i in range(12)]
+        time.sleep(2)
+        gws[2].proc.kill()  # SIGKILL mid-load
+        gws[2].proc.wait()
+        for f in futures:
+            f.result()
+    assert len(answered) > 50
+    cfg = gws[0].config_path
+    out = subprocess.run([str(BIN), "audit", "verify", "--config", str(cfg)], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "chain intact" in out.stdout
+    logged = {e["id"] for e in entries(pg, k["id"])}
+    missing = [i for i in answered if i not in logged]
+    assert not missing, f"{len(missing)} answered requests are not in the audit log"
+
+
+def test_with_redis_down_budgets_fail_closed_and_nothing_is_overspent(cluster):
+    pg, redis, gws = cluster
+    live = [g for g in gws if g.proc.poll() is None]
+    budgeted = new_key(live[0], budget="0.1/day", models=["paid"])
+    limited = new_key(live[0], rpm=1000, models=["paid"])
+    assert chat(live[0], budgeted["key"], "paid", "before").status_code == 200
+    redis.stop()
+    try:
+        r = chat(live[1], budgeted["key"], "paid", "during")
+        assert r.status_code == 503 and r.json()["error"]["code"] == "budget_unavailable", r.text
+        # Keys with limits only: this replica's own buckets (limits_when_redis_down = open).
+        assert chat(live[1], limited["key"], "paid", "during").status_code == 200
+        ready = httpx.get(live[1].url + "/ready").json()
+        assert ready["status"] == "ready" and ready["redis"] == "down" and ready["budgets"].startswith("refused")
+        metrics = httpx.get(live[1].url + "/metrics").text
+        assert "slmgate_redis_up 0" in metrics
+    finally:
+        redis.start()
+    deadline = time.time() + 15
+    while time.time() < deadline and chat(live[0], budgeted["key"], "paid", "after").status_code != 200:
+        time.sleep(0.5)
+    ok = 0
+    for i in range(20):
+        ok += chat(live[i % len(live)], budgeted["key"], "paid", f"after {i}").status_code == 200
+    # Redis restarted empty: the period's ledger is seeded again from the audit log.
+    spent = sum(e["cost_usd"] for e in entries(pg, budgeted["id"]))
+    assert spent <= 0.1 + 1e-12
+    assert ok < 20, "the budget still holds after Redis came back"
