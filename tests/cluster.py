@@ -7,12 +7,19 @@ the `postgres` user.
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from conftest import LOGS, free_port
+LOGS = Path(__file__).resolve().parent / ".logs"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _pg_bin():

@@ -56,6 +56,13 @@ path = "{MINILM}"
 [routes.cached]
 tiers = [{{ name = "local", models = ["smollm2"] }}]
 cache = {{ enabled = true }}
+
+[routes.ab]
+tiers = [{{ name = "cloud", models = ["paid"] }}]
+rollout = {{ candidate = "ab-v2", share = 0.0 }}
+
+[routes.ab-v2]
+tiers = [{{ name = "cloud", models = ["paid"] }}]
 """
 
 
@@ -182,6 +189,26 @@ def test_a_cached_answer_and_a_collection_made_on_one_replica_serve_on_another(c
     assert [s.id for s in b.vector_stores.list().data] == [vs.id]
     hits = b.vector_stores.search(vs.id, query="How do I request leave?").data
     assert hits and "HR portal" in hits[0].content[0].text
+
+
+def test_a_rollout_set_once_reaches_every_replica(cluster):
+    _, _, gws = cluster
+    k = new_key(gws[0], models=["ab"])
+    before = {g.name: chat(g, k["key"], "ab", "hi").headers.get("x-slmgate-rollout") for g in gws}
+    assert "candidate" not in before.values(), before
+    out = subprocess.run([str(BIN), "rollout", "set", "route=ab", "candidate=ab-v2", "share=1.0",
+                          "--config", str(gws[0].config_path)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    deadline = time.time() + 15
+    arms = {}
+    while time.time() < deadline:
+        arms = {g.name: chat(g, k["key"], "ab", "hi").headers.get("x-slmgate-rollout") for g in gws}
+        if set(arms.values()) == {"candidate"}:
+            break
+        time.sleep(0.5)
+    assert set(arms.values()) == {"candidate"}, arms
+    assert "share 1" in subprocess.run([str(BIN), "rollout", "status", "--config", str(gws[1].config_path)],
+                                       capture_output=True, text=True, timeout=60).stdout
 
 
 def test_the_audit_log_verifies_after_kill_9_of_a_replica_under_load(cluster, fake_upstream):

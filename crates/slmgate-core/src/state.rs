@@ -121,29 +121,43 @@ impl AppState {
     /// Adopts rollout changes from the store and rolls back candidates whose reviewed
     /// answers cross their bound.
     pub fn refresh_rollouts(&self) {
-        let conn = self
-            .governance
-            .admin_db
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        match self.rollouts.refresh(&conn) {
+        self.with_rollout_store(|db| match self.rollouts.refresh(db) {
             Ok(rolled) => {
                 for s in &rolled {
-                    self.rolled_back(&conn, s);
+                    self.rolled_back(db, s);
                 }
             }
             Err(e) => tracing::warn!(error = %e, "cannot read rollouts"),
+        })
+    }
+
+    /// Runs `f` on where rollout states live: the shared Postgres store when there is one
+    /// (every replica then serves one share), else the SQLite file.
+    pub fn with_rollout_store<T>(
+        &self,
+        f: impl FnOnce(crate::learn::rollout::Store<'_>) -> T,
+    ) -> T {
+        match &self.governance.pg {
+            Some(pg) => f(crate::learn::rollout::Store::Pg(pg)),
+            None => {
+                let conn = self
+                    .governance
+                    .admin_db
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                f(crate::learn::rollout::Store::Sqlite(&conn))
+            }
         }
     }
 
-    /// A rollback the gateway decided: the store's state (the CLI and other processes read
+    /// A rollback the gateway decided: the store's state (the CLI and other replicas read
     /// it) and an audit entry.
     pub fn rolled_back(
         &self,
-        conn: &rusqlite::Connection,
+        db: crate::learn::rollout::Store<'_>,
         s: &crate::learn::rollout::RolloutState,
     ) {
-        if let Err(e) = crate::learn::rollout::save(conn, s) {
+        if let Err(e) = crate::learn::rollout::save(db, s) {
             tracing::error!(error = %e, route = %s.route, "cannot store the rollback");
         }
         self.governance

@@ -61,8 +61,8 @@ pub fn run(cmd: RolloutCmd) -> anyhow::Result<()> {
             let conf = r.rollout.as_ref().ok_or_else(|| {
                 anyhow::anyhow!("route {route:?} has no rollout = {{ ... }} in the config (its bounds live there)")
             })?;
-            let mut conn = store.open()?;
-            let current = rollout::load(&conn, &route)?;
+            let db = Db::open(&store)?;
+            let current = rollout::load(db.store(), &route)?;
             let candidate = candidate
                 .or_else(|| current.as_ref().map(|c| c.candidate.clone()))
                 .or_else(|| conf.candidate.clone())
@@ -83,33 +83,30 @@ pub fn run(cmd: RolloutCmd) -> anyhow::Result<()> {
                 reason: Some("set by the CLI".into()),
                 updated_ms: db::now_ms(),
             };
-            change(&mut conn, &s)
+            db.change(&s)
         }
         RolloutCmd::Rollback { store, route } => {
             let route = route.strip_prefix("route=").unwrap_or(&route).to_string();
-            let mut conn = store.open()?;
-            let Some(mut s) = rollout::load(&conn, &route)? else {
+            let db = Db::open(&store)?;
+            let Some(mut s) = rollout::load(db.store(), &route)? else {
                 anyhow::bail!("route {route:?} has no stored rollout");
             };
             s.share = 0.0;
             s.status = "rolled_back".into();
             s.reason = Some("rolled back by the CLI".into());
             s.updated_ms = db::now_ms();
-            change(&mut conn, &s)
+            db.change(&s)
         }
         RolloutCmd::Status { store } => {
-            let conn = store.open()?;
-            let mut stmt = conn.prepare("SELECT route FROM rollouts ORDER BY route")?;
-            let routes: Vec<String> = stmt
-                .query_map([], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
+            let db = Db::open(&store)?;
+            let routes = rollout::routes(db.store())?;
             if routes.is_empty() {
                 println!(
                     "no rollout has been set (a config's rollout = {{ candidate, share }} applies)"
                 );
             }
             for route in routes {
-                if let Some(s) = rollout::load(&conn, &route)? {
+                if let Some(s) = rollout::load(db.store(), &route)? {
                     println!(
                         "{}: candidate {} share {} {} ({}) at {}",
                         s.route,
@@ -126,13 +123,44 @@ pub fn run(cmd: RolloutCmd) -> anyhow::Result<()> {
     }
 }
 
-/// Stores the new state and its audit entry.
-fn change(conn: &mut rusqlite::Connection, s: &RolloutState) -> anyhow::Result<()> {
-    rollout::save(conn, s)?;
-    audit::store::append(conn, &[rollout::audit_record(s, "cli")])?;
-    println!(
-        "{}: candidate {} share {} ({}); the gateway applies it within 2 s",
-        s.route, s.candidate, s.share, s.status
-    );
-    Ok(())
+/// Where the rollout states live: the config's SQLite file, or its shared Postgres store.
+enum Db {
+    Sqlite(rusqlite::Connection),
+    Pg(slmgate_core::db::Pg),
+}
+
+impl Db {
+    fn open(store: &crate::govern_cmd::Store) -> anyhow::Result<Self> {
+        Ok(match store.pg()? {
+            Some(pg) => Db::Pg(pg),
+            None => Db::Sqlite(store.open()?),
+        })
+    }
+
+    fn store(&self) -> rollout::Store<'_> {
+        match self {
+            Db::Sqlite(c) => rollout::Store::Sqlite(c),
+            Db::Pg(p) => rollout::Store::Pg(p),
+        }
+    }
+
+    /// Stores the new state and its audit entry.
+    fn change(self, s: &RolloutState) -> anyhow::Result<()> {
+        rollout::save(self.store(), s)?;
+        let rec = rollout::audit_record(s, "cli");
+        match self {
+            Db::Sqlite(mut c) => {
+                audit::store::append(&mut c, &[rec])?;
+            }
+            Db::Pg(p) => {
+                let mut c = p.get()?;
+                audit::pg::append(&mut c, &[rec])?;
+            }
+        }
+        println!(
+            "{}: candidate {} share {} ({}); the gateway applies it within 2 s",
+            s.route, s.candidate, s.share, s.status
+        );
+        Ok(())
+    }
 }

@@ -148,6 +148,20 @@ CREATE TABLE cache_entries (
 CREATE INDEX cache_entries_used ON cache_entries (used_ms);
 ",
     ),
+    (
+        4,
+        "A/B rollouts, so every replica serves one share",
+        "
+CREATE TABLE rollouts (
+    route TEXT PRIMARY KEY,
+    candidate TEXT NOT NULL,
+    share DOUBLE PRECISION NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT,
+    updated_ms BIGINT NOT NULL
+);
+",
+    ),
 ];
 
 /// The advisory lock id migrations hold (any constant: `slmgate` in ASCII).

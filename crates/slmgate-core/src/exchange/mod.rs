@@ -574,14 +574,7 @@ fn subject<'a>(
 /// The gateway rolled a candidate back: stored and audited off the request's thread.
 fn rollout_changed(st: &Arc<AppState>, s: crate::learn::rollout::RolloutState) {
     let st = st.clone();
-    let store = move || {
-        let conn = st
-            .governance
-            .admin_db
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        st.rolled_back(&conn, &s);
-    };
+    let store = move || st.with_rollout_store(|db| st.rolled_back(db, &s));
     match tokio::runtime::Handle::try_current() {
         Ok(h) => drop(h.spawn_blocking(store)),
         Err(_) => store(),

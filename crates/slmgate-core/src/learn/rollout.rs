@@ -159,7 +159,7 @@ impl Rollouts {
     /// Adopts states the store holds that are newer than the live ones (`slmgate rollout set`
     /// from another process), then judges each active candidate's reviewed answers.
     /// Returns the rollbacks this made (to audit).
-    pub fn refresh(&self, conn: &Connection) -> Result<Vec<RolloutState>, GovernError> {
+    pub fn refresh(&self, conn: Store<'_>) -> Result<Vec<RolloutState>, GovernError> {
         let mut rolled = Vec::new();
         for (route, r) in &self.routes {
             let stored = load(conn, route)?;
@@ -235,22 +235,59 @@ pub fn bucket(route: &str, id: &str) -> f64 {
     (v >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// Reviewed answers of `route`'s candidate arm since `since_ms`, and those judged bad.
-fn verdicts(conn: &Connection, route: &str, since_ms: i64) -> Result<(i64, i64), GovernError> {
-    Ok(conn.query_row(
-        "SELECT COUNT(*), COALESCE(SUM(verdict IN ('bad', 'should_have_escalated')), 0)
-         FROM reviews WHERE arm = ?1 AND verdict IS NOT NULL AND ts_ms >= ?2",
-        params![format!("{route}:candidate"), since_ms],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?)
+/// Where rollout states (and the reviews their verdict bound reads) are kept: the SQLite
+/// file, or the Postgres store every replica shares (so `rollout set` and a rollback reach
+/// every replica within its refresh tick).
+#[derive(Clone, Copy)]
+pub enum Store<'a> {
+    Sqlite(&'a Connection),
+    Pg(&'a crate::db::Pg),
 }
 
-pub fn load(conn: &Connection, route: &str) -> Result<Option<RolloutState>, GovernError> {
-    Ok(conn
-        .query_row(
-            "SELECT route, candidate, share, status, reason, updated_ms FROM rollouts WHERE route = ?1",
-            params![route],
-            |r| {
+/// Reviewed answers of `route`'s candidate arm since `since_ms`, and those judged bad.
+const VERDICTS: &str = "SELECT COUNT(*)::BIGINT,
+       COALESCE(SUM(CASE WHEN verdict IN ('bad', 'should_have_escalated') THEN 1 ELSE 0 END), 0)::BIGINT
+     FROM reviews WHERE arm = ?1 AND verdict IS NOT NULL AND ts_ms >= ?2";
+
+const LOAD: &str =
+    "SELECT route, candidate, share, status, reason, updated_ms FROM rollouts WHERE route = ?1";
+
+const SAVE: &str = "INSERT INTO rollouts (route, candidate, share, status, reason, updated_ms)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+     ON CONFLICT(route) DO UPDATE SET candidate = excluded.candidate, share = excluded.share,
+       status = excluded.status, reason = excluded.reason, updated_ms = excluded.updated_ms";
+
+fn pg_sql(sql: &str) -> String {
+    sql.replace('?', "$")
+}
+
+fn pg_err(e: impl std::fmt::Display) -> GovernError {
+    GovernError::Store(e.to_string())
+}
+
+fn verdicts(db: Store<'_>, route: &str, since_ms: i64) -> Result<(i64, i64), GovernError> {
+    let arm = format!("{route}:candidate");
+    match db {
+        Store::Sqlite(conn) => Ok(conn.query_row(
+            &VERDICTS.replace("::BIGINT", ""),
+            params![arm, since_ms],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?),
+        Store::Pg(pg) => crate::db::blocking(|| {
+            let r = pg
+                .get()
+                .map_err(pg_err)?
+                .query_one(&pg_sql(VERDICTS), &[&arm, &since_ms])
+                .map_err(pg_err)?;
+            Ok((r.get(0), r.get(1)))
+        }),
+    }
+}
+
+pub fn load(db: Store<'_>, route: &str) -> Result<Option<RolloutState>, GovernError> {
+    match db {
+        Store::Sqlite(conn) => Ok(conn
+            .query_row(LOAD, params![route], |r| {
                 Ok(RolloutState {
                     route: r.get(0)?,
                     candidate: r.get(1)?,
@@ -259,27 +296,84 @@ pub fn load(conn: &Connection, route: &str) -> Result<Option<RolloutState>, Gove
                     reason: r.get(4)?,
                     updated_ms: r.get(5)?,
                 })
-            },
-        )
-        .optional()?)
+            })
+            .optional()?),
+        Store::Pg(pg) => crate::db::blocking(|| {
+            let rows = pg
+                .get()
+                .map_err(pg_err)?
+                .query(&pg_sql(LOAD), &[&route])
+                .map_err(pg_err)?;
+            Ok(rows.first().map(|r| RolloutState {
+                route: r.get(0),
+                candidate: r.get(1),
+                share: r.get(2),
+                status: r.get(3),
+                reason: r.get(4),
+                updated_ms: r.get(5),
+            }))
+        }),
+    }
 }
 
-pub fn save(conn: &Connection, s: &RolloutState) -> Result<(), GovernError> {
-    conn.execute(
-        "INSERT INTO rollouts (route, candidate, share, status, reason, updated_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT(route) DO UPDATE SET candidate = excluded.candidate, share = excluded.share,
-           status = excluded.status, reason = excluded.reason, updated_ms = excluded.updated_ms",
-        params![
-            s.route,
-            s.candidate,
-            s.share,
-            s.status,
-            s.reason,
-            s.updated_ms
-        ],
-    )?;
+pub fn save(db: Store<'_>, s: &RolloutState) -> Result<(), GovernError> {
+    match db {
+        Store::Sqlite(conn) => {
+            conn.execute(
+                SAVE,
+                params![
+                    s.route,
+                    s.candidate,
+                    s.share,
+                    s.status,
+                    s.reason,
+                    s.updated_ms
+                ],
+            )?;
+        }
+        Store::Pg(pg) => crate::db::blocking(|| {
+            pg.get()
+                .map_err(pg_err)?
+                .execute(
+                    &pg_sql(SAVE),
+                    &[
+                        &s.route,
+                        &s.candidate,
+                        &s.share,
+                        &s.status,
+                        &s.reason,
+                        &s.updated_ms,
+                    ],
+                )
+                .map_err(pg_err)
+        })
+        .map(|_| ())?,
+    }
     Ok(())
+}
+
+/// Every route with a stored rollout.
+pub fn routes(db: Store<'_>) -> Result<Vec<String>, GovernError> {
+    const SQL: &str = "SELECT route FROM rollouts ORDER BY route";
+    match db {
+        Store::Sqlite(conn) => {
+            let mut stmt = conn.prepare(SQL)?;
+            let v = stmt
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            Ok(v)
+        }
+        Store::Pg(pg) => crate::db::blocking(|| {
+            Ok(pg
+                .get()
+                .map_err(pg_err)?
+                .query(SQL, &[])
+                .map_err(pg_err)?
+                .iter()
+                .map(|r| r.get(0))
+                .collect())
+        }),
+    }
 }
 
 /// The audit record of a rollout change by `actor` (`cli` or `gateway`).
