@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use slmgate_core::govern::keys::{Budget, KeySpec};
-use slmgate_core::govern::{audit, db, keys, review};
+use slmgate_core::govern::{audit, db, review};
 
 #[derive(Args)]
 pub struct Store {
@@ -43,15 +43,15 @@ impl Store {
     }
 
     /// The keys, in whichever store the config names.
-    fn keys(&self) -> anyhow::Result<keys::KeyCache> {
+    fn keys(&self) -> anyhow::Result<slmgate_core::govern::key_cache::KeyCache> {
         Ok(match self.pg()? {
-            Some(pg) => keys::KeyCache::open_pg(pg)?,
+            Some(pg) => slmgate_core::govern::key_cache::KeyCache::open_pg(pg)?,
             None => {
                 let path = match &self.db {
                     Some(p) => p.clone(),
                     None => PathBuf::from(crate::load(self.config.as_ref())?.storage.path),
                 };
-                keys::KeyCache::open(&path)?
+                slmgate_core::govern::key_cache::KeyCache::open(&path)?
             }
         })
     }

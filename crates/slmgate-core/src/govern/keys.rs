@@ -1,12 +1,10 @@
 //! Virtual API keys: created by the admin API or the CLI, stored as SHA-256 hashes (the
 //! plaintext is shown once), with a team, a budget, rate limits, allowed models and
-//! residency. The server caches them and re-reads the table when another process changed it.
-
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+//! residency; the SQLite table's operations (Postgres: `keys_pg`; the server's cache of
+//! both: `key_cache`).
 
 use rand::Rng;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 use serde::{Deserialize, Serialize};
 
 use super::audit::chain::sha256_hex;
@@ -222,9 +220,9 @@ pub fn create(conn: &Connection, spec: KeySpec) -> Result<(KeyRecord, String), G
     Ok((rec, plaintext))
 }
 
-const COLUMNS: &str = "id, prefix, name, team, budget_usd, budget_period, rpm, tpm, models, residency, created_ms, revoked_ms, hash, scopes";
+pub(super) const COLUMNS: &str = "id, prefix, name, team, budget_usd, budget_period, rpm, tpm, models, residency, created_ms, revoked_ms, hash, scopes";
 
-fn row(r: &rusqlite::Row) -> rusqlite::Result<(KeyRecord, String)> {
+pub(super) fn row(r: &rusqlite::Row) -> rusqlite::Result<(KeyRecord, String)> {
     let budget = match (r.get::<_, Option<f64>>(4)?, r.get::<_, Option<String>>(5)?) {
         (Some(usd), Some(p)) => Period::parse(&p).map(|period| Budget { usd, period }),
         _ => None,
@@ -262,159 +260,6 @@ pub fn revoke(conn: &Connection, id: &str) -> Result<bool, GovernError> {
         "UPDATE keys SET revoked_ms = COALESCE(revoked_ms, ?2) WHERE id = ?1",
         params![id, db::now_ms()],
     )? > 0)
-}
-
-/// Where the keys live.
-enum KeyStore {
-    Sqlite(Mutex<Connection>),
-    /// The shared store: a key created on one replica works on the others at once (a key
-    /// unknown to this replica is looked up), a revocation within one refresh tick (2 s).
-    Pg(crate::db::Pg),
-}
-
-/// The server's view of the keys table.
-pub struct KeyCache {
-    store: KeyStore,
-    by_hash: RwLock<HashMap<String, Arc<KeyRecord>>>,
-    /// The store's version at the last read (SQLite's data_version; Postgres: row count and
-    /// latest change).
-    version: Mutex<Option<(i64, i64)>>,
-}
-
-impl KeyCache {
-    pub fn open(path: &std::path::Path) -> Result<Self, GovernError> {
-        Self::with(KeyStore::Sqlite(Mutex::new(db::open(path)?)))
-    }
-
-    /// The keys of the shared Postgres store.
-    pub fn open_pg(pg: crate::db::Pg) -> Result<Self, GovernError> {
-        Self::with(KeyStore::Pg(pg))
-    }
-
-    fn with(store: KeyStore) -> Result<Self, GovernError> {
-        let cache = Self {
-            store,
-            by_hash: RwLock::new(HashMap::new()),
-            version: Mutex::new(None),
-        };
-        cache.refresh()?;
-        Ok(cache)
-    }
-
-    fn sqlite(c: &Mutex<Connection>) -> std::sync::MutexGuard<'_, Connection> {
-        c.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Re-reads every key if the store changed since the last read.
-    pub fn refresh(&self) -> Result<(), GovernError> {
-        let mut seen = self.version.lock().unwrap_or_else(|p| p.into_inner());
-        let map: HashMap<String, Arc<KeyRecord>> = match &self.store {
-            KeyStore::Sqlite(c) => {
-                let conn = Self::sqlite(c);
-                let v: i64 = conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
-                if *seen == Some((v, 0)) {
-                    return Ok(());
-                }
-                *seen = Some((v, 0));
-                let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM keys"))?;
-                let map = stmt
-                    .query_map([], row)?
-                    .filter_map(Result::ok)
-                    .map(|(k, h)| (h, Arc::new(k)))
-                    .collect();
-                map
-            }
-            KeyStore::Pg(p) => {
-                if seen.is_some()
-                    && *seen == Some(crate::db::blocking(|| super::keys_pg::version(p))?)
-                {
-                    return Ok(());
-                }
-                let (all, v) = crate::db::blocking(|| super::keys_pg::all(p))?;
-                *seen = Some(v);
-                all.into_iter().map(|(h, k)| (h, Arc::new(k))).collect()
-            }
-        };
-        *self.by_hash.write().unwrap_or_else(|p| p.into_inner()) = map;
-        Ok(())
-    }
-
-    /// The key's record (revoked ones included), if the key exists.
-    pub fn lookup(&self, plaintext: &str) -> Option<Arc<KeyRecord>> {
-        let h = hash_key(plaintext);
-        if let Some(k) = self
-            .by_hash
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&h)
-        {
-            return Some(k.clone());
-        }
-        // Created by another process (or replica) since the last refresh?
-        let found = match &self.store {
-            KeyStore::Sqlite(c) => Self::sqlite(c)
-                .query_row(
-                    &format!("SELECT {COLUMNS} FROM keys WHERE hash = ?1"),
-                    [&h],
-                    row,
-                )
-                .optional()
-                .ok()
-                .flatten()
-                .map(|(k, _)| k),
-            KeyStore::Pg(p) => crate::db::blocking(|| super::keys_pg::by_hash(p, &h))
-                .ok()
-                .flatten(),
-        }?;
-        let rec = Arc::new(found);
-        self.by_hash
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(h, rec.clone());
-        Some(rec)
-    }
-
-    pub fn create(&self, spec: KeySpec) -> Result<(KeyRecord, String), GovernError> {
-        let (rec, plain) = match &self.store {
-            KeyStore::Sqlite(c) => create(&Self::sqlite(c), spec)?,
-            KeyStore::Pg(p) => crate::db::blocking(|| super::keys_pg::create(p, spec))?,
-        };
-        self.by_hash
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(hash_key(&plain), Arc::new(rec.clone()));
-        Ok((rec, plain))
-    }
-
-    pub fn list(&self) -> Result<Vec<KeyRecord>, GovernError> {
-        match &self.store {
-            KeyStore::Sqlite(c) => list(&Self::sqlite(c)),
-            KeyStore::Pg(p) => crate::db::blocking(|| super::keys_pg::list(p)),
-        }
-    }
-
-    pub fn revoke(&self, id: &str) -> Result<bool, GovernError> {
-        let found = match &self.store {
-            KeyStore::Sqlite(c) => revoke(&Self::sqlite(c), id)?,
-            KeyStore::Pg(p) => crate::db::blocking(|| super::keys_pg::revoke(p, id))?,
-        };
-        // Our own write does not change SQLite's data_version for this connection: re-read.
-        *self.version.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        self.refresh()?;
-        Ok(found)
-    }
-
-    /// Spend of a key since `since_ms`, from the audit log.
-    pub fn spend_since(&self, key_id: &str, since_ms: i64) -> Result<f64, GovernError> {
-        match &self.store {
-            KeyStore::Sqlite(c) => {
-                super::audit::store::spend_since(&Self::sqlite(c), key_id, since_ms)
-            }
-            KeyStore::Pg(p) => {
-                crate::db::blocking(|| super::audit::pg::spend_since(p, key_id, since_ms))
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -456,7 +301,7 @@ mod tests {
     #[test]
     fn keys_are_stored_hashed_and_revocable() {
         let path = std::env::temp_dir().join(format!("slmgate-keys-{}.db", uuid::Uuid::new_v4()));
-        let cache = KeyCache::open(&path).unwrap();
+        let cache = crate::govern::key_cache::KeyCache::open(&path).unwrap();
         let (rec, plain) = cache
             .create(KeySpec {
                 team: Some("t".into()),

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod cost;
 pub mod db;
 pub mod guard;
+pub mod key_cache;
 pub mod keys;
 mod keys_pg;
 pub mod limits;
@@ -20,7 +21,8 @@ use thiserror::Error;
 use crate::config::Config;
 use audit::AuditWriter;
 use guard::Guard;
-use keys::{hash_key, KeyCache};
+use key_cache::KeyCache;
+use keys::hash_key;
 use limits::Limits;
 use pii::PiiScanner;
 
