@@ -139,14 +139,9 @@ impl AppState {
     ) -> T {
         match &self.governance.pg {
             Some(pg) => f(crate::learn::rollout::Store::Pg(pg)),
-            None => {
-                let conn = self
-                    .governance
-                    .admin_db
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner());
-                f(crate::learn::rollout::Store::Sqlite(&conn))
-            }
+            None => self
+                .governance
+                .with_admin_db(|c| f(crate::learn::rollout::Store::Sqlite(c))),
         }
     }
 

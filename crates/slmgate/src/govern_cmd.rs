@@ -320,7 +320,10 @@ pub fn review(cmd: ReviewCmd) -> anyhow::Result<()> {
         out,
     } = cmd;
     let mut w = output(&out)?;
-    let (n, skipped) = review::export(&store.open()?, &weak, &strong, &mut w)?;
+    let (n, skipped) = match store.pg()? {
+        Some(pg) => review::export_pg(&pg, &weak, &strong, &mut w)?,
+        None => review::export(&store.open()?, &weak, &strong, &mut w)?,
+    };
     w.flush()?;
     eprintln!(
         "exported {n} labelled outcomes ({skipped} verdicts say nothing about {weak} vs {strong})"

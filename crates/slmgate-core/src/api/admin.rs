@@ -151,14 +151,9 @@ pub async fn list_reviews(
     let limit = q.limit.unwrap_or(100).min(10_000);
     let items = blocking(move || match &st.governance.pg {
         Some(pg) => review::list_pg(pg, !q.all, limit),
-        None => {
-            let conn = st
-                .governance
-                .admin_db
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            review::list(&conn, !q.all, limit)
-        }
+        None => st
+            .governance
+            .with_admin_db(|c| review::list(c, !q.all, limit)),
     })
     .await?;
     Ok(Json(json!({ "object": "list", "data": items })))
@@ -179,14 +174,9 @@ pub async fn review(
     let i = id.clone();
     let found = blocking(move || match &st.governance.pg {
         Some(pg) => review::set_verdict_pg(pg, &i, body.verdict, body.note.as_deref()),
-        None => {
-            let conn = st
-                .governance
-                .admin_db
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            review::set_verdict(&conn, &i, body.verdict, body.note.as_deref())
-        }
+        None => st
+            .governance
+            .with_admin_db(|c| review::set_verdict(c, &i, body.verdict, body.note.as_deref())),
     })
     .await?;
     if !found {

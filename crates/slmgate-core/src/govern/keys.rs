@@ -159,7 +159,7 @@ impl KeyRecord {
 }
 
 /// A new random key: `sk-slm-` and 40 alphanumerics (238 bits).
-pub(super) fn generate() -> String {
+fn generate() -> String {
     const ABC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
     let tail: String = (0..40)
@@ -185,11 +185,17 @@ pub(super) fn split(s: Option<String>) -> Option<Vec<String>> {
     })
 }
 
-/// Stores a new key; returns its record and the plaintext (shown once, never stored).
-pub fn create(conn: &Connection, spec: KeySpec) -> Result<(KeyRecord, String), GovernError> {
+/// A new key: its plaintext, id and the prefix shown to recognise it.
+pub(super) fn fresh() -> (String, String, String) {
     let plaintext = generate();
     let id = format!("key_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     let prefix = plaintext[..11].to_string();
+    (plaintext, id, prefix)
+}
+
+/// Stores a new key; returns its record and the plaintext (shown once, never stored).
+pub fn create(conn: &Connection, spec: KeySpec) -> Result<(KeyRecord, String), GovernError> {
+    let (plaintext, id, prefix) = fresh();
     let now = db::now_ms();
     conn.execute(
         "INSERT INTO keys (id, hash, prefix, name, team, budget_usd, budget_period, rpm, tpm, models, residency, created_ms, scopes)

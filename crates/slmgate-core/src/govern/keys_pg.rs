@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use postgres::Row;
 
-use super::keys::{generate, hash_key, join, split, Budget, KeyRecord, KeySpec, Period};
+use super::keys::{fresh, hash_key, join, split, Budget, KeyRecord, KeySpec, Period};
 use super::{db, GovernError};
 use crate::db::Pg;
 
@@ -45,9 +45,7 @@ fn row(r: &Row) -> (KeyRecord, String) {
 
 /// Stores a new key; returns its record and the plaintext (shown once, never stored).
 pub fn create(p: &Pg, spec: KeySpec) -> Result<(KeyRecord, String), GovernError> {
-    let plaintext = generate();
-    let id = format!("key_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    let prefix = plaintext[..11].to_string();
+    let (plaintext, id, prefix) = fresh();
     let now = db::now_ms();
     p.get().map_err(pg)?.execute(
         "INSERT INTO keys (id, hash, prefix, name, team, budget_usd, budget_period, rpm, tpm, models, residency, created_ms, scopes, changed_ms)

@@ -181,6 +181,12 @@ impl Governance {
         }
     }
 
+    /// Runs `f` on the admin connection of the SQLite file (reviews, rollouts without a
+    /// shared store).
+    pub fn with_admin_db<T>(&self, f: impl FnOnce(&rusqlite::Connection) -> T) -> T {
+        f(&self.admin_db.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
     pub fn guard(&self) -> Arc<Guard> {
         self.guard.read().unwrap_or_else(|p| p.into_inner()).clone()
     }

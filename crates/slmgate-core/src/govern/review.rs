@@ -165,9 +165,28 @@ pub fn export(
     strong: &str,
     out: &mut dyn Write,
 ) -> Result<(u64, u64), GovernError> {
+    export_reviews(list(conn, false, u32::MAX)?, weak, strong, out)
+}
+
+/// [`export`] from the shared Postgres store.
+pub fn export_pg(
+    pg: &crate::db::Pg,
+    weak: &str,
+    strong: &str,
+    out: &mut dyn Write,
+) -> Result<(u64, u64), GovernError> {
+    export_reviews(list_pg(pg, false, u32::MAX)?, weak, strong, out)
+}
+
+fn export_reviews(
+    reviews: Vec<Review>,
+    weak: &str,
+    strong: &str,
+    out: &mut dyn Write,
+) -> Result<(u64, u64), GovernError> {
     let mut written = 0;
     let mut skipped = 0;
-    for r in list(conn, false, u32::MAX)? {
+    for r in reviews {
         let Some(v) = r.verdict else { continue };
         let by_strong = r.tier == strong;
         if !by_strong && r.tier != weak {
