@@ -3,7 +3,7 @@ servers from Debian's packages, started here on loopback (tests/cluster.py).
 
 What a user running N replicas behind a load balancer relies on: a key made on one replica
 works on every other at once; a key's budget holds across replicas under concurrent spend
-(no N × the budget) and rpm holds globally; the audit log is one chain that verifies after a
+(no N × the budget) and rpm and tpm hold globally; the audit log is one chain that verifies after a
 replica is killed with `kill -9` under load, with every answered request in it; a cached
 answer and a RAG collection made through one replica are served by another; with Redis
 stopped, budgeted keys are refused (fail-closed, the default) while others are served on
@@ -158,6 +158,28 @@ def test_rpm_holds_across_replicas(cluster):
     assert ok == 10, [r.status_code for r in rs]
     assert all(r.json()["error"]["code"] == "rate_limit_exceeded" for r in limited)
     assert all(int(r.headers["retry-after"]) >= 1 for r in limited)
+
+
+def test_tpm_holds_across_replicas(cluster):
+    pg, _, gws = cluster
+    # Each request is estimated at 8 chars / 4 + 1 = 3 prompt tokens + max_tokens 3 = 6, and
+    # the fake upstream reports 3 + 3 = 6: 60 tokens a minute pay for 10 requests, for the key
+    # as a whole (per-replica buckets would let 30 through). The bucket refills 1 token/s, far
+    # less than one request in the time this takes.
+    k = new_key(gws[0], tpm=60, models=["paid"])
+    with cf.ThreadPoolExecutor(30) as pool:
+        rs = list(pool.map(lambda i: chat(gws[i % 3], k["key"], "paid", f"q{i:06d}x", max_tokens=3),
+                           range(30)))
+    ok = [i for i, r in enumerate(rs) if r.status_code == 200]
+    limited = [r for r in rs if r.status_code == 429]
+    assert len(ok) + len(limited) == 30, [r.status_code for r in rs]
+    assert len(ok) == 10, [r.status_code for r in rs]
+    assert all(r.json()["error"]["code"] == "rate_limit_exceeded"
+               and "tokens per minute" in r.json()["error"]["message"] for r in limited)
+    assert len({i % 3 for i in ok}) > 1, "the admitted requests came through one replica only"
+    time.sleep(0.5)
+    answered = [e for e in entries(pg, k["id"]) if e["status"] == 200]
+    assert sum(e["prompt_tokens"] + e["completion_tokens"] for e in answered) == 60
 
 
 def test_a_cached_answer_and_a_collection_made_on_one_replica_serve_on_another(cluster, tmp_path):
