@@ -12,6 +12,7 @@ each replica's own limits, and nothing is overspent.
 
 import concurrent.futures as cf
 import json
+import re
 import subprocess
 import time
 
@@ -27,7 +28,7 @@ ADMIN = "adm-scaleout-secret-0042"
 CALL_USD = 0.006
 
 
-def config(pg_url, redis_url, fake_url):
+def config(pg_url, redis_url, fake_url, router_path):
     return f"""
 [server]
 listen = "127.0.0.1:@PORT@"
@@ -63,14 +64,46 @@ rollout = {{ candidate = "ab-v2", share = 0.0 }}
 
 [routes.ab-v2]
 tiers = [{{ name = "cloud", models = ["paid"] }}]
+
+[routes.routed]
+tiers = [{{ name = "local", models = ["smollm2"] }}, {{ name = "cloud", models = ["paid"] }}]
+router = {{ path = "{router_path}" }}
 """
 
 
+def cli(*args):
+    out = subprocess.run([str(BIN), *map(str, args)], capture_output=True, text=True, timeout=300)
+    return out.returncode, out.stdout + out.stderr
+
+
 @pytest.fixture(scope="module")
-def cluster(session_tmp, fake_upstream):
+def routers(tmp_path_factory):
+    """A trained router as two files: one whose threshold starts every request at the first
+    (local) tier, one that starts every request at the cloud tier."""
+    d = tmp_path_factory.mktemp("scaleout-routers")
+    topics = ["the weather", "a recipe", "tax law", "a poem", "physics", "football"]
+    rows = [{"prompt": f"Question {i} about {t}?", "outcomes": {"weak": float(i % 2), "strong": 1.0}}
+            for i in range(8) for t in topics]
+    (d / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (d / "embed.toml").write_text(f'{smol()}\n[embeddings]\npath = "{MINILM}"\n')
+    rc, out = cli("router", "train", "--data", d / "rows.jsonl", "--weak", "weak", "--strong", "strong",
+                  "--out", d / "trained.json", "--config", d / "embed.toml")
+    assert rc == 0, out
+    m = json.loads((d / "trained.json").read_text())
+    files = {}
+    for name, threshold in [("local", 1e9), ("cloud", -1e9)]:
+        files[name] = d / f"{name}.json"
+        files[name].write_text(json.dumps({**m, "threshold": threshold}))
+    files["wrong-dims"] = d / "wrong-dims.json"
+    files["wrong-dims"].write_text(json.dumps({**m, "embedding_dims": m["embedding_dims"] + 1}))
+    return files
+
+
+@pytest.fixture(scope="module")
+def cluster(session_tmp, fake_upstream, routers):
     pg = Postgres("scaleout-pg")
     redis = Redis("scaleout-redis")
-    cfg = config(pg.url, redis.url, fake_upstream.url)
+    cfg = config(pg.url, redis.url, fake_upstream.url, routers["local"])
     gws = []
     try:
         for i in range(3):
@@ -231,6 +264,41 @@ def test_a_rollout_set_once_reaches_every_replica(cluster):
     assert set(arms.values()) == {"candidate"}, arms
     assert "share 1" in subprocess.run([str(BIN), "rollout", "status", "--config", str(gws[1].config_path)],
                                        capture_output=True, text=True, timeout=60).stdout
+
+
+def test_a_router_published_once_is_served_by_every_replica(cluster, routers, session_tmp):
+    pg, _, gws = cluster
+    k = new_key(gws[0], models=["routed"])
+
+    def tier(g):
+        r = chat(g, k["key"], "routed", "Say hello.", max_tokens=3)
+        assert r.status_code == 200, r.text
+        return r.headers["x-slmgate-tier"]
+
+    # Every replica serves its router file: every request starts local.
+    assert [tier(g) for g in gws] == ["local"] * 3
+    # A router whose sizes do not fit is refused before it reaches a replica.
+    rc, out = cli("router", "publish", "--route", "routed", "--file", routers["wrong-dims"],
+                  "--config", gws[0].config_path)
+    assert rc != 0 and "dimensions" in out, out
+    assert pg.sql("SELECT count(*) FROM published_routers").strip() == "0"
+    # Published once, through no replica and no shared file: all three serve it within 2 s.
+    rc, out = cli("router", "publish", "--route", "routed", "--file", routers["cloud"],
+                  "--config", gws[0].config_path)
+    assert rc == 0 and "version 1 " in out, out
+    deadline = time.time() + 10
+    while time.time() < deadline and any(tier(g) != "cloud" for g in gws):
+        time.sleep(0.3)
+    assert [tier(g) for g in gws] == ["cloud"] * 3
+    # A replica started later serves the published router from its first request.
+    cfg = re.sub(r'listen = "127.0.0.1:\d+"', 'listen = "127.0.0.1:@PORT@"', gws[0].config_path.read_text())
+    late = Gateway("replica-late", cfg, session_tmp)
+    try:
+        assert tier(late) == "cloud"
+    finally:
+        late.stop()
+    published = pg.sql("SELECT entry FROM audit WHERE entry::json->>'kind' = 'router_publish'")
+    assert published.count("\n") == 0 and "version 1 of route routed" in published, published
 
 
 def test_the_audit_log_verifies_after_kill_9_of_a_replica_under_load(cluster, fake_upstream):

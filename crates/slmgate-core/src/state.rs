@@ -92,6 +92,9 @@ impl AppState {
     /// Loads every model named in the config (blocking; seconds).
     pub fn load_models(&self) -> Result<(), String> {
         let classifiers = Classifiers::load(&self.config)?;
+        if let Some(pg) = &self.governance.pg {
+            classifiers.adopt_published(pg);
+        }
         if let Some(e) = &classifiers.embedder {
             let g = crate::govern::guard::Guard::with_embedder(&e.model, None)?;
             self.governance.set_guard(g);
@@ -208,10 +211,14 @@ impl AppState {
         }
     }
 
-    /// Re-reads router files that changed.
+    /// Re-reads router files that changed, then adopts routers newly published to the
+    /// shared store.
     pub fn reload_routers(&self) {
         if let Some(l) = self.loaded.get() {
             l.classifiers.reload_routers();
+            if let Some(pg) = &self.governance.pg {
+                l.classifiers.adopt_published(pg);
+            }
         }
     }
 

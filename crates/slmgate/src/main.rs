@@ -12,6 +12,7 @@ mod retrain;
 mod rollout_cmd;
 mod route_cmd;
 mod router_cmd;
+mod router_publish;
 mod shadow_cmd;
 
 use std::path::PathBuf;

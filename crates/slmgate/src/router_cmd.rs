@@ -60,6 +60,9 @@ pub enum RouterCmd {
     /// cascade decisions) and swap its file (the gateway reloads it) only when the new router's
     /// APGR on held-out production rows beats the current one's. Audited either way.
     Retrain(crate::retrain::Args),
+    /// Publish a route's router to the shared Postgres store: every replica serves it within
+    /// 2 s, no shared volume needed. Audited.
+    Publish(crate::router_publish::Args),
     /// Set a router's threshold for a target strong-model share or quality on given data.
     Calibrate {
         #[arg(long)]
@@ -239,6 +242,7 @@ pub fn run(cmd: RouterCmd) -> anyhow::Result<()> {
             Ok(())
         }
         RouterCmd::Retrain(args) => crate::retrain::run(args),
+        RouterCmd::Publish(args) => crate::router_publish::run(args),
         RouterCmd::Calibrate {
             router,
             data,

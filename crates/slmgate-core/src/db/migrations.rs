@@ -162,6 +162,19 @@ CREATE TABLE rollouts (
 );
 ",
     ),
+    (
+        5,
+        "routers published to every replica",
+        "
+CREATE TABLE published_routers (
+    route TEXT PRIMARY KEY,
+    version BIGINT NOT NULL,
+    body TEXT NOT NULL,
+    note TEXT NOT NULL,
+    published_ms BIGINT NOT NULL
+);
+",
+    ),
 ];
 
 /// The advisory lock id migrations hold (any constant: `slmgate` in ASCII).

@@ -146,10 +146,15 @@ impl RouterModel {
     pub fn load(path: &std::path::Path) -> Result<Self, MlError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| MlError::Data(format!("cannot read router {}: {e}", path.display())))?;
-        let m: RouterModel = serde_json::from_str(&text)
-            .map_err(|e| MlError::Data(format!("router {}: {e}", path.display())))?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// A router from its JSON text; `origin` names where it came from in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, MlError> {
+        let m: RouterModel = serde_json::from_str(text)
+            .map_err(|e| MlError::Data(format!("router {origin}: {e}")))?;
         m.check()
-            .map_err(|e| MlError::Data(format!("router {}: {e}", path.display())))?;
+            .map_err(|e| MlError::Data(format!("router {origin}: {e}")))?;
         Ok(m)
     }
 

@@ -1,6 +1,6 @@
 //! The embedding model and everything that runs on it at request time: the learned routers
 //! and the domain classifiers, by route. Loaded once; routers hot-swap when their file
-//! changes.
+//! changes or a newer version is published to the shared store.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -124,6 +124,46 @@ impl Classifiers {
                 Ok(false) => {}
                 Err(err) => {
                     tracing::warn!(route = %route, error = %err, "router file changed but cannot be loaded; keeping the previous one")
+                }
+            }
+        }
+    }
+
+    /// Serves the routers published to the shared store (`slmgate router publish`) that are
+    /// newer than what each route serves; called at start and on every refresh tick.
+    pub fn adopt_published(&self, pg: &crate::db::Pg) {
+        let Some(e) = &self.embedder else { return };
+        if self.routers.is_empty() {
+            return;
+        }
+        let versions = match super::published::versions(pg) {
+            Ok(v) => v,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read published routers");
+                return;
+            }
+        };
+        for (route, version) in versions {
+            let Some(h) = self.routers.get(&route) else {
+                continue;
+            };
+            if version <= h.published() {
+                continue;
+            }
+            let p = match super::published::fetch(pg, &route) {
+                Ok(Some(p)) => p,
+                Ok(None) => continue,
+                Err(err) => {
+                    tracing::warn!(route = %route, error = %err, "cannot read a published router");
+                    continue;
+                }
+            };
+            match h.adopt(p.version, &p.body, e.model.dimensions()) {
+                Ok(()) => {
+                    tracing::info!(route = %route, version = p.version, note = %p.note, "published router adopted")
+                }
+                Err(err) => {
+                    tracing::warn!(route = %route, version = p.version, error = %err, "published router cannot be served; keeping the current one")
                 }
             }
         }

@@ -14,6 +14,7 @@ pub mod domain;
 pub mod executor;
 pub mod facts;
 pub mod plan;
+pub mod published;
 pub mod router;
 pub mod table;
 pub mod tiers;

@@ -1,7 +1,10 @@
 //! A router loaded by `serve`, swapped in place when its file changes (polled; writes by
-//! `slmgate router train/calibrate` are atomic renames, so a half-written file is never read).
+//! `slmgate router train/calibrate` are atomic renames, so a half-written file is never read)
+//! or when a newer version is published to the shared store (`slmgate router publish`,
+//! `route::published`). Whichever changed last is served.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
@@ -16,6 +19,8 @@ pub struct RouterHandle {
     pub threshold: Option<f32>,
     model: RwLock<Arc<RouterModel>>,
     modified: Mutex<Option<SystemTime>>,
+    /// The shared store's version last adopted (0: none).
+    published: AtomicI64,
 }
 
 fn mtime(path: &PathBuf) -> Option<SystemTime> {
@@ -26,12 +31,13 @@ impl RouterHandle {
     pub fn load(path: PathBuf, threshold: Option<f32>, dims: usize) -> Result<Self, MlError> {
         let modified = mtime(&path);
         let m = RouterModel::load(&path)?;
-        check_dims(&m, dims, &path)?;
+        check_dims(&m, dims, &path.display().to_string())?;
         Ok(Self {
             path,
             threshold,
             model: RwLock::new(Arc::new(m)),
             modified: Mutex::new(modified),
+            published: AtomicI64::new(0),
         })
     }
 
@@ -57,17 +63,36 @@ impl RouterHandle {
             *last = now;
         }
         let m = RouterModel::load(&self.path)?;
-        check_dims(&m, dims, &self.path)?;
-        *self.model.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(m);
+        check_dims(&m, dims, &self.path.display().to_string())?;
+        self.swap(m);
         Ok(true)
+    }
+
+    /// The shared store's version this handle last adopted (0: none yet).
+    pub fn published(&self) -> i64 {
+        self.published.load(Ordering::Acquire)
+    }
+
+    /// Serves a router published to the shared store as `version`. A router that cannot be
+    /// served keeps the current one, and the version is not tried again.
+    pub fn adopt(&self, version: i64, body: &str, dims: usize) -> Result<(), MlError> {
+        self.published.store(version, Ordering::Release);
+        let origin = format!("published version {version}");
+        let m = RouterModel::parse(body, &origin)?;
+        check_dims(&m, dims, &origin)?;
+        self.swap(m);
+        Ok(())
+    }
+
+    fn swap(&self, m: RouterModel) {
+        *self.model.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(m);
     }
 }
 
-fn check_dims(m: &RouterModel, dims: usize, path: &std::path::Path) -> Result<(), MlError> {
+fn check_dims(m: &RouterModel, dims: usize, origin: &str) -> Result<(), MlError> {
     if m.embedding_dims != dims {
         return Err(MlError::Data(format!(
-            "router {} was trained on {}-dimensional embeddings, the embedding model gives {dims}",
-            path.display(),
+            "router {origin} was trained on {}-dimensional embeddings, the embedding model gives {dims}",
             m.embedding_dims
         )));
     }
