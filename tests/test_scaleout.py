@@ -5,7 +5,8 @@ What a user running N replicas behind a load balancer relies on: a key made on o
 works on every other at once; a key's budget holds across replicas under concurrent spend
 (no N × the budget) and rpm and tpm hold globally; the audit log is one chain that verifies after a
 replica is killed with `kill -9` under load, with every answered request in it; a cached
-answer and a RAG collection made through one replica are served by another; with Redis
+answer, a RAG collection and a stored response made through one replica are served by
+another; with Redis
 stopped, budgeted keys are refused (fail-closed, the default) while others are served on
 each replica's own limits, and nothing is overspent.
 """
@@ -244,6 +245,33 @@ def test_a_cached_answer_and_a_collection_made_on_one_replica_serve_on_another(c
     assert [s.id for s in b.vector_stores.list().data] == [vs.id]
     hits = b.vector_stores.search(vs.id, query="How do I request leave?").data
     assert hits and "HR portal" in hits[0].content[0].text
+
+
+def test_a_stored_response_continues_through_another_replica(cluster, fake_upstream):
+    _, _, gws = cluster
+    k = new_key(gws[0], team="agents", models=["paid"])
+    other = new_key(gws[1], team="others", models=["paid"])
+    c = [openai.OpenAI(base_url=g.url + "/v1", api_key=k["key"], max_retries=0) for g in gws]
+    first = c[0].responses.create(model="paid", input="My name is Ada Lovelace.", store=True)
+    # Read through a second replica, continued through a third: the conversation it sends
+    # upstream starts with what the first replica stored.
+    assert c[1].responses.retrieve(first.id).id == first.id
+    second = c[2].responses.create(model="paid", input="What is my name?", previous_response_id=first.id)
+    assert second.id != first.id and second.previous_response_id == first.id
+    log = httpx.get(fake_upstream.url + "/_log", timeout=10).json()
+    sent = [e["body"]["messages"] for e in log
+            if e.get("body") and any(m.get("content") == "What is my name?" for m in e["body"].get("messages", []))]
+    assert sent, "the continuation never reached the upstream"
+    texts = [m.get("content") for m in sent[-1]]
+    assert texts.index("My name is Ada Lovelace.") < texts.index("What is my name?"), texts
+    # Another key sees nothing of it on any replica; a delete through one replica is seen by all.
+    with pytest.raises(openai.NotFoundError):
+        openai.OpenAI(base_url=gws[0].url + "/v1", api_key=other["key"], max_retries=0).responses.retrieve(first.id)
+    c[1].responses.delete(first.id)
+    with pytest.raises(openai.NotFoundError):
+        c[0].responses.retrieve(first.id)
+    with pytest.raises(openai.NotFoundError):
+        c[2].responses.create(model="paid", input="And again?", previous_response_id=first.id)
 
 
 def test_a_rollout_set_once_reaches_every_replica(cluster):

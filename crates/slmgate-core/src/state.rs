@@ -59,8 +59,11 @@ impl AppState {
                 .map_err(GovernError::Store)?,
             );
         }
-        let responses = ResponseStore::open(std::path::Path::new(&config.storage.path))
-            .map_err(|e| GovernError::Store(e.to_string()))?;
+        let responses = match &governance.pg {
+            Some(pg) => ResponseStore::pg(pg.clone()),
+            None => ResponseStore::open(std::path::Path::new(&config.storage.path))
+                .map_err(|e| GovernError::Store(e.to_string()))?,
+        };
         let storage = std::path::Path::new(&config.storage.path);
         let knowledge = match &governance.pg {
             Some(pg) => Knowledge::open_pg(pg.clone(), storage, &config.knowledge),

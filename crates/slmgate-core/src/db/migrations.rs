@@ -175,6 +175,19 @@ CREATE TABLE published_routers (
 );
 ",
     ),
+    (
+        6,
+        "stored Responses API responses, continued through any replica",
+        "
+CREATE TABLE responses (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    created_ms BIGINT NOT NULL,
+    response TEXT NOT NULL,
+    conversation TEXT NOT NULL
+);
+",
+    ),
 ];
 
 /// The advisory lock id migrations hold (any constant: `slmgate` in ASCII).

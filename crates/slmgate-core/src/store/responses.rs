@@ -1,6 +1,8 @@
 //! Stored responses, in the same SQLite file as keys and the audit log (its own table and
-//! connection). A response belongs to the key that created it (`anonymous` with auth off):
-//! another key cannot read, continue or delete it.
+//! connection), or in the shared Postgres database with `[storage] backend = "postgres"`, so
+//! that a `previous_response_id` stored through one replica continues through any other.
+//! A response belongs to the key that created it (`anonymous` with auth off): another key
+//! cannot read, continue or delete it.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -16,6 +18,12 @@ pub enum StoreError {
     Db(String),
 }
 
+impl From<crate::db::PgError> for StoreError {
+    fn from(e: crate::db::PgError) -> Self {
+        StoreError::Db(e.to_string())
+    }
+}
+
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         StoreError::Db(e.to_string())
@@ -29,8 +37,10 @@ pub struct Stored {
     pub conversation: Vec<Message>,
 }
 
-pub struct ResponseStore {
-    db: Mutex<Connection>,
+pub enum ResponseStore {
+    Sqlite(Mutex<Connection>),
+    /// The `responses` table of the shared database (migration 6).
+    Pg(crate::db::Pg),
 }
 
 const SCHEMA: &str = "
@@ -52,13 +62,12 @@ impl ResponseStore {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.execute_batch(SCHEMA)?;
-        Ok(Self {
-            db: Mutex::new(conn),
-        })
+        Ok(Self::Sqlite(Mutex::new(conn)))
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.db.lock().unwrap_or_else(|p| p.into_inner())
+    /// The store every replica shares (its table is made by the Postgres migrations).
+    pub fn pg(pg: crate::db::Pg) -> Self {
+        Self::Pg(pg)
     }
 
     pub fn put(
@@ -70,27 +79,51 @@ impl ResponseStore {
         let id = response["id"].as_str().unwrap_or_default();
         let conv =
             serde_json::to_string(conversation).map_err(|e| StoreError::Db(e.to_string()))?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
-        self.conn().execute(
-            "INSERT OR REPLACE INTO responses (id, owner, created_ms, response, conversation) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![id, owner, now, response.to_string(), conv],
-        )?;
+        let (now, response) = (crate::db::now_ms(), response.to_string());
+        match self {
+            Self::Sqlite(db) => {
+                lock(db).execute(
+                    "INSERT OR REPLACE INTO responses (id, owner, created_ms, response, conversation) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![id, owner, now, response, conv],
+                )?;
+            }
+            Self::Pg(pg) => {
+                crate::db::blocking(|| -> Result<(), crate::db::PgError> {
+                    pg.get()?.execute(
+                        "INSERT INTO responses (id, owner, created_ms, response, conversation)
+                         VALUES ($1, $2, $3, $4, $5)
+                         ON CONFLICT (id) DO UPDATE SET owner = EXCLUDED.owner,
+                             created_ms = EXCLUDED.created_ms, response = EXCLUDED.response,
+                             conversation = EXCLUDED.conversation",
+                        &[&id, &owner, &now, &response, &conv],
+                    )?;
+                    Ok(())
+                })?;
+            }
+        }
         Ok(())
     }
 
     /// The response if it exists and belongs to `owner`.
     pub fn get(&self, owner: &str, id: &str) -> Result<Option<Stored>, StoreError> {
-        let row: Option<(String, String)> = self
-            .conn()
-            .query_row(
-                "SELECT response, conversation FROM responses WHERE id = ?1 AND owner = ?2",
-                params![id, owner],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
+        let row: Option<(String, String)> = match self {
+            Self::Sqlite(db) => lock(db)
+                .query_row(
+                    "SELECT response, conversation FROM responses WHERE id = ?1 AND owner = ?2",
+                    params![id, owner],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?,
+            Self::Pg(pg) => crate::db::blocking(|| -> Result<_, crate::db::PgError> {
+                Ok(pg
+                    .get()?
+                    .query_opt(
+                        "SELECT response, conversation FROM responses WHERE id = $1 AND owner = $2",
+                        &[&id, &owner],
+                    )?
+                    .map(|r| (r.get(0), r.get(1))))
+            })?,
+        };
         let Some((resp, conv)) = row else {
             return Ok(None);
         };
@@ -102,12 +135,24 @@ impl ResponseStore {
 
     /// Deletes the response; false if there was none of `owner`'s.
     pub fn delete(&self, owner: &str, id: &str) -> Result<bool, StoreError> {
-        let n = self.conn().execute(
-            "DELETE FROM responses WHERE id = ?1 AND owner = ?2",
-            params![id, owner],
-        )?;
+        let n = match self {
+            Self::Sqlite(db) => lock(db).execute(
+                "DELETE FROM responses WHERE id = ?1 AND owner = ?2",
+                params![id, owner],
+            )? as u64,
+            Self::Pg(pg) => crate::db::blocking(|| -> Result<u64, crate::db::PgError> {
+                Ok(pg.get()?.execute(
+                    "DELETE FROM responses WHERE id = $1 AND owner = $2",
+                    &[&id, &owner],
+                )?)
+            })?,
+        };
         Ok(n > 0)
     }
+}
+
+fn lock(db: &Mutex<Connection>) -> std::sync::MutexGuard<'_, Connection> {
+    db.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]
