@@ -6,9 +6,9 @@ works on every other at once; a key's budget holds across replicas under concurr
 (no N × the budget) and rpm and tpm hold globally; the audit log is one chain that verifies after a
 replica is killed with `kill -9` under load, with every answered request in it; a cached
 answer, a RAG collection and a stored response made through one replica are served by
-another; with Redis
-stopped, budgeted keys are refused (fail-closed, the default) while others are served on
-each replica's own limits, and nothing is overspent.
+another; the learning loop's commands read every replica's rows; with Redis stopped,
+budgeted keys are refused (fail-closed, the default) while others are served on each
+replica's own limits, and nothing is overspent.
 """
 
 import concurrent.futures as cf
@@ -29,7 +29,7 @@ ADMIN = "adm-scaleout-secret-0042"
 CALL_USD = 0.006
 
 
-def config(pg_url, redis_url, fake_url, router_path):
+def config(pg_url, redis_url, fake_url, router_path, cloud_router_path):
     return f"""
 [server]
 listen = "127.0.0.1:@PORT@"
@@ -69,6 +69,11 @@ tiers = [{{ name = "cloud", models = ["paid"] }}]
 [routes.routed]
 tiers = [{{ name = "local", models = ["smollm2"] }}, {{ name = "cloud", models = ["paid"] }}]
 router = {{ path = "{router_path}" }}
+
+[routes.shadowed]
+tiers = [{{ name = "local", models = ["smollm2"] }}, {{ name = "cloud", models = ["paid"] }}]
+router = {{ path = "{cloud_router_path}" }}
+shadow = {{ models = ["smollm2"], sample = 1.0 }}
 """
 
 
@@ -95,6 +100,9 @@ def routers(tmp_path_factory):
     for name, threshold in [("local", 1e9), ("cloud", -1e9)]:
         files[name] = d / f"{name}.json"
         files[name].write_text(json.dumps({**m, "threshold": threshold}))
+    # A file of its own for the shadowed route (the publish test overwrites nothing here).
+    files["cloud-start"] = d / "cloud-start.json"
+    files["cloud-start"].write_text(json.dumps({**m, "threshold": -1e9}))
     files["wrong-dims"] = d / "wrong-dims.json"
     files["wrong-dims"].write_text(json.dumps({**m, "embedding_dims": m["embedding_dims"] + 1}))
     return files
@@ -104,7 +112,7 @@ def routers(tmp_path_factory):
 def cluster(session_tmp, fake_upstream, routers):
     pg = Postgres("scaleout-pg")
     redis = Redis("scaleout-redis")
-    cfg = config(pg.url, redis.url, fake_upstream.url, routers["local"])
+    cfg = config(pg.url, redis.url, fake_upstream.url, routers["local"], routers["cloud-start"])
     gws = []
     try:
         for i in range(3):
@@ -274,6 +282,71 @@ def test_a_stored_response_continues_through_another_replica(cluster, fake_upstr
         c[2].responses.create(model="paid", input="And again?", previous_response_id=first.id)
 
 
+def test_the_learning_loop_reads_every_replicas_rows(cluster, routers, tmp_path):
+    """Shadow rows, audit content and the retrain's decision live in Postgres: one `shadow
+    report`, `distill export` and `router retrain` cover what every replica served."""
+    pg, _, gws = cluster
+    k = new_key(gws[0], models=["shadowed"])
+    prompts = [f"Name a colour of the rainbow, number {i}." for i in range(6)]
+    for i, p in enumerate(prompts):
+        r = chat(gws[i % 3], k["key"], "shadowed", p, max_tokens=4)
+        assert r.status_code == 200 and r.headers["x-slmgate-tier"] == "cloud", r.text
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        n = int(pg.sql("SELECT count(*) FROM shadow_answers WHERE route = 'shadowed'") or 0)
+        if n >= 6:
+            break
+        time.sleep(0.5)
+    assert n == 6
+    cfg = gws[1].config_path
+    rc, out = cli("shadow", "report", "--route", "shadowed", "--json", "--config", cfg)
+    assert rc == 0, out
+    totals = json.loads(out)["totals"]
+    assert [(t["shadow_model"], t["compared"] + t["errors"]) for t in totals] == [("smollm2", 6)]
+
+    sft = tmp_path / "sft.jsonl"
+    rc, out = cli("distill", "export", "--teacher", "paid", "--route", "shadowed", "--eval-share", "0",
+                  "--out", sft, "--config", cfg)
+    assert rc == 0, out
+    rows = [json.loads(line) for line in sft.read_text().splitlines()]
+    assert sorted(r["messages"][0]["content"] for r in rows) == sorted(prompts), rows
+    assert all(r["messages"][-1]["role"] == "assistant" for r in rows)
+
+    rc, out = cli("router", "retrain", "--route", "shadowed", "--since", "1h", "--config", cfg)
+    assert rc == 0, out
+    assert "6 production rows for route shadowed (review 0, shadow 6, cascade 0)" in out, out
+    assert "kept" in out
+
+    # Production rows that say something (as a deployment's shadow traffic would, written
+    # here directly): the weak model fails arithmetic and agrees on greetings. The current
+    # router never saw either, so a retrained one ranks the held-out rows better, and it is
+    # published to the shared store rather than written to this machine's file.
+    now = int(time.time() * 1000)
+    values = []
+    for i in range(30):
+        for prompt, agreement in [(f"What is {17 + i} times {23 + 2 * i}?", 0.0),
+                                  (f"Hello there, I am visitor {i}. How are you today?", 1.0)]:
+            values.append(f"({now}, 'req-{len(values)}-{i * 7919 % 1000}', 'shadowed', 1.0, 'paid', 50, 0.001, "
+                          f"'smollm2', 80, 0, {agreement}, '{prompt}')")
+    pg.sql("INSERT INTO shadow_answers (ts_ms, request_id, route, sample, primary_model, primary_ms, "
+           "primary_cost_usd, shadow_model, shadow_ms, shadow_cost_usd, agreement, prompt) VALUES "
+           + ", ".join(values))
+    file_before = routers["cloud-start"].read_text()
+    rc, out = cli("router", "retrain", "--route", "shadowed", "--since", "1h", "--config", cfg)
+    assert rc == 0, out
+    assert "swapped" in out and "published as version 1" in out, out
+    assert pg.sql("SELECT version FROM published_routers WHERE route = 'shadowed'") == "1"
+    assert routers["cloud-start"].read_text() == file_before
+    assert routers["cloud-start"].with_suffix(".prev.json").read_text() == file_before
+    # Retraining again starts from the published router (no better: kept).
+    rc, out = cli("router", "retrain", "--route", "shadowed", "--since", "1h", "--config", cfg)
+    assert rc == 0 and "kept route shadowed's published router (version 1)" in out, out
+    decisions = pg.sql("SELECT entry FROM audit WHERE entry::jsonb->>'kind' = 'router_retrain'")
+    assert len(decisions.splitlines()) == 3 and "published as version 1" in decisions, decisions
+    rc, out = cli("audit", "verify", "--config", cfg)
+    assert rc == 0, out
+
+
 def test_a_rollout_set_once_reaches_every_replica(cluster):
     _, _, gws = cluster
     k = new_key(gws[0], models=["ab"])
@@ -309,7 +382,7 @@ def test_a_router_published_once_is_served_by_every_replica(cluster, routers, se
     rc, out = cli("router", "publish", "--route", "routed", "--file", routers["wrong-dims"],
                   "--config", gws[0].config_path)
     assert rc != 0 and "dimensions" in out, out
-    assert pg.sql("SELECT count(*) FROM published_routers").strip() == "0"
+    assert pg.sql("SELECT count(*) FROM published_routers WHERE route = 'routed'").strip() == "0"
     # Published once, through no replica and no shared file: all three serve it within 2 s.
     rc, out = cli("router", "publish", "--route", "routed", "--file", routers["cloud"],
                   "--config", gws[0].config_path)

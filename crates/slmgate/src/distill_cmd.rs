@@ -60,7 +60,7 @@ pub fn run(cmd: DistillCmd) -> anyhow::Result<()> {
         anyhow::bail!("--eval-share must be at least 0 and below 1, got {eval_share}");
     }
     let since_ms = ledger::parse_since(&since, db::now_ms()).map_err(anyhow::Error::msg)?;
-    let conn = store.open()?;
+    let conn = store.learning_data(since_ms)?;
     let q = distill::Query {
         route: route.as_deref(),
         teacher: &teacher,

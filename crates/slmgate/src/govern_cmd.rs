@@ -42,6 +42,18 @@ impl Store {
         }
     }
 
+    /// What the learning loop's analyses read (audit log and content, reviews, shadow rows)
+    /// since `since_ms`: the SQLite file itself, or a snapshot of the shared Postgres store.
+    pub(crate) fn learning_data(&self, since_ms: i64) -> anyhow::Result<LearningData> {
+        Ok(match self.pg()? {
+            Some(pg) => LearningData::Snapshot(
+                slmgate_core::learn::snapshot::from_pg(&pg, since_ms)
+                    .context("copying the learning data out of Postgres")?,
+            ),
+            None => LearningData::File(self.open()?),
+        })
+    }
+
     /// The keys, in whichever store the config names.
     fn keys(&self) -> anyhow::Result<slmgate_core::govern::key_cache::KeyCache> {
         Ok(match self.pg()? {
@@ -54,6 +66,22 @@ impl Store {
                 slmgate_core::govern::key_cache::KeyCache::open(&path)?
             }
         })
+    }
+}
+
+/// The learning data's SQL view: the SQLite store, or a snapshot of Postgres.
+pub(crate) enum LearningData {
+    File(rusqlite::Connection),
+    Snapshot(slmgate_core::learn::snapshot::Snapshot),
+}
+
+impl std::ops::Deref for LearningData {
+    type Target = rusqlite::Connection;
+    fn deref(&self) -> &rusqlite::Connection {
+        match self {
+            LearningData::File(c) => c,
+            LearningData::Snapshot(s) => s,
+        }
     }
 }
 

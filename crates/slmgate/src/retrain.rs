@@ -5,11 +5,16 @@
 //! routers are scored on the held-out rows, and the router file is replaced only when the
 //! new one's APGR is higher. The gateway reloads the file within 2 s; the old one is kept
 //! beside it (`.prev.json`). The decision is an audit entry (`router_retrain`).
+//!
+//! On the shared Postgres store the production rows come from every replica (a snapshot,
+//! `learn::snapshot`), the current router is the route's published one if there is one, and a
+//! better router is published (`router publish`'s table) rather than written to the file, so
+//! every replica serves it within 2 s; the replaced one is still kept as `.prev.json`.
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use slmgate_core::govern::audit::{store as audit_store, Record};
+use slmgate_core::govern::audit::{self, store as audit_store, Record};
 use slmgate_core::govern::db;
 use slmgate_core::learn::feedback::{self, FeedbackQuery};
 use slmgate_core::ml::data::{self, Example};
@@ -18,6 +23,7 @@ use slmgate_core::ml::metrics::{curve, threshold_for_share};
 use slmgate_core::ml::train::TrainOptions;
 use slmgate_core::ml::RouterModel;
 use slmgate_core::observe::ledger;
+use slmgate_core::route::published;
 
 use crate::router_cmd::{embed, embedder};
 
@@ -74,9 +80,44 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .iter()
         .find(|t| t.name == strong_name)
         .with_context(|| format!("no strong tier {strong_name:?} in the route"))?;
-    let current = RouterModel::load(&path)?;
+    let pg = a.store.pg()?;
+    let published_now = match &pg {
+        Some(pg) => published::fetch(pg, &a.route)?,
+        None => None,
+    };
+    let (current, current_text) = match &published_now {
+        Some(p) => (
+            RouterModel::parse(&p.body, &format!("published version {}", p.version))?,
+            p.body.clone(),
+        ),
+        None => (
+            RouterModel::load(&path)?,
+            std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?,
+        ),
+    };
+    let serving = match &published_now {
+        Some(p) => format!(
+            "route {}'s published router (version {})",
+            a.route, p.version
+        ),
+        None => path.display().to_string(),
+    };
     let since_ms = ledger::parse_since(&a.since, db::now_ms()).map_err(anyhow::Error::msg)?;
-    let mut conn = a.store.open()?;
+    let conn = a.store.learning_data(since_ms)?;
+    let audit = |what: String| -> anyhow::Result<()> {
+        let rec = Record::event("router_retrain", "cli", &a.route, db::now_ms(), what);
+        match &pg {
+            Some(pg) => {
+                let mut conn = pg.get()?;
+                audit::pg::append(&mut conn, &[rec])?;
+            }
+            None => {
+                audit_store::append(&mut a.store.open()?, &[rec])?;
+            }
+        }
+        Ok(())
+    };
     let (prod, sources) = feedback::collect(
         &conn,
         &FeedbackQuery {
@@ -105,13 +146,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let signal = held.iter().any(|x| x.strong != x.weak);
     if held.len() < MIN_HELD_OUT || !signal || train_prod.is_empty() {
         let why = format!(
-            "kept {}: {} held-out rows ({} needed, with at least one where the tiers differ) and {} to train on",
-            path.display(),
+            "kept {serving}: {} held-out rows ({} needed, with at least one where the tiers differ) and {} to train on",
             held.len(),
             MIN_HELD_OUT,
             train_prod.len()
         );
-        audit(&mut conn, &a.route, why.clone())?;
+        audit(why.clone())?;
         println!("{why}");
         return Ok(());
     }
@@ -152,25 +192,28 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let apgr = |m: &RouterModel| curve(&score_examples(m, &hx, &hem), &weak, &strong).apgr();
     let (before, after) = (apgr(&current), apgr(&next));
     let swap = after > before + a.min_gain;
-    let what = format!(
-        "{} {}: held-out APGR {before:.4} (current) vs {after:.4} (retrained) on {} rows; trained on {} rows ({base} from --data)",
+    let mut what = format!(
+        "{} {serving}: held-out APGR {before:.4} (current) vs {after:.4} (retrained) on {} rows; trained on {} rows ({base} from --data)",
         if swap { "swapped" } else { "kept" },
-        path.display(),
         held.len(),
         training.len()
     );
     if swap {
         let prev = path.with_extension("prev.json");
-        std::fs::copy(&path, &prev).with_context(|| format!("keeping {}", prev.display()))?;
-        next.save(&path)?;
+        std::fs::write(&prev, &current_text)
+            .with_context(|| format!("keeping {}", prev.display()))?;
+        match &pg {
+            Some(pg) => {
+                let body = serde_json::to_string(&next)?;
+                let version = published::publish(pg, &a.route, &body, &next.threshold_note)?;
+                what.push_str(&format!(
+                    "; published as version {version} (every replica serves it within 2 s)"
+                ));
+            }
+            None => next.save(&path)?,
+        }
     }
-    audit(&mut conn, &a.route, what.clone())?;
+    audit(what.clone())?;
     println!("{what}");
-    Ok(())
-}
-
-fn audit(conn: &mut rusqlite::Connection, route: &str, what: String) -> anyhow::Result<()> {
-    let rec = Record::event("router_retrain", "cli", route, db::now_ms(), what);
-    audit_store::append(conn, &[rec])?;
     Ok(())
 }

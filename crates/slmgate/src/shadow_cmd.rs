@@ -42,8 +42,10 @@ pub fn run(cmd: ShadowCmd) -> anyhow::Result<()> {
                 anyhow::bail!("--thresholds: {t} is not between 0 and 1");
             }
             let since = ledger::parse_since(&since, db::now_ms()).map_err(anyhow::Error::msg)?;
-            let conn = s.open()?;
-            let rows = store::load(&conn, since, route.as_deref())?;
+            let rows = match s.pg()? {
+                Some(pg) => slmgate_core::learn::store_pg::load(&pg, since, route.as_deref())?,
+                None => store::load(&s.open()?, since, route.as_deref())?,
+            };
             let r = report::report(&rows, since, &thresholds);
             if json {
                 println!("{}", serde_json::to_string_pretty(&r)?);

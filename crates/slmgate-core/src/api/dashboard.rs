@@ -222,8 +222,13 @@ async fn shadow(
 ) -> Result<Response, ApiError> {
     signed_in(&st, &h)?;
     let since = since_param(q.since.as_deref(), "7d", db::now_ms())?;
+    let pg = st.governance.pg.clone();
     from_store(&st, "shadow answers", move |conn| {
-        let rows = crate::learn::store::load(conn, since, None)?;
+        let rows = match &pg {
+            Some(pg) => crate::learn::store_pg::load(pg, since, None)
+                .map_err(|e| crate::govern::GovernError::Store(e.to_string()))?,
+            None => crate::learn::store::load(conn, since, None)?,
+        };
         Ok(crate::learn::report::report(
             &rows,
             since,

@@ -188,6 +188,37 @@ CREATE TABLE responses (
 );
 ",
     ),
+    (
+        7,
+        "shadow answers from every replica, for one report, export and retrain",
+        "
+CREATE TABLE shadow_answers (
+    id BIGSERIAL PRIMARY KEY,
+    ts_ms BIGINT NOT NULL,
+    request_id TEXT NOT NULL,
+    route TEXT NOT NULL,
+    key_id TEXT,
+    user_id TEXT,
+    sample DOUBLE PRECISION NOT NULL,
+    primary_model TEXT NOT NULL,
+    primary_ms BIGINT NOT NULL,
+    primary_cost_usd DOUBLE PRECISION NOT NULL,
+    shadow_model TEXT NOT NULL,
+    shadow_ms BIGINT NOT NULL,
+    shadow_cost_usd DOUBLE PRECISION NOT NULL,
+    error TEXT,
+    exact BOOLEAN,
+    normalised BOOLEAN,
+    similarity REAL,
+    json_fields REAL,
+    agreement REAL,
+    prompt TEXT,
+    primary_answer TEXT,
+    shadow_answer TEXT
+);
+CREATE INDEX shadow_answers_ts ON shadow_answers (ts_ms);
+",
+    ),
 ];
 
 /// The advisory lock id migrations hold (any constant: `slmgate` in ASCII).

@@ -1,6 +1,7 @@
 //! Shadow mode's workers: each route's queue is drained by `concurrency` tasks that call the
 //! shadow models, score the agreement and store a row. Off every request's path: nothing here
-//! is awaited by a client.
+//! is awaited by a client. Rows go to the shared Postgres store when there is one (one report
+//! for every replica), else to the SQLite file.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -18,12 +19,15 @@ pub fn start(st: &Arc<AppState>) {
     if queues.is_empty() {
         return;
     }
-    let conn = match db::open(&st.governance.path) {
-        Ok(c) => Arc::new(Mutex::new(c)),
-        Err(e) => {
-            tracing::error!(error = %e, "shadow mode off: cannot open the store");
-            return;
-        }
+    let conn = match &st.governance.pg {
+        Some(pg) => Arc::new(Sink::Pg(pg.clone())),
+        None => match db::open(&st.governance.path) {
+            Ok(c) => Arc::new(Sink::Sqlite(Mutex::new(c))),
+            Err(e) => {
+                tracing::error!(error = %e, "shadow mode off: cannot open the store");
+                return;
+            }
+        },
     };
     for (route, workers, rx) in queues {
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
@@ -41,8 +45,26 @@ pub fn start(st: &Arc<AppState>) {
     }
 }
 
+/// Where shadow rows are written.
+enum Sink {
+    Sqlite(Mutex<rusqlite::Connection>),
+    Pg(crate::db::Pg),
+}
+
+impl Sink {
+    fn insert(&self, row: &ShadowRow) -> Result<(), String> {
+        match self {
+            Sink::Sqlite(c) => {
+                let c = c.lock().unwrap_or_else(|p| p.into_inner());
+                store::insert(&c, row).map_err(|e| e.to_string())
+            }
+            Sink::Pg(pg) => crate::learn::store_pg::insert(pg, row).map_err(|e| e.to_string()),
+        }
+    }
+}
+
 /// Calls each shadow model of a job and stores what it found.
-async fn run(st: &Arc<AppState>, conn: &Arc<Mutex<rusqlite::Connection>>, job: Job) {
+async fn run(st: &Arc<AppState>, conn: &Arc<Sink>, job: Job) {
     let Some(loaded) = st.loaded() else { return };
     let gw = &loaded.gateway;
     let mut req = job.req.clone();
@@ -111,11 +133,7 @@ async fn run(st: &Arc<AppState>, conn: &Arc<Mutex<rusqlite::Connection>>, job: J
             }
         }
         let conn = conn.clone();
-        let stored = tokio::task::spawn_blocking(move || {
-            let c = conn.lock().unwrap_or_else(|p| p.into_inner());
-            store::insert(&c, &row)
-        })
-        .await;
+        let stored = tokio::task::spawn_blocking(move || conn.insert(&row)).await;
         if !matches!(stored, Ok(Ok(()))) {
             tracing::warn!(route = %job.route, shadow = %name, "cannot store a shadow answer");
         }

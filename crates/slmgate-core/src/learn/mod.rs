@@ -9,6 +9,8 @@ pub mod feedback;
 pub mod report;
 pub mod rollout;
 pub mod shadow;
+pub mod snapshot;
 pub mod store;
+pub mod store_pg;
 
 pub use shadow::Shadows;
