@@ -15,6 +15,8 @@ command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
+# The TLS test (tests/test_pg_tls.py) makes its CA and server certificate with openssl.
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
 updated=""
 install() {

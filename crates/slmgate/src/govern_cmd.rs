@@ -34,9 +34,10 @@ impl Store {
             return Ok(None);
         }
         let cfg = crate::load(self.config.as_ref())?;
-        match (cfg.storage.backend, cfg.storage.url) {
+        match (cfg.storage.backend, &cfg.storage.url) {
             (slmgate_core::config::StorageBackend::Postgres, Some(url)) => Ok(Some(
-                slmgate_core::db::Pg::connect(&url, 2).context("connecting to [storage] url")?,
+                slmgate_core::db::Pg::connect(url, 2, cfg.storage.ca_file.as_deref())
+                    .context("connecting to [storage] url")?,
             )),
             _ => Ok(None),
         }

@@ -84,7 +84,8 @@ fn open(at: &At) -> anyhow::Result<(Knowledge, slmgate_core::config::Config)> {
     let path = Path::new(&cfg.storage.path);
     let k = match (cfg.storage.backend, cfg.storage.url.as_deref()) {
         (slmgate_core::config::StorageBackend::Postgres, Some(url)) => Knowledge::open_pg(
-            slmgate_core::db::Pg::connect(url, 2).context("connecting to [storage] url")?,
+            slmgate_core::db::Pg::connect(url, 2, cfg.storage.ca_file.as_deref())
+                .context("connecting to [storage] url")?,
             path,
             &cfg.knowledge,
         )?,

@@ -20,8 +20,8 @@ pub struct StorageConfig {
     /// by every replica: keys, the audit log, reviews, RAG collections, the response cache).
     #[serde(default)]
     pub backend: StorageBackend,
-    /// SQLite file holding keys, the audit log and the review queue (and, with `postgres`,
-    /// what is still kept per replica: stored responses, shadow rows, rollouts).
+    /// SQLite file holding keys, the audit log, the review queue and the rest of the store
+    /// (unused by the shared parts with `postgres`).
     #[serde(default = "default_storage_path")]
     pub path: String,
     /// The Postgres connection URL (`postgres://user:pass@host:5432/db`), usually
@@ -30,6 +30,10 @@ pub struct StorageConfig {
     /// Connections per replica in the Postgres pool.
     #[serde(default = "default_pool_size")]
     pub pool_size: u32,
+    /// A PEM file of the CA(s) that signed the Postgres server's certificate, trusted beside
+    /// the system's roots when the URL's `sslmode` verifies (`verify-full`, `verify-ca`, or
+    /// `require` with this file set: libpq's rules; `db::tls`).
+    pub ca_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -51,6 +55,7 @@ impl Default for StorageConfig {
             path: default_storage_path(),
             url: None,
             pool_size: default_pool_size(),
+            ca_file: None,
         }
     }
 }
@@ -60,8 +65,13 @@ impl Default for StorageConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterConfig {
-    /// `redis://host:6379/0`; without it every replica limits and budgets on its own.
+    /// `redis://host:6379/0` (`rediss://` for TLS, the certificate checked against the
+    /// system's roots or `redis_ca_file`); without it every replica limits and budgets on its
+    /// own.
     pub redis_url: Option<String>,
+    /// A PEM file of the CA(s) that signed the Redis server's certificate, trusted instead of
+    /// the system's roots (`rediss://` only).
+    pub redis_ca_file: Option<String>,
     /// When Redis cannot be reached: `closed` refuses requests of keys with a budget (503
     /// `budget_unavailable`), `open` falls back to this replica's own budget ledger.
     #[serde(default = "closed")]
@@ -105,6 +115,7 @@ impl Default for ClusterConfig {
     fn default() -> Self {
         Self {
             redis_url: None,
+            redis_ca_file: None,
             budgets_when_redis_down: FailMode::Closed,
             limits_when_redis_down: FailMode::Open,
             redis_timeout_ms: default_redis_timeout_ms(),

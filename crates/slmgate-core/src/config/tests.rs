@@ -83,3 +83,42 @@ fn embedded_default_parses_when_models_exist() {
         );
     }
 }
+
+#[test]
+fn a_postgres_ca_file_needs_a_verifying_sslmode() {
+    let store = |url: &str, ca: &str| {
+        parse(&format!(
+            "[storage]\nbackend = \"postgres\"\nurl = \"{url}\"\n{ca}"
+        ))
+    };
+    let e = store("postgres://u@h/db", "ca_file = \"/etc/ca.pem\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("storage.ca_file") && e.contains("sslmode=verify-full"),
+        "{e}"
+    );
+    let c = store(
+        "postgres://u@h/db?sslmode=verify-full",
+        "ca_file = \"/etc/ca.pem\"\n",
+    )
+    .unwrap();
+    assert_eq!(c.storage.ca_file.as_deref(), Some("/etc/ca.pem"));
+    assert!(store("postgres://u@h/db?sslmode=disable", "").is_ok());
+    let e = store("mysql://u@h/db", "").unwrap_err().to_string();
+    assert!(e.contains("storage.url"), "{e}");
+}
+
+#[test]
+fn a_redis_ca_file_needs_rediss() {
+    let e = parse("[cluster]\nredis_url = \"redis://h:6379\"\nredis_ca_file = \"/etc/ca.pem\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("cluster.redis_ca_file") && e.contains("rediss://"),
+        "{e}"
+    );
+    let c = parse("[cluster]\nredis_url = \"rediss://h:6380\"\nredis_ca_file = \"/etc/ca.pem\"\n")
+        .unwrap();
+    assert_eq!(c.cluster.redis_ca_file.as_deref(), Some("/etc/ca.pem"));
+}

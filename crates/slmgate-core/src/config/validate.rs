@@ -216,11 +216,33 @@ fn validate_governance(cfg: &Config) -> Result<(), Invalid> {
         if !(1..=256).contains(&cfg.storage.pool_size) {
             return Err(bad("storage.pool_size", "must be between 1 and 256"));
         }
+        let url = cfg.storage.url.as_deref().unwrap_or_default();
+        let verifies = ["require", "verify-ca", "verify-full"]
+            .iter()
+            .any(|m| url.contains(&format!("sslmode={m}")));
+        if cfg.storage.ca_file.is_some() && !verifies {
+            return Err(bad(
+                "storage.ca_file",
+                "is used only to verify the server: add ?sslmode=verify-full to the URL",
+            ));
+        }
     }
     if let Some(u) = &cfg.cluster.redis_url {
         if !(u.starts_with("redis://") || u.starts_with("rediss://")) {
             return Err(bad("cluster.redis_url", "must be a redis:// URL"));
         }
+    }
+    if cfg.cluster.redis_ca_file.is_some()
+        && !cfg
+            .cluster
+            .redis_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("rediss://"))
+    {
+        return Err(bad(
+            "cluster.redis_ca_file",
+            "is used only for TLS: make the URL rediss://",
+        ));
     }
     if cfg.cluster.redis_timeout_ms == 0 || cfg.cluster.reservation_ttl_secs == 0 {
         return Err(bad(

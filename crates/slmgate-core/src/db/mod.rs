@@ -5,12 +5,13 @@
 //! SQLite versions in their own modules.
 
 pub mod migrations;
+pub mod tls;
 
 use std::time::Duration;
 
-use postgres::NoTls;
 use r2d2_postgres::PostgresConnectionManager;
 use thiserror::Error;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 #[derive(Debug, Error)]
 pub enum PgError {
@@ -33,6 +34,21 @@ pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
+/// A client error with its causes (`postgres::Error` alone prints "db error" for what the
+/// server said).
+pub fn explain(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{}: {}", db.severity(), db.message());
+    }
+    let mut out = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        out.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    out
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -41,12 +57,12 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-pub type Conn = r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
+pub type Conn = r2d2::PooledConnection<PostgresConnectionManager<MakeRustlsConnect>>;
 
 /// A pool of connections to the shared Postgres database. Cheap to clone.
 #[derive(Clone)]
 pub struct Pg {
-    pool: r2d2::Pool<PostgresConnectionManager<NoTls>>,
+    pool: r2d2::Pool<PostgresConnectionManager<MakeRustlsConnect>>,
 }
 
 impl std::fmt::Debug for Pg {
@@ -57,12 +73,16 @@ impl std::fmt::Debug for Pg {
 
 impl Pg {
     /// Connects (waiting up to 10 s for the first connection) and brings the schema up to
-    /// date. Replicas starting together migrate one at a time (an advisory lock).
-    pub fn connect(url: &str, size: u32) -> Result<Self, PgError> {
-        let config: postgres::Config = url
-            .parse()
-            .map_err(|e: postgres::Error| PgError::Other(format!("bad URL: {e}")))?;
-        let manager = PostgresConnectionManager::new(config, NoTls);
+    /// date. Replicas starting together migrate one at a time (an advisory lock). TLS as the
+    /// URL's `sslmode` says (`tls`), with `ca_file` added to the trusted roots.
+    pub fn connect(url: &str, size: u32, ca_file: Option<&str>) -> Result<Self, PgError> {
+        let (config, tls) = tls::connector(url, ca_file)?;
+        // One connection first, so that a refusal (pg_hba, a password, a certificate) is
+        // reported as the server or TLS stated it, at once, not as a pool timeout.
+        let first = blocking(|| config.connect(tls.clone()))
+            .map_err(|e| PgError::Other(format!("cannot connect: {}", explain(&e))))?;
+        drop(first);
+        let manager = PostgresConnectionManager::new(config, tls);
         let pool = r2d2::Pool::builder()
             .max_size(size)
             .min_idle(Some(1))

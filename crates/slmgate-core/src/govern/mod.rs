@@ -76,7 +76,7 @@ impl Governance {
         let path = PathBuf::from(&cfg.storage.path);
         let pg = match (cfg.storage.backend, cfg.storage.url.as_deref()) {
             (crate::config::StorageBackend::Postgres, Some(url)) => Some(
-                crate::db::Pg::connect(url, cfg.storage.pool_size)
+                crate::db::Pg::connect(url, cfg.storage.pool_size, cfg.storage.ca_file.as_deref())
                     .map_err(|e| GovernError::Store(format!("[storage] postgres: {e}")))?,
             ),
             _ => None,

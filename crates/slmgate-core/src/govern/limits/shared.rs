@@ -155,7 +155,21 @@ impl SharedLimits {
         metrics: Arc<Metrics>,
     ) -> Result<Arc<Self>, String> {
         let url = cfg.redis_url.as_deref().ok_or("no [cluster] redis_url")?;
-        let client = redis::Client::open(url).map_err(|e| format!("[cluster] redis_url: {e}"))?;
+        let client = match &cfg.redis_ca_file {
+            None => redis::Client::open(url),
+            Some(path) => {
+                let pem = std::fs::read(path)
+                    .map_err(|e| format!("[cluster] redis_ca_file {path}: {e}"))?;
+                redis::Client::build_with_tls(
+                    url,
+                    redis::TlsCertificates {
+                        client_tls: None,
+                        root_cert: Some(pem),
+                    },
+                )
+            }
+        }
+        .map_err(|e| format!("[cluster] redis_url: {e}"))?;
         Ok(Arc::new(Self {
             client,
             conn: tokio::sync::Mutex::new(None),
