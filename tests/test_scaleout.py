@@ -1,5 +1,6 @@
-"""Scale-out: three slmgate replicas on one Postgres (with pgvector) and one Redis — real
-servers from Debian's packages, started here on loopback (tests/cluster.py).
+"""Scale-out: two, then three slmgate replicas on one Postgres (with pgvector) and one Redis —
+real servers from Debian's packages, started here on loopback (tests/cluster.py); every test
+runs on both.
 
 What a user running N replicas behind a load balancer relies on: a key made on one replica
 works on every other at once; a key's budget holds across replicas under concurrent spend
@@ -108,15 +109,16 @@ def routers(tmp_path_factory):
     return files
 
 
-@pytest.fixture(scope="module")
-def cluster(session_tmp, fake_upstream, routers):
+@pytest.fixture(scope="module", params=[2, 3], ids=lambda n: f"{n}-replicas")
+def cluster(request, session_tmp, fake_upstream, routers):
+    """Two, then three replicas (every test runs on each), on a fresh Postgres and Redis."""
     pg = Postgres("scaleout-pg")
     redis = Redis("scaleout-redis")
     cfg = config(pg.url, redis.url, fake_upstream.url, routers["local"], routers["cloud-start"])
     gws = []
     try:
-        for i in range(3):
-            gws.append(Gateway(f"replica-{i}", cfg, session_tmp))
+        for i in range(request.param):
+            gws.append(Gateway(f"replica-{request.param}-{i}", cfg, session_tmp))
         yield pg, redis, gws
     finally:
         for g in gws:
@@ -152,25 +154,26 @@ def test_a_key_made_on_one_replica_works_on_the_others_at_once(cluster):
     # Revoked on one, refused by the others within the refresh tick (2 s).
     assert admin_call(gws[1], ADMIN, "DELETE", f"/admin/keys/{k['id']}").status_code == 200
     deadline = time.time() + 10
-    while time.time() < deadline and chat(gws[2], k["key"], "paid", "x").status_code != 401:
+    while time.time() < deadline and chat(gws[-1], k["key"], "paid", "x").status_code != 401:
         time.sleep(0.3)
-    r = chat(gws[2], k["key"], "paid", "x")
+    r = chat(gws[-1], k["key"], "paid", "x")
     assert r.status_code == 401 and r.json()["error"]["code"] == "revoked_api_key"
 
 
-def test_concurrent_spend_over_three_replicas_never_exceeds_the_budget(cluster):
+def test_concurrent_spend_over_the_replicas_never_exceeds_the_budget(cluster):
     pg, redis, gws = cluster
     # A $0.20 budget pays for 33 calls of $0.006; 64 arrive at once, spread over the replicas,
     # each reserving its worst case while in flight.
     k = new_key(gws[0], budget="0.2/day", models=["paid"])
     with cf.ThreadPoolExecutor(64) as pool:
-        rs = list(pool.map(lambda i: chat(gws[i % 3], k["key"], "paid", f"question {i}"), range(64)))
+        rs = list(pool.map(lambda i: chat(gws[i % len(gws)], k["key"], "paid", f"question {i}"), range(64)))
     ok = [r for r in rs if r.status_code == 200]
     refused = [r for r in rs if r.status_code == 429]
     assert len(ok) + len(refused) == 64, [r.status_code for r in rs]
     assert refused and all(r.json()["error"]["code"] == "budget_exceeded" for r in refused)
     # Every replica answered some: the budget held across them, not per replica.
-    assert all(any(rs[i].status_code == 200 for i in range(j, 64, 3)) for j in range(3))
+    n = len(gws)
+    assert all(any(rs[i].status_code == 200 for i in range(j, 64, n)) for j in range(n))
     assert 1 <= len(ok) <= 33
     time.sleep(0.5)
     es = entries(pg, k["id"])
@@ -193,7 +196,7 @@ def test_rpm_holds_across_replicas(cluster):
     _, _, gws = cluster
     k = new_key(gws[0], rpm=10, models=["paid"])
     with cf.ThreadPoolExecutor(30) as pool:
-        rs = list(pool.map(lambda i: chat(gws[i % 3], k["key"], "paid", f"q {i}"), range(30)))
+        rs = list(pool.map(lambda i: chat(gws[i % len(gws)], k["key"], "paid", f"q {i}"), range(30)))
     ok = sum(1 for r in rs if r.status_code == 200)
     limited = [r for r in rs if r.status_code == 429]
     # 10 a minute for the key, whichever replica answers (a few seconds refill < 1 request).
@@ -210,7 +213,7 @@ def test_tpm_holds_across_replicas(cluster):
     # less than one request in the time this takes.
     k = new_key(gws[0], tpm=60, models=["paid"])
     with cf.ThreadPoolExecutor(30) as pool:
-        rs = list(pool.map(lambda i: chat(gws[i % 3], k["key"], "paid", f"q{i:06d}x", max_tokens=3),
+        rs = list(pool.map(lambda i: chat(gws[i % len(gws)], k["key"], "paid", f"q{i:06d}x", max_tokens=3),
                            range(30)))
     ok = [i for i, r in enumerate(rs) if r.status_code == 200]
     limited = [r for r in rs if r.status_code == 429]
@@ -218,7 +221,7 @@ def test_tpm_holds_across_replicas(cluster):
     assert len(ok) == 10, [r.status_code for r in rs]
     assert all(r.json()["error"]["code"] == "rate_limit_exceeded"
                and "tokens per minute" in r.json()["error"]["message"] for r in limited)
-    assert len({i % 3 for i in ok}) > 1, "the admitted requests came through one replica only"
+    assert len({i % len(gws) for i in ok}) > 1, "the admitted requests came through one replica only"
     time.sleep(0.5)
     answered = [e for e in entries(pg, k["id"]) if e["status"] == 200]
     assert sum(e["prompt_tokens"] + e["completion_tokens"] for e in answered) == 60
@@ -239,7 +242,7 @@ def test_a_cached_answer_and_a_collection_made_on_one_replica_serve_on_another(c
     assert second.headers["x-slmgate-cache"] == "hit", second.headers
     assert second.json()["choices"][0]["message"]["content"] == first.json()["choices"][0]["message"]["content"]
     # A paraphrase hits semantically on the third replica.
-    third = chat(gws[2], k["key"], "cached", "What's the capital of France?", max_tokens=8)
+    third = chat(gws[-1], k["key"], "cached", "What's the capital of France?", max_tokens=8)
     assert third.headers["x-slmgate-cache"] == "hit"
 
     doc = tmp_path / "policy.md"
@@ -264,7 +267,7 @@ def test_a_stored_response_continues_through_another_replica(cluster, fake_upstr
     # Read through a second replica, continued through a third: the conversation it sends
     # upstream starts with what the first replica stored.
     assert c[1].responses.retrieve(first.id).id == first.id
-    second = c[2].responses.create(model="paid", input="What is my name?", previous_response_id=first.id)
+    second = c[-1].responses.create(model="paid", input="What is my name?", previous_response_id=first.id)
     assert second.id != first.id and second.previous_response_id == first.id
     log = httpx.get(fake_upstream.url + "/_log", timeout=10).json()
     sent = [e["body"]["messages"] for e in log
@@ -279,7 +282,7 @@ def test_a_stored_response_continues_through_another_replica(cluster, fake_upstr
     with pytest.raises(openai.NotFoundError):
         c[0].responses.retrieve(first.id)
     with pytest.raises(openai.NotFoundError):
-        c[2].responses.create(model="paid", input="And again?", previous_response_id=first.id)
+        c[-1].responses.create(model="paid", input="And again?", previous_response_id=first.id)
 
 
 def test_the_learning_loop_reads_every_replicas_rows(cluster, routers, tmp_path):
@@ -289,7 +292,7 @@ def test_the_learning_loop_reads_every_replicas_rows(cluster, routers, tmp_path)
     k = new_key(gws[0], models=["shadowed"])
     prompts = [f"Name a colour of the rainbow, number {i}." for i in range(6)]
     for i, p in enumerate(prompts):
-        r = chat(gws[i % 3], k["key"], "shadowed", p, max_tokens=4)
+        r = chat(gws[i % len(gws)], k["key"], "shadowed", p, max_tokens=4)
         assert r.status_code == 200 and r.headers["x-slmgate-tier"] == "cloud", r.text
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -377,20 +380,20 @@ def test_a_router_published_once_is_served_by_every_replica(cluster, routers, se
         return r.headers["x-slmgate-tier"]
 
     # Every replica serves its router file: every request starts local.
-    assert [tier(g) for g in gws] == ["local"] * 3
+    assert [tier(g) for g in gws] == ["local"] * len(gws)
     # A router whose sizes do not fit is refused before it reaches a replica.
     rc, out = cli("router", "publish", "--route", "routed", "--file", routers["wrong-dims"],
                   "--config", gws[0].config_path)
     assert rc != 0 and "dimensions" in out, out
     assert pg.sql("SELECT count(*) FROM published_routers WHERE route = 'routed'").strip() == "0"
-    # Published once, through no replica and no shared file: all three serve it within 2 s.
+    # Published once, through no replica and no shared file: every replica serves it within 2 s.
     rc, out = cli("router", "publish", "--route", "routed", "--file", routers["cloud"],
                   "--config", gws[0].config_path)
     assert rc == 0 and "version 1 " in out, out
     deadline = time.time() + 10
     while time.time() < deadline and any(tier(g) != "cloud" for g in gws):
         time.sleep(0.3)
-    assert [tier(g) for g in gws] == ["cloud"] * 3
+    assert [tier(g) for g in gws] == ["cloud"] * len(gws)
     # A replica started later serves the published router from its first request.
     cfg = re.sub(r'listen = "127.0.0.1:\d+"', 'listen = "127.0.0.1:@PORT@"', gws[0].config_path.read_text())
     late = Gateway("replica-late", cfg, session_tmp)
@@ -409,7 +412,7 @@ def test_the_audit_log_verifies_after_kill_9_of_a_replica_under_load(cluster, fa
     stop = time.time() + 6
 
     def load(i):
-        g = gws[i % 3]
+        g = gws[i % len(gws)]
         while time.time() < stop:
             try:
                 r = chat(g, k["key"], "paid", f"load {i}")
@@ -421,8 +424,8 @@ def test_the_audit_log_verifies_after_kill_9_of_a_replica_under_load(cluster, fa
     with cf.ThreadPoolExecutor(12) as pool:
         futures = [pool.submit(load, i) for i in range(12)]
         time.sleep(2)
-        gws[2].proc.kill()  # SIGKILL mid-load
-        gws[2].proc.wait()
+        gws[-1].proc.kill()  # SIGKILL mid-load
+        gws[-1].proc.wait()
         for f in futures:
             f.result()
     assert len(answered) > 50
@@ -444,13 +447,13 @@ def test_with_redis_down_budgets_fail_closed_and_nothing_is_overspent(cluster):
     assert chat(live[0], budgeted["key"], "paid", "before").status_code == 200
     redis.stop()
     try:
-        r = chat(live[1], budgeted["key"], "paid", "during")
+        r = chat(live[-1], budgeted["key"], "paid", "during")
         assert r.status_code == 503 and r.json()["error"]["code"] == "budget_unavailable", r.text
         # Keys with limits only: this replica's own buckets (limits_when_redis_down = open).
-        assert chat(live[1], limited["key"], "paid", "during").status_code == 200
-        ready = httpx.get(live[1].url + "/ready").json()
+        assert chat(live[-1], limited["key"], "paid", "during").status_code == 200
+        ready = httpx.get(live[-1].url + "/ready").json()
         assert ready["status"] == "ready" and ready["redis"] == "down" and ready["budgets"].startswith("refused")
-        metrics = httpx.get(live[1].url + "/metrics").text
+        metrics = httpx.get(live[-1].url + "/metrics").text
         assert "slmgate_redis_up 0" in metrics
     finally:
         redis.start()
