@@ -55,6 +55,7 @@ path = "{MINILM}"
 
 {smol(context=512, parallel=1)}
 {remote("paid", fake_url + "/ok/v1", max_retries=0, input_cost_per_mtok=1000.0, output_cost_per_mtok=1000.0)}
+{remote("failing", fake_url + "/500/v1", max_retries=0)}
 
 [routes.cached]
 tiers = [{{ name = "local", models = ["smollm2"] }}]
@@ -66,6 +67,13 @@ rollout = {{ candidate = "ab-v2", share = 0.0 }}
 
 [routes.ab-v2]
 tiers = [{{ name = "cloud", models = ["paid"] }}]
+
+[routes.risky]
+tiers = [{{ name = "cloud", models = ["paid"] }}]
+rollout = {{ candidate = "broken", share = 1.0, min_requests = 5, max_error_rate = 0.2 }}
+
+[routes.broken]
+tiers = [{{ name = "cloud", models = ["failing"] }}]
 
 [routes.routed]
 tiers = [{{ name = "local", models = ["smollm2"] }}, {{ name = "cloud", models = ["paid"] }}]
@@ -368,6 +376,35 @@ def test_a_rollout_set_once_reaches_every_replica(cluster):
     assert set(arms.values()) == {"candidate"}, arms
     assert "share 1" in subprocess.run([str(BIN), "rollout", "status", "--config", str(gws[1].config_path)],
                                        capture_output=True, text=True, timeout=60).stdout
+
+
+def test_a_rollout_is_rolled_back_on_every_replicas_failures_together(cluster):
+    """Three failures per replica: under each replica's `min_requests = 5` alone, over it
+    together — the bound is judged on the shared audit log."""
+    pg, _, gws = cluster
+    k = new_key(gws[0], models=["risky"])
+    statuses = [chat(g, k["key"], "risky", f"risky {i}").status_code for g in gws for i in range(3)]
+    # The candidate's upstream answers 500; with three replicas the bound may be crossed (and
+    # the rollback adopted) before the last replica's turn, which is then served by control.
+    assert set(statuses) <= {502, 200} and statuses.count(502) >= 5, statuses
+    # Judged within a refresh (2 s), with no further request (each would be one more failure
+    # on its own replica).
+    deadline = time.time() + 10
+    while time.time() < deadline and pg.sql("SELECT status FROM rollouts WHERE route = 'risky'") != "rolled_back":
+        time.sleep(0.3)
+    assert pg.sql("SELECT status FROM rollouts WHERE route = 'risky'") == "rolled_back"
+    # Every replica's next refresh adopts it (a replica not there yet still asks the candidate).
+    deadline = time.time() + 15
+    while True:
+        served = [chat(g, k["key"], "risky", "after") for g in gws]
+        if all(r.status_code == 200 for r in served) or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    assert all(r.status_code == 200 and "x-slmgate-rollout" not in r.headers for r in served), \
+        [r.status_code for r in served]
+    reasons = pg.sql("SELECT entry::jsonb->>'error' FROM audit WHERE entry::jsonb->>'kind' = 'rollout' "
+                     "AND entry::jsonb->>'model' = 'risky'")
+    assert "error rate" in reasons, reasons
 
 
 def test_a_router_published_once_is_served_by_every_replica(cluster, routers, session_tmp):

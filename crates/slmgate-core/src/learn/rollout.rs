@@ -9,6 +9,11 @@
 //! entry — once, since the last change, the candidate's 5xx share exceeds `max_error_rate`
 //! over at least `min_requests` requests, or its share of reviewed answers judged bad
 //! exceeds `max_bad_share` over at least `min_requests` reviews.
+//!
+//! On the shared Postgres store the error bound is judged on every replica's requests: each
+//! refresh counts the candidate's audited requests and 5xx answers appended since the last
+//! one (the audit log is shared, so every replica reads the same totals), rather than each
+//! replica judging only what it served.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -63,6 +68,8 @@ struct Live {
     /// The candidate's requests and failures since the last change.
     requests: u32,
     errors: u32,
+    /// On Postgres: the audit sequence number counted up to.
+    counted_seq: i64,
 }
 
 struct RouteRollout {
@@ -74,6 +81,8 @@ struct RouteRollout {
 #[derive(Default)]
 pub struct Rollouts {
     routes: HashMap<String, RouteRollout>,
+    /// The error bound is judged on the shared audit log (Postgres), not per process.
+    shared: bool,
 }
 
 impl Rollouts {
@@ -101,12 +110,16 @@ impl Rollouts {
                             state,
                             requests: 0,
                             errors: 0,
+                            counted_seq: 0,
                         }),
                     },
                 ))
             })
             .collect();
-        Self { routes }
+        Self {
+            routes,
+            shared: cfg.storage.backend == crate::config::StorageBackend::Postgres,
+        }
     }
 
     /// The arm of a request to `route` from this key and user; `None` when the route has no
@@ -135,29 +148,20 @@ impl Rollouts {
     }
 
     /// Counts a finished request of the candidate arm; returns the rolled-back state when this
-    /// failure crossed the error bound.
+    /// failure crossed the error bound. On Postgres the shared audit log is counted instead
+    /// (`refresh`).
     pub fn record(&self, a: &Assignment, failed: bool) -> Option<RolloutState> {
-        if a.arm != Arm::Candidate {
+        if a.arm != Arm::Candidate || self.shared {
             return None;
         }
         let r = self.routes.get(&a.route)?;
         let mut live = lock(&r.live);
-        live.requests += 1;
-        live.errors += failed as u32;
-        let (n, e) = (live.requests, live.errors);
-        if n < r.cfg.min_requests || (e as f64) <= r.cfg.max_error_rate * n as f64 {
-            return None;
-        }
-        let why = format!(
-            "error rate {e}/{n} ({:.1}%) above {:.1}%",
-            100.0 * e as f64 / n as f64,
-            100.0 * r.cfg.max_error_rate
-        );
-        roll_back(&mut live, &why)
+        count(&mut live, &r.cfg, 1, failed as u32)
     }
 
     /// Adopts states the store holds that are newer than the live ones (`slmgate rollout set`
-    /// from another process), then judges each active candidate's reviewed answers.
+    /// from another process), then judges each active candidate's reviewed answers (and, on
+    /// Postgres, its audited requests from every replica).
     /// Returns the rollbacks this made (to audit).
     pub fn refresh(&self, conn: Store<'_>) -> Result<Vec<RolloutState>, GovernError> {
         let mut rolled = Vec::new();
@@ -175,6 +179,8 @@ impl Rollouts {
                         live.state = Some(s);
                         live.requests = 0;
                         live.errors = 0;
+                        // Recount from the change (entries before it are filtered by time).
+                        live.counted_seq = 0;
                     }
                 }
                 match &live.state {
@@ -182,6 +188,20 @@ impl Rollouts {
                     _ => continue,
                 }
             };
+            if let Store::Pg(pg) = conn {
+                let (candidate, after) = {
+                    let live = lock(&r.live);
+                    let c = live.state.as_ref().map(|s| s.candidate.clone());
+                    (c.unwrap_or_default(), live.counted_seq)
+                };
+                let (head, n, e) = candidate_outcomes(pg, route, &candidate, since, after)?;
+                let mut live = lock(&r.live);
+                live.counted_seq = head;
+                if let Some(s) = count(&mut live, &r.cfg, n, e) {
+                    rolled.push(s);
+                    continue;
+                }
+            }
             let (reviewed, bad) = verdicts(conn, route, since)?;
             if reviewed >= r.cfg.min_requests as i64
                 && bad as f64 > r.cfg.max_bad_share * reviewed as f64
@@ -208,6 +228,55 @@ impl Rollouts {
         v.sort_by(|a, b| a.route.cmp(&b.route));
         v
     }
+}
+
+/// Adds finished candidate requests (`n`, of which `e` failed) and rolls back when they
+/// cross the error bound.
+fn count(live: &mut Live, cfg: &RolloutConfig, n: u32, e: u32) -> Option<RolloutState> {
+    live.requests += n;
+    live.errors += e;
+    let (n, e) = (live.requests, live.errors);
+    if n < cfg.min_requests || (e as f64) <= cfg.max_error_rate * n as f64 {
+        return None;
+    }
+    let why = format!(
+        "error rate {e}/{n} ({:.1}%) above {:.1}%",
+        100.0 * e as f64 / n as f64,
+        100.0 * cfg.max_error_rate
+    );
+    roll_back(live, &why)
+}
+
+/// The shared audit log's head, and the candidate arm's requests of `route` (and those
+/// answered 5xx) since `since_ms` among the entries after sequence number `after`.
+fn candidate_outcomes(
+    pg: &crate::db::Pg,
+    route: &str,
+    candidate: &str,
+    since_ms: i64,
+    after: i64,
+) -> Result<(i64, u32, u32), GovernError> {
+    crate::db::blocking(|| {
+        let mut c = pg.get().map_err(pg_err)?;
+        let head: i64 = c
+            .query_one("SELECT seq FROM audit_head WHERE one = 1", &[])
+            .map_err(pg_err)?
+            .get(0);
+        let r = c
+            .query_one(
+                "SELECT COUNT(*)::BIGINT,
+                        COUNT(*) FILTER (WHERE (entry::jsonb->>'status')::INT >= 500)::BIGINT
+                 FROM audit
+                 WHERE seq > $1 AND seq <= $2 AND ts_ms >= $3
+                   AND entry::jsonb->>'kind' = 'request' AND entry::jsonb->>'model' = $4
+                   AND entry::jsonb->'rollout'->>'arm' = 'candidate'
+                   AND entry::jsonb->'rollout'->>'candidate' = $5",
+                &[&after, &head, &since_ms, &route, &candidate],
+            )
+            .map_err(pg_err)?;
+        let (n, e): (i64, i64) = (r.get(0), r.get(1));
+        Ok((head, n as u32, e as u32))
+    })
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
