@@ -1,6 +1,6 @@
 //! The local engine's public face: model loading, request preparation (template,
 //! tokenization, context check, sampler) and submission to the bounded queue that the batch
-//! loop (`batch_loop.rs`) serves.
+//! loop (`batch_loop/`) serves.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

@@ -24,12 +24,17 @@ use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 use tokio::sync::mpsc;
 
-use crate::adapter::{self, Adapter, AdapterTable, Buried};
+mod adapters;
+mod output;
+
+use adapters::LoopAdapters;
+use output::{emit, logprob, next_draft_len};
+
+use crate::adapter::{self, AdapterTable};
 use crate::backend::backend;
-use crate::detok::{Detokenizer, Pushed};
-use crate::logprobs::{log_sum_exp, top_k, TokenLogprob, TopLogprob};
+use crate::detok::Detokenizer;
 use crate::queue::{Job, Msg};
-use crate::request::{FinishReason, GenerationEvent};
+use crate::request::GenerationEvent;
 use crate::settings::{EngineSettings, KvType};
 use crate::slot::{Active, Slot};
 use crate::speculate::draft::{DraftJob, Drafter};
@@ -168,14 +173,6 @@ struct BatchLoop<'m> {
     adapters: Option<LoopAdapters>,
 }
 
-struct LoopAdapters {
-    table: Arc<AdapterTable>,
-    grave_tx: std::sync::mpsc::Sender<Buried>,
-    grave_rx: std::sync::mpsc::Receiver<Buried>,
-    /// The adapter the context applies now (held, so it cannot be freed while set).
-    current: Option<Arc<Adapter>>,
-}
-
 impl<'m> BatchLoop<'m> {
     fn new(
         model: &'m LlamaModel,
@@ -224,95 +221,6 @@ impl<'m> BatchLoop<'m> {
         }
         self.release_adapters();
         true
-    }
-
-    /// The adapters the active sequences run under (`None`: the base model), each once,
-    /// starting with the one the context is set to (one switch per step when two alternate).
-    fn groups(&self) -> Vec<Option<Arc<Adapter>>> {
-        let mut out: Vec<Option<Arc<Adapter>>> = Vec::with_capacity(1);
-        let current = self.adapters.as_ref().and_then(|l| l.current.clone());
-        let current_id = current.as_ref().map_or(0, |a| a.id());
-        let mut current_used = false;
-        for a in self.slots.iter().filter_map(|s| s.active.as_ref()) {
-            let id = a.adapter_id();
-            if id == current_id {
-                current_used = true;
-            } else if !out.iter().any(|g| g.as_ref().map_or(0, |x| x.id()) == id) {
-                out.push(a.job.req.adapter.clone());
-            }
-        }
-        if current_used || out.is_empty() {
-            out.insert(0, current);
-        }
-        out
-    }
-
-    /// Sets the context to `group`'s adapter (none: the base model) if it is not already.
-    fn use_adapter(&mut self, group: Option<Arc<Adapter>>) {
-        let Some(l) = self.adapters.as_mut() else {
-            return;
-        };
-        let want = group.as_ref().map_or(0, |a| a.id());
-        let have = l.current.as_ref().map_or(0, |a| a.id());
-        if want == have {
-            return;
-        }
-        let result = match (&group, &l.current) {
-            (Some(a), _) => self
-                .ctx
-                .lora_adapter_set(&mut a.handle(), a.info.scale)
-                .map_err(|e| e.to_string()),
-            (None, Some(old)) => self
-                .ctx
-                .lora_adapter_remove(&mut old.handle())
-                .map_err(|e| e.to_string()),
-            (None, None) => Ok(()),
-        };
-        if let Err(e) = result {
-            tracing::error!(error = %e, "cannot set the context's LoRA adapter");
-        }
-        l.current = group;
-    }
-
-    /// Loads an adapter between steps (llama.cpp registers it with the model) and puts it
-    /// under its name.
-    fn load_adapter(
-        &mut self,
-        spec: &adapter::AdapterSpec,
-    ) -> Result<adapter::AdapterInfo, EngineError> {
-        let Some(l) = self.adapters.as_ref() else {
-            return Err(EngineError::Stopped);
-        };
-        let a = adapter::load(self.model, &l.table, spec, &l.grave_tx).inspect_err(|_| {
-            l.table.failed(spec);
-        })?;
-        let info = a.info.clone();
-        l.table.insert(a);
-        tracing::info!(adapter = %info.name, path = %info.path.display(), generation = info.generation, "LoRA adapter loaded");
-        Ok(info)
-    }
-
-    /// After a step: the context lets go of an adapter no sequence uses any more, and
-    /// adapters whose last handle is gone are freed.
-    fn release_adapters(&mut self) {
-        let Some(l) = self.adapters.as_mut() else {
-            return;
-        };
-        if let Some(cur) = &l.current {
-            let id = cur.id();
-            let in_use = self
-                .slots
-                .iter()
-                .filter_map(|s| s.active.as_ref())
-                .any(|a| a.adapter_id() == id);
-            if !in_use {
-                if let Err(e) = self.ctx.lora_adapter_remove(&mut cur.handle()) {
-                    tracing::error!(error = %e, "cannot clear the context's LoRA adapter");
-                }
-                l.current = None;
-            }
-        }
-        adapter::bury(&l.grave_rx);
     }
 
     /// Blocks while idle; takes what is queued, drops jobs whose client left, fills free
@@ -714,91 +622,4 @@ impl<'m> BatchLoop<'m> {
             }
         }
     }
-}
-
-/// How many tokens to draft next after `accepted` of `drafted` were kept: twice as many when
-/// all were (up to the request's own limit), one more than were kept otherwise. On a CPU a
-/// verify step costs about a prompt token per extra row, so drafts that keep failing are cut
-/// back to one.
-fn next_draft_len(drafted: usize, accepted: usize) -> usize {
-    if accepted == drafted {
-        drafted.saturating_mul(2)
-    } else {
-        accepted + 1
-    }
-}
-
-/// Streams the text `tok` releases; returns why the sequence ends, if it does.
-fn emit(
-    model: &LlamaModel,
-    a: &mut Active,
-    tok: LlamaToken,
-    lp: Option<TokenLogprob>,
-    kv_len: usize,
-    slot_ctx: usize,
-) -> Option<FinishReason> {
-    let vocab = model.vocab();
-    let send = |a: &Active, text: String, logprob: Option<TokenLogprob>| {
-        let _ = a.job.events.send(GenerationEvent::Token { text, logprob });
-    };
-    if vocab.is_eog(tok) && !a.job.req.ignore_eos {
-        let rest = a.detok.finish();
-        if !rest.is_empty() || lp.is_some() {
-            send(a, rest, lp);
-        }
-        return Some(FinishReason::Stop);
-    }
-    match a.detok.push(&vocab.token_to_piece(tok, false, None)) {
-        Pushed::Text(text) => send(a, text, lp),
-        Pushed::Stop(text) => {
-            send(a, text, lp);
-            return Some(FinishReason::Stop);
-        }
-    }
-    if a.generated >= a.job.req.max_tokens || kv_len + 1 >= slot_ctx {
-        let rest = a.detok.finish();
-        if !rest.is_empty() {
-            send(a, rest, None);
-        }
-        return Some(FinishReason::Length);
-    }
-    None
-}
-
-/// The sampled token's log-probability and the top alternatives, from the raw logits.
-fn logprob(
-    ctx: &LlamaContext<'_>,
-    model: &LlamaModel,
-    idx: i32,
-    tok: LlamaToken,
-    n_vocab: usize,
-    top: usize,
-) -> Option<TokenLogprob> {
-    let vocab = model.vocab();
-    let piece = |t: LlamaToken| vocab.token_to_piece(t, false, None);
-    let logits = ctx.get_logits_ith(idx);
-    if logits.len() != n_vocab {
-        return None;
-    }
-    let lse = log_sum_exp(logits);
-    let bytes = piece(tok);
-    Some(TokenLogprob {
-        token: String::from_utf8_lossy(&bytes).into_owned(),
-        logprob: logits
-            .get(tok.0 as usize)
-            .map(|l| l - lse)
-            .unwrap_or(f32::NEG_INFINITY),
-        bytes,
-        top_logprobs: top_k(logits, lse, top)
-            .into_iter()
-            .map(|(id, logprob)| {
-                let bytes = piece(LlamaToken(id));
-                TopLogprob {
-                    token: String::from_utf8_lossy(&bytes).into_owned(),
-                    logprob,
-                    bytes,
-                }
-            })
-            .collect(),
-    })
 }
